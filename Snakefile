@@ -1,0 +1,19 @@
+# revcor: white-noise analysis of neural networks (Borji & Lin), as a Snakemake workflow.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/noise.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

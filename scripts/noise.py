@@ -1,0 +1,12 @@
+"""Run one part of a noise experiment through its model; store stimuli and responses."""
+from revcor import device, experiment, logs
+
+s = snakemake  # noqa: F821  (injected by Snakemake)
+log = logs.setup(s.log[0])
+device.set_threads(s.threads)
+experiment.noise_part(
+    s.params.spec, s.params.engine, s.input.model, s.output[0], int(s.wildcards.part),
+    dataset_path=s.input.get("dataset"), device=device.resolve(s.params.device),
+    precision=s.params.precision, progress=s.config["progress"], name=s.wildcards.exp,
+)
+log.info("wrote %s", s.output[0])

@@ -1,0 +1,9 @@
+"""Reduce one part's stimuli and responses to sufficient statistics."""
+from revcor import device, experiment, logs
+
+s = snakemake  # noqa: F821  (injected by Snakemake)
+log = logs.setup(s.log[0])
+device.set_threads(s.threads)
+experiment.stats_part(s.params.spec, s.params.engine, s.input.responses, s.output[0],
+                      dataset_path=s.input.get("dataset"), device=device.resolve(s.params.device))
+log.info("wrote %s", s.output[0])

@@ -1,0 +1,121 @@
+"""The noise engine: chunk by chunk, draw stimuli on the device, run the model, hand on.
+
+An experiment of ``n`` samples is cut into chunks of ``chunk_size``; chunk ``i`` is drawn
+from a generator keyed by ``(seed, i)`` (see :mod:`revcor.noise`), so chunks can be run in
+any order, split over any number of jobs, and regenerated exactly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .noise import ChunkRNG, NoiseSource
+
+
+@dataclass
+class Signal:
+    """Signal+noise trials (Eq. 3): ``t = gamma * s + (1 - gamma) * n``.
+
+    Each trial draws a signal image uniformly from ``images``; trial ``k`` of the
+    experiment uses ``gammas[k % len(gammas)]``, so every gamma gets the same count.
+    """
+
+    images: torch.Tensor  # (S, C, H, W) float in [0, 1]
+    labels: torch.Tensor  # (S,) int64, the class index of each signal image
+    gammas: list[float]
+
+
+@dataclass
+class Chunk:
+    """One chunk's stimuli (in stored form) and the model's responses, on the device."""
+
+    index: int
+    start: int
+    stored: torch.Tensor
+    logits: torch.Tensor
+    signal_index: torch.Tensor | None = None
+    gamma_index: torch.Tensor | None = None
+
+    @property
+    def size(self) -> int:
+        return self.stored.shape[0]
+
+
+def n_chunks(n: int, chunk_size: int) -> int:
+    """Number of chunks in an experiment of ``n`` samples."""
+    return math.ceil(n / chunk_size)
+
+
+def part_chunks(n: int, chunk_size: int, jobs: int, part: int) -> range:
+    """The chunk indices that job ``part`` of ``jobs`` handles (contiguous, balanced)."""
+    total = n_chunks(n, chunk_size)
+    if not 0 <= part < jobs:
+        raise ValueError(f"part {part} out of range for {jobs} jobs")
+    lo, hi = (total * part) // jobs, (total * (part + 1)) // jobs
+    return range(lo, hi)
+
+
+def chunk_span(index: int, n: int, chunk_size: int) -> tuple[int, int]:
+    """Sample range [start, stop) of chunk ``index``."""
+    start = index * chunk_size
+    return start, min(start + chunk_size, n)
+
+
+def draw(source: NoiseSource, seed: int, index: int, n: int, chunk_size: int,
+         device: torch.device, signal: Signal | None = None
+         ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Regenerate chunk ``index``: stored stimuli, and signal and gamma indices if any."""
+    start, stop = chunk_span(index, n, chunk_size)
+    rng = ChunkRNG(seed, index, device)
+    stored = source.sample(rng, stop - start).to(device, non_blocking=True)
+    if signal is None:
+        return stored, None, None
+    sig = rng.integers(len(signal.images), stop - start).to(device)
+    gam = (torch.arange(start, stop, device=device) % len(signal.gammas))
+    return stored, sig, gam
+
+
+def stimuli(source: NoiseSource, stored: torch.Tensor, dtype: torch.dtype,
+            signal: Signal | None = None, signal_index: torch.Tensor | None = None,
+            gamma_index: torch.Tensor | None = None) -> torch.Tensor:
+    """What the model sees: the noise, or ``gamma * s + (1 - gamma) * n`` for signal trials."""
+    x = source.to_input(stored, torch.float32)
+    if signal is not None:
+        g = torch.as_tensor(signal.gammas, dtype=torch.float32, device=x.device)[gamma_index]
+        g = g.view(-1, *([1] * (x.dim() - 1)))
+        x = g * signal.images[signal_index] + (1 - g) * x
+    return x.to(dtype)
+
+
+@torch.inference_mode()
+def forward(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` in batches, as float32 of shape (N, K)."""
+    out = [model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+    logits = torch.cat(out).float()
+    return logits.unsqueeze(1) if logits.dim() == 1 else logits
+
+
+def run(model: nn.Module, source: NoiseSource, *, n: int, seed: int, chunk_size: int,
+        chunks: Iterable[int], batch_size: int, device: torch.device,
+        dtype: torch.dtype = torch.float32, signal: Signal | None = None,
+        progress: bool = True, desc: str = "noise") -> Iterator[Chunk]:
+    """Yield each chunk's stimuli and responses; memory does not grow with ``n``."""
+    chunks = list(chunks)
+    total = sum(chunk_span(i, n, chunk_size)[1] - chunk_span(i, n, chunk_size)[0] for i in chunks)
+    with tqdm(total=total, unit="img", unit_scale=True, desc=desc, disable=not progress) as bar:
+        for index in chunks:
+            stored, sig, gam = draw(source, seed, index, n, chunk_size, device, signal)
+            logits = torch.cat([
+                forward(model, stimuli(source, stored[i:i + batch_size], dtype, signal,
+                                       None if sig is None else sig[i:i + batch_size],
+                                       None if gam is None else gam[i:i + batch_size]),
+                        batch_size)
+                for i in range(0, stored.shape[0], batch_size)])
+            yield Chunk(index, chunk_span(index, n, chunk_size)[0], stored, logits, sig, gam)
+            bar.update(stored.shape[0])
+

@@ -1,0 +1,74 @@
+"""Template classifiers: how much do classification images know about the real data?
+
+A template classifier L2-normalizes each test image and each template (a bias map, a mean
+training image, a logistic-regression weight vector) and predicts the class whose template
+has the largest dot product with the image (paper Sec. 3.1). Classes without a template
+(no noise sample fell in them) are never predicted.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def confusion(true: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    """Confusion matrix, rows = true class, columns = predicted class."""
+    return np.bincount(true * k + pred, minlength=k * k).reshape(k, k)
+
+
+def scores(cm: np.ndarray) -> dict:
+    """Accuracy and per-class accuracy (recall) from a confusion matrix."""
+    per = np.divide(np.diag(cm), cm.sum(1), out=np.full(len(cm), np.nan), where=cm.sum(1) > 0)
+    return {"accuracy": float(np.trace(cm) / cm.sum()), "per_class_accuracy": per.tolist(),
+            "confusion": cm.tolist(), "n": int(cm.sum())}
+
+
+def template_predict(templates: np.ndarray, images: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """Index of the best-matching template for each image (NaN templates are skipped)."""
+    t = templates.reshape(len(templates), -1).astype(np.float64)
+    valid = np.isfinite(t).all(1) & (np.linalg.norm(np.nan_to_num(t), axis=1) > 0)
+    if not valid.any():
+        raise ValueError("no usable template: every class is empty")
+    t = np.where(valid[:, None], np.nan_to_num(t), 0.0)
+    t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-300)
+    out = np.empty(len(images), dtype=np.int64)
+    for i in range(0, len(images), batch):
+        x = images[i:i + batch].reshape(min(batch, len(images) - i), -1).astype(np.float64)
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-300)
+        s = x @ t.T
+        s[:, ~valid] = -np.inf
+        out[i:i + batch] = s.argmax(1)
+    return out
+
+
+def template_accuracy(templates: np.ndarray, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix of a template classifier."""
+    k = len(templates)
+    pred = template_predict(templates, images)
+    return scores(confusion(labels.astype(np.int64), pred, k)) | {
+        "empty_classes": int((~np.isfinite(templates.reshape(k, -1)).all(1)).sum())}
+
+
+def mean_images(images: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Mean training image of each class, in [0, 1]."""
+    flat = images.reshape(len(images), -1).astype(np.float64) / 255
+    sums = np.zeros((k, flat.shape[1]))
+    np.add.at(sums, labels, flat)
+    counts = np.bincount(labels, minlength=k)[:, None]
+    return (sums / np.maximum(counts, 1)).reshape(k, *images.shape[1:])
+
+
+@torch.inference_mode()
+def feed_back(model: nn.Module, maps: np.ndarray, device: torch.device) -> list[int | None]:
+    """The model's label for each map fed back as an image (None for empty classes)."""
+    ok = np.isfinite(maps.reshape(len(maps), -1)).all(1)
+    out: list[int | None] = [None] * len(maps)
+    if ok.any():
+        x = torch.as_tensor(maps[ok], dtype=torch.float32, device=device)
+        logits = model(x).float()
+        logits = logits.unsqueeze(1) if logits.dim() == 1 else logits
+        pred = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
+        for i, p in zip(np.flatnonzero(ok), pred.tolist()):
+            out[i] = int(p)
+    return out

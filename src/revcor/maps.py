@@ -1,0 +1,87 @@
+"""Classification images from sufficient statistics.
+
+For plain noise experiments (groups = response classes): the paper's bias maps (mean
+noise per predicted class), mean-subtracted maps, confidence-weighted and thresholded maps
+(the paper's footnote 5), z-maps of each class against the rest, and Eq. 2 correlation maps
+of each logit with the noise. For signal+noise experiments of a binary classifier, per
+gamma: Eq. 1 classification images, the response-only image ``c_corr``, the Eq. 2
+correlation map and the mean stimulus of each (signal, response) cell (Fig. 1B).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .reduce import Stats
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b broadcasting b over trailing axes; NaN where b == 0."""
+    b = b.reshape(b.shape + (1,) * (a.ndim - b.ndim))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+
+
+def class_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
+    """Maps of a plain noise experiment at ``n`` samples (default: all), shaped (K, C, H, W)."""
+    s = stats.select(n or stats.checkpoints[-1])
+    shape = stats.image_shape
+    count, total = s["count"][0, 0], s["count"].sum()
+    sums, sq = s["sum"][0, 0], s["sumsq"][0, 0]
+    mean_all = sums.sum(0) / total
+    maps = _div(sums, count)
+    var = _div(sq, count) - maps ** 2
+    rest_n = total - count
+    rest_mean = _div(sums.sum(0) - sums, rest_n)
+    rest_var = _div(sq.sum(0) - sq, rest_n) - rest_mean ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt(np.clip(_div(var, count), 0, None) + np.clip(_div(rest_var, rest_n), 0, None))
+        z = (maps - rest_mean) / se
+    var_all = sq.sum(0) / total - mean_all ** 2
+    lmean = s["lsum"] / total
+    lstd = np.sqrt(np.clip(s["lsumsq"] / total - lmean ** 2, 0, None))
+    cov = s["xsum"] / total - lmean[:, None] * mean_all[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / (lstd[:, None] * np.sqrt(np.clip(var_all, 0, None))[None, :])
+    out = {
+        "counts": count.astype(np.int64),
+        "maps": maps, "maps_centered": maps - mean_all, "zmaps": z,
+        "weighted_maps": _div(s["wsum"][0, 0], s["wcount"][0, 0]),
+        "thresholded_maps": _div(s["tsum"][0, 0], s["tcount"][0, 0]),
+        "thresholded_counts": s["tcount"][0, 0].astype(np.int64),
+        "mean": mean_all, "corr_maps": corr,
+    }
+    return {k: (v.reshape(v.shape[:-1] + shape) if v.ndim and v.shape[-1] == int(np.prod(shape)) else v)
+            for k, v in out.items()}
+
+
+def binary_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
+    """Per-gamma maps of a binary signal+noise experiment; class a is index 0, b index 1.
+
+    ``eq1[g]`` = (n^aa + n^ba) - (n^ab + n^bb) (Eq. 1, oriented towards response a as in
+    Fig. 1), ``ccorr[g]`` = n^*a - n^*b, ``corr[g]`` the Eq. 2 correlation of each pixel of the
+    noise with the response being a, ``stimulus_means[g, s, r]`` the mean stimulus of each cell.
+    """
+    s = stats.select(n or stats.checkpoints[-1])
+    shape = stats.image_shape
+    g_, s_, r_ = stats.layout.shape
+    if (s_, r_) != (2, 2):
+        raise ValueError("binary maps need a two-class signal+noise experiment")
+    count = s["count"].reshape(g_, 2, 2)
+    d = s["sum"].shape[-1]
+    sums = s["sum"].reshape(g_, 2, 2, d)
+    cell = _div(sums, count)  # mean noise n^{sr}
+    eq1 = (cell[:, 0, 0] + cell[:, 1, 0]) - (cell[:, 0, 1] + cell[:, 1, 1])
+    by_resp = _div(sums.sum(1), count.sum(1))  # (g, r, d)
+    ccorr = by_resp[:, 0] - by_resp[:, 1]
+    total = count.sum(axis=(1, 2))[:, None]
+    mean = sums.sum(axis=(1, 2)) / total
+    var = s["sumsq"].reshape(g_, 2, 2, d).sum(axis=(1, 2)) / total - mean ** 2
+    p_a = count[:, :, 0].sum(1)[:, None] / total
+    cov = sums[:, :, 0].sum(1) / total - mean * p_a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.sqrt(np.clip(var, 0, None) * p_a * (1 - p_a))
+    stim = _div(s["ssum"].reshape(g_, 2, 2, d), count)
+    stim_diff = _div(s["ssum"].reshape(g_, 2, 2, d).sum(1), count.sum(1))
+    out = {"eq1": eq1, "ccorr": ccorr, "corr": corr, "stimulus_means": stim,
+           "stimulus_diff": stim_diff[:, 0] - stim_diff[:, 1], "counts": count.astype(np.int64)}
+    return {k: (v.reshape(v.shape[:-1] + shape) if v.shape[-1] == d else v) for k, v in out.items()}

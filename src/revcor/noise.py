@@ -1,0 +1,138 @@
+"""Noise sources: chunk ``i`` of an experiment is drawn from a generator keyed by (seed, i).
+
+On the CPU the generator is numpy's Philox (a counter-based generator whose 128-bit key is
+``(seed, i)``), so a chunk's bits are the same on every machine. On CUDA it is torch's
+Philox seeded from ``(seed, i)``: reproducible on CUDA, but different bits from the CPU
+stream. The backend is recorded with every artifact and checked when a chunk is regenerated.
+
+A source yields stimuli in their *stored* form (``uint8`` levels, or floats rounded to the
+storage dtype) so that what is stored is exactly what the model saw;
+:meth:`NoiseSource.to_input` turns them into model inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+STORAGE_DTYPES = {"uint8": torch.uint8, "float16": torch.float16, "float32": torch.float32}
+
+
+def backend(device: torch.device) -> str:
+    """Name of the random stream used on ``device`` (``cpu-philox`` or ``cuda-philox``)."""
+    return "cuda-philox" if device.type == "cuda" else "cpu-philox"
+
+
+def _mix(seed: int, index: int) -> int:
+    """SplitMix64 of (seed, index), folded to a non-negative 63-bit torch seed."""
+    z = (seed * 0x9E3779B97F4A7C15 + index + 1) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return (z ^ (z >> 31)) >> 1
+
+
+class ChunkRNG:
+    """Random draws for one chunk, keyed by ``(seed, index)``, produced on ``device``."""
+
+    def __init__(self, seed: int, index: int, device: torch.device):
+        self.device = device
+        if device.type == "cuda":
+            self._torch = torch.Generator(device=device)
+            self._torch.manual_seed(_mix(seed, index))
+            self._np = None
+        else:
+            key = np.array([seed, index], dtype=np.uint64)
+            self._np = np.random.Generator(np.random.Philox(key=key))
+            self._torch = None
+
+    def uint8(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Uniform integers 0..255."""
+        if self._np is not None:
+            return torch.from_numpy(self._np.integers(0, 256, size=shape, dtype=np.uint8))
+        return torch.randint(0, 256, shape, dtype=torch.uint8, device=self.device, generator=self._torch)
+
+    def uniform(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Uniform floats in [0, 1), float32."""
+        if self._np is not None:
+            return torch.from_numpy(self._np.random(shape, dtype=np.float32))
+        return torch.rand(shape, device=self.device, generator=self._torch)
+
+    def normal(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Standard normal floats, float32."""
+        if self._np is not None:
+            return torch.from_numpy(self._np.standard_normal(shape, dtype=np.float32))
+        return torch.randn(shape, device=self.device, generator=self._torch)
+
+    def integers(self, high: int, size: int) -> torch.Tensor:
+        """Uniform integers in [0, high), int64."""
+        if self._np is not None:
+            return torch.from_numpy(self._np.integers(0, high, size=size, dtype=np.int64))
+        return torch.randint(0, high, (size,), device=self.device, generator=self._torch)
+
+
+class NoiseSource:
+    """Base class: ``sample`` draws stored-form stimuli, ``to_input`` makes model inputs."""
+
+    kind = "noise"
+
+    def __init__(self, shape: tuple[int, int, int], storage: str = "float32"):
+        if storage not in STORAGE_DTYPES:
+            raise ValueError(f"storage dtype {storage!r} not supported; allowed: {', '.join(STORAGE_DTYPES)}")
+        self.shape = tuple(int(s) for s in shape)
+        self.storage = storage
+
+    def sample(self, rng: ChunkRNG, n: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def to_input(self, stored: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Stored stimuli -> model inputs in [0, 1]."""
+        if stored.dtype == torch.uint8:
+            return stored.to(dtype).div_(255)
+        return stored.to(dtype)
+
+    def describe(self) -> dict:
+        """Settings recorded in artifacts."""
+        return {"kind": self.kind, "shape": list(self.shape), "storage": self.storage}
+
+    def mean(self) -> float:
+        """Expected pixel value of the noise (used to centre maps)."""
+        return 0.5
+
+
+class WhiteNoise(NoiseSource):
+    """I.i.d. pixel noise: uniform on [0, 1] (the input range), or Gaussian clipped to it."""
+
+    kind = "white"
+
+    def __init__(self, shape: tuple[int, int, int], storage: str = "uint8",
+                 distribution: str = "uniform", std: float = 0.25):
+        super().__init__(shape, storage)
+        if distribution not in ("uniform", "gaussian"):
+            raise ValueError(f"white noise distribution {distribution!r}; allowed: uniform, gaussian")
+        self.distribution = distribution
+        self.std = float(std)
+
+    def sample(self, rng: ChunkRNG, n: int) -> torch.Tensor:
+        shape = (n, *self.shape)
+        if self.distribution == "uniform" and self.storage == "uint8":
+            return rng.uint8(shape)
+        if self.distribution == "uniform":
+            x = rng.uniform(shape)
+        else:
+            x = rng.normal(shape).mul_(self.std).add_(0.5).clamp_(0, 1)
+        if self.storage == "uint8":
+            return x.mul_(255).round_().to(torch.uint8)
+        return x.to(STORAGE_DTYPES[self.storage])
+
+    def describe(self) -> dict:
+        return {**super().describe(), "distribution": self.distribution,
+                **({"std": self.std} if self.distribution == "gaussian" else {})}
+
+
+def make(spec: dict, shape: tuple[int, int, int]) -> NoiseSource:
+    """Build a noise source from a config-style spec such as ``{"kind": "white"}``."""
+    spec = dict(spec)
+    kind = spec.pop("kind", "white")
+    storage = spec.pop("storage", "uint8")
+    if kind == "white":
+        return WhiteNoise(shape, storage=storage, **spec)
+    raise ValueError(f"noise kind {kind!r} is not supported; allowed: white")

@@ -1,0 +1,198 @@
+"""Class-conditional reductions of noise and responses, as sufficient statistics.
+
+Every statistic is a float64 sum, so partial results over disjoint sample ranges merge
+exactly by addition: one job or a thousand give the same maps. Sums are kept for every
+prefix size in ``checkpoints`` (for sample-complexity curves) at no extra pass: each sample
+is added to the bucket of the first checkpoint that includes it, and buckets are
+cumulated at the end.
+
+Groups are trials with the same (gamma, signal class, response class); plain noise
+experiments have one gamma and no signal, so groups are just response classes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import store
+
+# statistics with one row per group, per logit, and per group for signal trials
+GROUP_SUMS = ("sum", "sumsq", "wsum", "tsum")
+GROUP_COUNTS = ("count", "wcount", "tcount")
+LOGIT_SUMS = ("xsum",)
+LOGIT_COUNTS = ("lsum", "lsumsq")
+SIGNAL_SUMS = ("ssum",)
+
+
+@dataclass
+class Layout:
+    """How trials are grouped: response classes, and for signal trials signal classes and gammas."""
+
+    responses: list[str]
+    signals: list[str] | None = None
+    gammas: list[float] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(gammas, signal classes, responses)."""
+        return (len(self.gammas or [0]), len(self.signals or [0]), len(self.responses))
+
+    @property
+    def n_groups(self) -> int:
+        g, s, r = self.shape
+        return g * s * r
+
+    def group(self, response: torch.Tensor, signal: torch.Tensor | None = None,
+              gamma: torch.Tensor | None = None) -> torch.Tensor:
+        """Group id of each trial."""
+        _, ns, nr = self.shape
+        gid = response.clone()
+        if signal is not None:
+            gid += nr * signal
+        if gamma is not None:
+            gid += nr * ns * gamma
+        return gid
+
+    def to_attrs(self) -> dict:
+        return {"responses": self.responses, "signals": self.signals, "gammas": self.gammas}
+
+
+def predict(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted labels and confidence (probability of the predicted class)."""
+    if logits.shape[1] == 1:
+        p = torch.sigmoid(logits[:, 0].double())
+        return (p > 0.5).long(), torch.maximum(p, 1 - p)
+    prob = torch.softmax(logits.double(), dim=1)
+    conf, labels = prob.max(dim=1)
+    return labels, conf
+
+
+@dataclass
+class Stats:
+    """Sufficient statistics for prefixes ``checkpoints`` of the samples [start, stop).
+
+    Group statistics have shape (checkpoints, gammas, signal classes, responses[, pixels]);
+    logit statistics (checkpoints, logits[, pixels]).
+    """
+
+    layout: Layout
+    checkpoints: list[int]
+    image_shape: tuple[int, ...]
+    arrays: dict[str, np.ndarray]
+    start: int = 0
+    stop: int = 0
+    attrs: dict = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.arrays[key]
+
+    def save(self, path: str | Path, attrs: dict | None = None) -> None:
+        """Write to an HDF5 artifact (atomically)."""
+        meta = {**self.attrs, **(attrs or {}), "kind": "stats", "layout": self.layout.to_attrs(),
+                "checkpoints": self.checkpoints, "image_shape": list(self.image_shape),
+                "start": self.start, "stop": self.stop}
+        with store.create(path, meta) as f:
+            for key, arr in self.arrays.items():
+                f.create_dataset(key, data=arr)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Stats":
+        """Read a stats artifact."""
+        with store.open_artifact(path, "stats") as f:
+            layout = Layout(**store.get_attr(f, "layout"))
+            attrs = {k: store.get_attr(f, k) for k in f.attrs
+                     if k not in ("layout", "checkpoints", "image_shape", "start", "stop")}
+            return cls(layout, list(store.get_attr(f, "checkpoints")),
+                       tuple(store.get_attr(f, "image_shape")),
+                       {k: f[k][()] for k in f}, int(f.attrs["start"]), int(f.attrs["stop"]), attrs)
+
+    def select(self, n: int) -> dict[str, np.ndarray]:
+        """The statistics of the first ``n`` samples (``n`` must be a checkpoint)."""
+        if n not in self.checkpoints:
+            raise ValueError(f"{n} is not a checkpoint; available: {self.checkpoints}")
+        i = self.checkpoints.index(n)
+        return {k: v[i] for k, v in self.arrays.items()}
+
+
+def merge(parts: list[Stats]) -> Stats:
+    """Add statistics of disjoint, adjacent sample ranges; checks they tile [0, stop)."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    parts = sorted(parts, key=lambda s: s.start)
+    first = parts[0]
+    expected = first.start
+    for p in parts:
+        if p.start != expected:
+            raise ValueError(f"parts do not tile the sample range: gap or overlap at {expected} vs {p.start}")
+        if p.checkpoints != first.checkpoints or p.layout != first.layout:
+            raise ValueError("parts come from different experiment settings; rerun them together")
+        expected = p.stop
+    arrays = {k: np.sum([p.arrays[k] for p in parts], axis=0) for k in first.arrays}
+    return Stats(first.layout, first.checkpoints, first.image_shape, arrays,
+                 first.start, expected, dict(first.attrs))
+
+
+class Reducer:
+    """Accumulates :class:`Stats` on the device in float64, batch by batch."""
+
+    def __init__(self, layout: Layout, image_shape: tuple[int, ...], n_logits: int,
+                 checkpoints: list[int], start: int, stop: int, device: torch.device,
+                 threshold: float = 0.9, dtype: torch.dtype = torch.float64):
+        self.layout, self.image_shape = layout, tuple(image_shape)
+        self.checkpoints = sorted(set(int(c) for c in checkpoints))
+        self.start, self.stop, self.threshold = start, stop, threshold
+        self.device, self.dtype = device, dtype
+        d, g, p = int(np.prod(image_shape)), layout.n_groups, len(self.checkpoints)
+        self._cp = torch.as_tensor(self.checkpoints, device=device)
+        zeros = lambda *s: torch.zeros(*s, dtype=dtype, device=device)  # noqa: E731
+        self.acc = {k: zeros(p * g, d) for k in GROUP_SUMS}
+        self.acc |= {k: zeros(p * g) for k in GROUP_COUNTS}
+        self.acc |= {"xsum": zeros(p, n_logits, d), "lsum": zeros(p, n_logits), "lsumsq": zeros(p, n_logits)}
+        if layout.signals is not None:
+            self.acc["ssum"] = zeros(p * g, d)
+
+    def update(self, start: int, noise: torch.Tensor, logits: torch.Tensor,
+               signal_label: torch.Tensor | None = None, gamma_index: torch.Tensor | None = None,
+               stimulus: torch.Tensor | None = None) -> None:
+        """Add trials ``start .. start + len(noise)`` (noise and stimulus flattened or not)."""
+        b = noise.shape[0]
+        x = noise.reshape(b, -1).to(self.dtype)
+        labels, conf = predict(logits)
+        idx = torch.arange(start, start + b, device=self.device)
+        bucket = torch.searchsorted(self._cp, idx, right=True)
+        if bool((bucket >= len(self.checkpoints)).any()):
+            raise ValueError(f"trial index beyond the last checkpoint {self.checkpoints[-1]}")
+        row = bucket * self.layout.n_groups + self.layout.group(labels, signal_label, gamma_index)
+        w = conf.to(self.dtype)
+        keep = conf > self.threshold
+        a = self.acc
+        a["count"].index_add_(0, row, torch.ones_like(w))
+        a["sum"].index_add_(0, row, x)
+        a["sumsq"].index_add_(0, row, x * x)
+        a["wcount"].index_add_(0, row, w)
+        a["wsum"].index_add_(0, row, x * w[:, None])
+        a["tcount"].index_add_(0, row[keep], torch.ones_like(w[keep]))
+        a["tsum"].index_add_(0, row[keep], x[keep])
+        if stimulus is not None:
+            a["ssum"].index_add_(0, row, stimulus.reshape(b, -1).to(self.dtype))
+        lg = logits.to(self.dtype)
+        for p in torch.unique(bucket).tolist():
+            m = bucket == p
+            lp, xp = (lg, x) if bool(m.all()) else (lg[m], x[m])
+            a["xsum"][p] += lp.T @ xp
+            a["lsum"][p] += lp.sum(0)
+            a["lsumsq"][p] += (lp * lp).sum(0)
+
+    def result(self, attrs: dict | None = None) -> Stats:
+        """Cumulate buckets into prefix statistics and move them to the host."""
+        p = len(self.checkpoints)
+        arrays = {}
+        for k, v in self.acc.items():
+            if k in GROUP_SUMS + GROUP_COUNTS + SIGNAL_SUMS:
+                v = v.reshape(p, *self.layout.shape, *v.shape[1:])
+            arrays[k] = torch.cumsum(v, dim=0).cpu().numpy()
+        return Stats(self.layout, self.checkpoints, self.image_shape, arrays,
+                     self.start, self.stop, dict(attrs or {}))

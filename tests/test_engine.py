@@ -1,0 +1,126 @@
+"""The noise engine, the stored responses and the reductions: exact, chunked, mergeable."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from revcor import engine, noise, responses
+from revcor.reduce import Layout, Reducer, Stats, merge, predict
+
+CPU = torch.device("cpu")
+
+
+class Linear(nn.Module):
+    """A fixed linear classifier on 1x6x6 images: known, fast, deterministic."""
+
+    def __init__(self, k: int = 3):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w = nn.Parameter(torch.randn(k, 36, generator=g))
+
+    def forward(self, x):
+        return (x.flatten(1) - 0.5) @ self.w.T
+
+
+def run_parts(tmp_path, jobs, n=1000, chunk_size=128, store_stimuli=True, signal=None, k=3):
+    model = Linear(k).eval()
+    src = noise.WhiteNoise((1, 6, 6))
+    layout = Layout([str(i) for i in range(k)]) if signal is None else Layout(
+        ["0", "1"], ["0", "1"], signal.gammas)
+    parts = []
+    for j in range(jobs):
+        idx = engine.part_chunks(n, chunk_size, jobs, j)
+        path = tmp_path / f"jobs{jobs}" / f"part{j}.h5"
+        chunks = engine.run(model, src, n=n, seed=7, chunk_size=chunk_size, chunks=idx,
+                            batch_size=50, device=CPU, signal=signal, progress=False)
+        responses.write(path, chunks, n=n, chunk_size=chunk_size, chunk_indices=idx, source=src,
+                        n_logits=model.w.shape[0] if k > 1 else 1,
+                        attrs={"seed": 7, "rng": noise.backend(CPU)}, store_stimuli=store_stimuli)
+        parts.append(responses.reduce(path, src, layout, [100, 500, n], CPU, signal=signal,
+                                      batch_size=64))
+    return merge(parts)
+
+
+def test_chunks_are_reproducible_and_independent_of_order():
+    src = noise.WhiteNoise((1, 6, 6))
+    a = engine.draw(src, 3, 5, 1000, 100, CPU)[0]
+    b = engine.draw(src, 3, 5, 1000, 100, CPU)[0]
+    c = engine.draw(src, 3, 6, 1000, 100, CPU)[0]
+    d = engine.draw(src, 4, 5, 1000, 100, CPU)[0]
+    assert a.dtype == torch.uint8 and a.shape == (100, 1, 6, 6)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c) and not torch.equal(a, d)
+    # uniform over 0..255: mean 127.5
+    big = engine.draw(src, 0, 0, 10**5, 10**5, CPU)[0].double()
+    assert abs(big.mean().item() - 127.5) < 0.5
+
+
+def test_split_into_jobs_gives_identical_maps(tmp_path):
+    one = run_parts(tmp_path, 1)
+    three = run_parts(tmp_path, 3)
+    assert one.start == three.start == 0 and one.stop == three.stop == 1000
+    for key in one.arrays:
+        np.testing.assert_allclose(three[key], one[key], rtol=1e-12, atol=1e-12)
+    assert one["count"][-1].sum() == 1000
+
+
+def test_regenerated_stimuli_equal_stored(tmp_path):
+    stored = run_parts(tmp_path / "a", 2, store_stimuli=True)
+    regen = run_parts(tmp_path / "b", 2, store_stimuli=False)
+    for key in stored.arrays:
+        np.testing.assert_array_equal(stored[key], regen[key])
+    assert not (tmp_path / "b" / "jobs2" / "part0.h5").stat().st_size > 10**5
+
+
+def test_reduction_matches_direct_computation(tmp_path):
+    n = 1000
+    stats = run_parts(tmp_path, 2, n=n)
+    model = Linear().eval()
+    src = noise.WhiteNoise((1, 6, 6))
+    x = torch.cat([engine.draw(src, 7, i, n, 128, CPU)[0] for i in range(engine.n_chunks(n, 128))])
+    x = x.double().div(255).reshape(n, -1)
+    logits = model(x.float().reshape(n, 1, 6, 6)).detach()
+    labels, conf = predict(logits)
+    for p, cp in enumerate([100, 500, n]):
+        for k in range(3):
+            m = labels[:cp] == k
+            assert stats["count"][p, 0, 0, k] == m.sum().item()
+            np.testing.assert_allclose(stats["sum"][p, 0, 0, k], x[:cp][m].sum(0).numpy(), rtol=1e-12)
+            np.testing.assert_allclose(stats["sumsq"][p, 0, 0, k], (x[:cp][m] ** 2).sum(0).numpy(), rtol=1e-12)
+            w = conf[:cp][m]
+            np.testing.assert_allclose(stats["wsum"][p, 0, 0, k], (x[:cp][m] * w[:, None]).sum(0).numpy(), rtol=1e-9)
+            t = m & (conf[:cp] > 0.9)
+            assert stats["tcount"][p, 0, 0, k] == t.sum().item()
+        np.testing.assert_allclose(stats["xsum"][p], logits[:cp].double().T @ x[:cp], rtol=1e-6, atol=1e-6)
+
+
+def test_signal_trials_group_by_gamma_signal_and_response(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    images = torch.rand(20, 1, 6, 6, generator=g)
+    signal = engine.Signal(images, torch.arange(20) % 2, [0.0, 0.5, 1.0])
+    stats = run_parts(tmp_path, 2, n=900, signal=signal, k=1)
+    # groups (gamma, signal, response): 3 x 2 x 2; each gamma gets a third of the trials
+    counts = stats["count"][-1].reshape(3, 2, 2)
+    assert counts.sum() == 900
+    np.testing.assert_array_equal(counts.sum(axis=(1, 2)), [300, 300, 300])
+    one = run_parts(tmp_path / "one", 1, n=900, signal=signal, k=1)
+    np.testing.assert_allclose(stats["ssum"], one["ssum"], rtol=1e-12)
+
+
+def test_stats_roundtrip_and_merge_checks(tmp_path):
+    stats = run_parts(tmp_path, 1)
+    stats.save(tmp_path / "s.h5")
+    back = Stats.load(tmp_path / "s.h5")
+    assert back.checkpoints == stats.checkpoints and back.layout == stats.layout
+    np.testing.assert_array_equal(back["sum"], stats["sum"])
+    gap = Stats(stats.layout, stats.checkpoints, stats.image_shape, stats.arrays, 10, 20)
+    with pytest.raises(ValueError, match="tile"):
+        merge([stats, gap])
+
+
+def test_reducer_memory_does_not_depend_on_n():
+    layout = Layout(["a", "b"])
+    small = Reducer(layout, (1, 6, 6), 2, [10], 0, 10, CPU)
+    large = Reducer(layout, (1, 6, 6), 2, [10**9], 0, 10**9, CPU)
+    size = lambda r: sum(v.numel() for v in r.acc.values())  # noqa: E731
+    assert size(small) == size(large)

@@ -1,0 +1,45 @@
+# Shared set-up: validate the config before any rule runs, and name the artifacts.
+from pathlib import Path
+
+from revcor.config import ConfigError, model_settings, validate
+from revcor.store import code_hash
+
+try:
+    validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+except ConfigError as e:
+    raise WorkflowError(str(e)) from None
+
+DATA = config["data_dir"]
+RESULTS = config["results_dir"]
+BASE_DATASETS = "mnist|fashion-mnist|cifar10|mnist-5k"
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9-]+",
+    model=r"[A-Za-z0-9_]+",
+    base=BASE_DATASETS,
+    exp=r"[A-Za-z0-9_-]+",
+    part=r"[0-9]+",
+
+
+def dataset_settings(name):
+    if name not in config["datasets"]:
+        raise WorkflowError(
+            f"dataset {name!r} is used but not configured under 'datasets' "
+            f"(configured: {', '.join(config['datasets']) or 'none'})"
+        )
+    return config["datasets"][name]
+
+
+def model_ids():
+    return [(d, m) for d, models in config["models"].items() for m in models]
+
+
+def all_targets():
+    targets = [f"{DATA}/{d}.h5" for d in config["datasets"]]
+    targets += [f"{RESULTS}/models/{d}/{m}.json" for d, m in model_ids()]
+    for name, spec in config["experiments"].items():
+        targets.append(f"{RESULTS}/maps/{name}.h5")
+        if not spec["signal"]:
+            targets.append(f"{RESULTS}/eval/{name}.json")
+    return targets
