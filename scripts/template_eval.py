@@ -4,4 +4,4 @@ from revcor import experiment, logs
 s = snakemake  # noqa: F821  (injected by Snakemake)
 log = logs.setup(s.log[0])
 result = experiment.template_eval(s.input.maps, s.input.dataset, s.output[0])
-log.info("template accuracy %.4f at n=%d", result["final"]["bias_maps"]["accuracy"], result["n"])
+log.info("template accuracy %s at n=%d", result["final"]["bias_maps"]["accuracy"], result["n"])

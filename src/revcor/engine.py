@@ -80,15 +80,21 @@ def draw(source: NoiseSource, seed: int, index: int, n: int, chunk_size: int,
     return stored, sig, gam
 
 
+def mix(noise: torch.Tensor, signal: Signal, signal_index: torch.Tensor,
+        gamma_index: torch.Tensor) -> torch.Tensor:
+    """Signal+noise stimuli ``gamma * s + (1 - gamma) * n`` (Eq. 3), in the dtype of ``noise``."""
+    g = torch.as_tensor(signal.gammas, dtype=noise.dtype, device=noise.device)[gamma_index]
+    g = g.view(-1, *([1] * (noise.dim() - 1)))
+    return g * signal.images[signal_index].to(noise.dtype) + (1 - g) * noise
+
+
 def stimuli(source: NoiseSource, stored: torch.Tensor, dtype: torch.dtype,
             signal: Signal | None = None, signal_index: torch.Tensor | None = None,
             gamma_index: torch.Tensor | None = None) -> torch.Tensor:
-    """What the model sees: the noise, or ``gamma * s + (1 - gamma) * n`` for signal trials."""
+    """What the model sees: the noise, or signal+noise for signal trials, in ``dtype``."""
     x = source.to_input(stored, torch.float32)
     if signal is not None:
-        g = torch.as_tensor(signal.gammas, dtype=torch.float32, device=x.device)[gamma_index]
-        g = g.view(-1, *([1] * (x.dim() - 1)))
-        x = g * signal.images[signal_index] + (1 - g) * x
+        x = mix(x, signal, signal_index, gamma_index)
     return x.to(dtype)
 
 

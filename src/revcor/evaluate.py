@@ -29,7 +29,7 @@ def template_predict(templates: np.ndarray, images: np.ndarray, batch: int = 409
     t = templates.reshape(len(templates), -1).astype(np.float64)
     valid = np.isfinite(t).all(1) & (np.linalg.norm(np.nan_to_num(t), axis=1) > 0)
     if not valid.any():
-        raise ValueError("no usable template: every class is empty")
+        raise ValueError("no usable template (every class empty or every map zero)")
     t = np.where(valid[:, None], np.nan_to_num(t), 0.0)
     t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-300)
     out = np.empty(len(images), dtype=np.int64)
@@ -43,11 +43,19 @@ def template_predict(templates: np.ndarray, images: np.ndarray, batch: int = 409
 
 
 def template_accuracy(templates: np.ndarray, images: np.ndarray, labels: np.ndarray) -> dict:
-    """Accuracy, per-class accuracy and confusion matrix of a template classifier."""
+    """Accuracy, per-class accuracy and confusion matrix of a template classifier.
+
+    When no template is usable (every class empty, or all maps identical after centring)
+    the accuracy is None.
+    """
     k = len(templates)
-    pred = template_predict(templates, images)
-    return scores(confusion(labels.astype(np.int64), pred, k)) | {
-        "empty_classes": int((~np.isfinite(templates.reshape(k, -1)).all(1)).sum())}
+    empty = int((~np.isfinite(templates.reshape(k, -1)).all(1)).sum())
+    try:
+        pred = template_predict(templates, images)
+    except ValueError as e:
+        return {"accuracy": None, "per_class_accuracy": None, "confusion": None,
+                "n": len(images), "empty_classes": empty, "note": str(e)}
+    return scores(confusion(labels.astype(np.int64), pred, k)) | {"empty_classes": empty}
 
 
 def mean_images(images: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

@@ -99,7 +99,8 @@ def noise_part(spec: dict, engine_cfg: dict, model_path: str | Path, out: str | 
 
 
 def stats_part(spec: dict, engine_cfg: dict, responses_path: str | Path, out: str | Path, *,
-               dataset_path: str | Path | None = None, device: torch.device) -> None:
+               dataset_path: str | Path | None = None, device: torch.device,
+               progress: bool = False) -> None:
     """Reduce one part's responses to sufficient statistics."""
     with store.open_artifact(responses_path, "responses") as f:
         shape = tuple(store.get_attr(f, "noise")["shape"])
@@ -107,7 +108,8 @@ def stats_part(spec: dict, engine_cfg: dict, responses_path: str | Path, out: st
     src = source_for(spec, engine_cfg, shape)
     signal = signal_for(spec, dataset_path, device)
     stats = responses.reduce(responses_path, src, layout_for(spec, classes), checkpoints(spec), device,
-                             signal=signal, threshold=engine_cfg["threshold"])
+                             signal=signal, threshold=engine_cfg["threshold"], progress=progress,
+                             desc=f"reduce {Path(responses_path).parent.name}")
     stats.save(out, {"classes": classes, "responses_sha256": sha256(responses_path)})
 
 
@@ -126,23 +128,26 @@ def _write_group(group, arrays: dict) -> None:
         group.create_dataset(k, data=v)
 
 
-def write_maps(stats_path: str | Path, out: str | Path, *, model_path: str | Path | None = None,
-               device: torch.device = torch.device("cpu")) -> None:
-    """Classification images at every checkpoint; top level holds those of all samples."""
-    stats = Stats.load(stats_path)
+def write_maps(stats: Stats | str | Path, out: str | Path, *, model: torch.nn.Module | None = None,
+               device: torch.device = torch.device("cpu"), attrs: dict | None = None) -> None:
+    """Classification images at every checkpoint; top level holds those of all samples.
+
+    With ``model``, also the label it gives each bias map fed back as an image.
+    """
+    if not isinstance(stats, Stats):
+        stats = Stats.load(stats)
     binary = stats.layout.signals is not None
     compute = maps.binary_maps if binary else maps.class_maps
     final = compute(stats)
-    attrs = {**stats.attrs, "kind": "maps", "classes": stats.layout.responses,
-             "checkpoints": stats.checkpoints, "n": stats.checkpoints[-1],
-             "signal": binary, "gammas": stats.layout.gammas}
-    with store.create(out, attrs) as f:
+    meta = {**stats.attrs, **(attrs or {}), "kind": "maps", "classes": stats.layout.responses,
+            "checkpoints": stats.checkpoints, "n": stats.checkpoints[-1],
+            "signal": binary, "gammas": stats.layout.gammas}
+    with store.create(out, meta) as f:
         _write_group(f, final)
         for n in stats.checkpoints:
             _write_group(f.create_group(f"checkpoints/{n}"), compute(stats, n))
-        if model_path is not None and not binary:
-            loaded = load_model(model_path, device)
-            fb = evaluate.feed_back(loaded.module, final["maps"], device)
+        if model is not None and not binary:
+            fb = evaluate.feed_back(model, final["maps"], device)
             f.create_dataset("feedback", data=np.array([-1 if p is None else p for p in fb]))
 
 
@@ -162,4 +167,26 @@ def template_eval(maps_path: str | Path, dataset_path: str | Path, out: str | Pa
         result["n"] = int(f.attrs["n"])
     result["final"] = result["by_n"][str(result["n"])]
     store.write_json(out, result)
+    return result
+
+
+def baselines(dataset_path: str | Path, out_json: str | Path, out_h5: str | Path,
+              logreg_path: str | Path | None = None) -> dict:
+    """Template classifiers that need the labelled data: mean training images and, when a
+    logistic-regression model is given, its weight vectors (paper Fig. 2C)."""
+    train, test = data.load(dataset_path, "train"), data.load(dataset_path, "test")
+    k = len(train.classes)
+    images = test.images.astype(np.float64) / 255
+    means = evaluate.mean_images(train.images, train.labels, k)
+    result = {"classes": train.classes, "dataset": str(dataset_path),
+              "mean_images": evaluate.template_accuracy(means, images, test.labels)}
+    arrays = {"mean_images": means}
+    if logreg_path is not None:
+        layer = models.get_layer(models.load(str(logreg_path)).module, "fc")
+        weights = layer.weight.detach().double().numpy().reshape(k, *train.images.shape[1:])
+        result["logreg_weights"] = evaluate.template_accuracy(weights, images, test.labels)
+        arrays["logreg_weights"] = weights
+    with store.create(out_h5, {"kind": "baselines", "classes": train.classes}) as f:
+        _write_group(f, arrays)
+    store.write_json(out_json, result)
     return result

@@ -29,14 +29,14 @@ def class_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
     sums, sq = s["sum"][0, 0], s["sumsq"][0, 0]
     mean_all = sums.sum(0) / total
     maps = _div(sums, count)
-    var = _div(sq, count) - maps ** 2
     rest_n = total - count
     rest_mean = _div(sums.sum(0) - sums, rest_n)
-    rest_var = _div(sq.sum(0) - sq, rest_n) - rest_mean ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        se = np.sqrt(np.clip(_div(var, count), 0, None) + np.clip(_div(rest_var, rest_n), 0, None))
-        z = (maps - rest_mean) / se
     var_all = sq.sum(0) / total - mean_all ** 2
+    # z of each class mean against the other classes', with the pooled (null) pixel variance,
+    # which stays valid for classes with a handful of samples
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt(np.clip(var_all, 0, None) * (1 / count[:, None] + 1 / rest_n[:, None]))
+        z = np.where((count > 0)[:, None] & (rest_n > 0)[:, None], (maps - rest_mean) / se, np.nan)
     lmean = s["lsum"] / total
     lstd = np.sqrt(np.clip(s["lsumsq"] / total - lmean ** 2, 0, None))
     cov = s["xsum"] / total - lmean[:, None] * mean_all[None, :]

@@ -157,34 +157,45 @@ class Reducer:
     def update(self, start: int, noise: torch.Tensor, logits: torch.Tensor,
                signal_label: torch.Tensor | None = None, gamma_index: torch.Tensor | None = None,
                stimulus: torch.Tensor | None = None) -> None:
-        """Add trials ``start .. start + len(noise)`` (noise and stimulus flattened or not)."""
-        b = noise.shape[0]
+        """Add trials ``start .. start + len(noise)`` (noise and stimulus flattened or not).
+
+        All group sums come from one matrix product per checkpoint bucket: rows of
+        [one-hot group; one-hot x confidence; one-hot x (confidence > threshold); logits]
+        times the (trials x pixels) noise, in float64.
+        """
+        b, g = noise.shape[0], self.layout.n_groups
         x = noise.reshape(b, -1).to(self.dtype)
         labels, conf = predict(logits)
         idx = torch.arange(start, start + b, device=self.device)
         bucket = torch.searchsorted(self._cp, idx, right=True)
-        if bool((bucket >= len(self.checkpoints)).any()):
+        if int(bucket[-1]) >= len(self.checkpoints):
             raise ValueError(f"trial index beyond the last checkpoint {self.checkpoints[-1]}")
-        row = bucket * self.layout.n_groups + self.layout.group(labels, signal_label, gamma_index)
-        w = conf.to(self.dtype)
-        keep = conf > self.threshold
-        a = self.acc
-        a["count"].index_add_(0, row, torch.ones_like(w))
-        a["sum"].index_add_(0, row, x)
-        a["sumsq"].index_add_(0, row, x * x)
-        a["wcount"].index_add_(0, row, w)
-        a["wsum"].index_add_(0, row, x * w[:, None])
-        a["tcount"].index_add_(0, row[keep], torch.ones_like(w[keep]))
-        a["tsum"].index_add_(0, row[keep], x[keep])
-        if stimulus is not None:
-            a["ssum"].index_add_(0, row, stimulus.reshape(b, -1).to(self.dtype))
+        onehot = torch.zeros(g, b, dtype=self.dtype, device=self.device)
+        onehot[self.layout.group(labels, signal_label, gamma_index), torch.arange(b, device=self.device)] = 1
         lg = logits.to(self.dtype)
-        for p in torch.unique(bucket).tolist():
-            m = bucket == p
-            lp, xp = (lg, x) if bool(m.all()) else (lg[m], x[m])
-            a["xsum"][p] += lp.T @ xp
-            a["lsum"][p] += lp.sum(0)
-            a["lsumsq"][p] += (lp * lp).sum(0)
+        w = torch.cat([onehot, onehot * conf.to(self.dtype), onehot * (conf > self.threshold),
+                       lg.T])
+        sq = x * x
+        stim = None if stimulus is None else stimulus.reshape(b, -1).to(self.dtype)
+        first, last = int(bucket[0]), int(bucket[-1])
+        for p in range(first, last + 1):
+            wp = w if first == last else w * (bucket == p)
+            rows = slice(p * g, (p + 1) * g)
+            out = wp @ x
+            a = self.acc
+            a["sum"][rows] += out[:g]
+            a["wsum"][rows] += out[g:2 * g]
+            a["tsum"][rows] += out[2 * g:3 * g]
+            a["xsum"][p] += out[3 * g:]
+            totals = wp.sum(1)
+            a["count"][rows] += totals[:g]
+            a["wcount"][rows] += totals[g:2 * g]
+            a["tcount"][rows] += totals[2 * g:3 * g]
+            a["lsum"][p] += totals[3 * g:]
+            a["lsumsq"][p] += (wp[3 * g:] ** 2).sum(1)
+            a["sumsq"][rows] += wp[:g] @ sq
+            if stim is not None:
+                a["ssum"][rows] += wp[:g] @ stim
 
     def result(self, attrs: dict | None = None) -> Stats:
         """Cumulate buckets into prefix statistics and move them to the host."""

@@ -13,9 +13,10 @@ from typing import Iterable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from . import store
-from .engine import Chunk, Signal, chunk_span, draw
+from .engine import Chunk, Signal, chunk_span, draw, mix
 from .noise import NoiseSource, backend
 from .reduce import Layout, Reducer, Stats, predict
 
@@ -60,7 +61,7 @@ def write(path: str | Path, chunks: Iterable[Chunk], *, n: int, chunk_size: int,
 
 def reduce(path: str | Path, source: NoiseSource, layout: Layout, checkpoints: list[int],
            device: torch.device, *, signal: Signal | None = None, threshold: float = 0.9,
-           batch_size: int = 8192, progress: bool = False) -> Stats:
+           batch_size: int = 8192, progress: bool = False, desc: str = "reduce") -> Stats:
     """Reduce one responses artifact to sufficient statistics (stimuli read or regenerated)."""
     with store.open_artifact(path, "responses") as f:
         n, chunk_size = int(f.attrs["n"]), int(f.attrs["chunk_size"])
@@ -76,7 +77,8 @@ def reduce(path: str | Path, source: NoiseSource, layout: Layout, checkpoints: l
             raise store.ArtifactError(f"{path}: stored stimuli are {f['stimuli'].dtype}, expected {source.storage}")
         reducer = Reducer(layout, source.shape, f["logits"].shape[1], checkpoints, start, stop,
                           device, threshold)
-        for index in range(int(f.attrs["first_chunk"]), int(f.attrs["last_chunk"]) + 1):
+        chunks = range(int(f.attrs["first_chunk"]), int(f.attrs["last_chunk"]) + 1)
+        for index in tqdm(chunks, desc=desc, unit="chunk", disable=not progress):
             c0, c1 = chunk_span(index, n, chunk_size)
             if stored_stimuli:
                 stored = torch.from_numpy(f["stimuli"][c0 - start:c1 - start]).to(device)
@@ -87,17 +89,22 @@ def reduce(path: str | Path, source: NoiseSource, layout: Layout, checkpoints: l
             if signal is not None:
                 sig = torch.from_numpy(f["signal_index"][c0 - start:c1 - start]).to(device)
                 gam = torch.from_numpy(f["gamma_index"][c0 - start:c1 - start]).to(device)
-            for i in range(0, c1 - c0, batch_size):
-                j = slice(i, i + batch_size)
-                noise = source.to_input(stored[j], torch.float64)
-                extra = {}
-                if signal is not None:
-                    g = torch.as_tensor(signal.gammas, dtype=torch.float64, device=device)[gam[j]]
-                    s = signal.images[sig[j]].to(torch.float64)
-                    extra = {"signal_label": signal.labels[sig[j]], "gamma_index": gam[j],
-                             "stimulus": g.view(-1, 1, 1, 1) * s + (1 - g.view(-1, 1, 1, 1)) * noise}
-                reducer.update(c0 + i, noise, logits[j], **extra)
+            reduce_chunk(reducer, source, c0, stored, logits, signal, sig, gam, batch_size)
         attrs = {k: store.get_attr(f, k) for k in ("experiment", "model", "rng", "seed", "n")
                  if k in f.attrs}
     return reducer.result(attrs)
 
+
+def reduce_chunk(reducer: Reducer, source: NoiseSource, start: int, stored: torch.Tensor,
+                 logits: torch.Tensor, signal: Signal | None = None,
+                 signal_index: torch.Tensor | None = None, gamma_index: torch.Tensor | None = None,
+                 batch_size: int = 8192) -> None:
+    """Add one chunk's trials to ``reducer`` in float64, a batch at a time."""
+    for i in range(0, stored.shape[0], batch_size):
+        j = slice(i, i + batch_size)
+        noise = source.to_input(stored[j], torch.float64)
+        extra = {}
+        if signal is not None:
+            extra = {"signal_label": signal.labels[signal_index[j]], "gamma_index": gamma_index[j],
+                     "stimulus": mix(noise, signal, signal_index[j], gamma_index[j])}
+        reducer.update(start + i, noise, logits[j], **extra)

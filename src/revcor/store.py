@@ -38,6 +38,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise ArtifactError(f"cannot create folder {path.parent}: {e.strerror}") from None
     if not os.access(path.parent, os.W_OK):
         raise ArtifactError(f"folder {path.parent} is not writable")
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed earlier attempt
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp

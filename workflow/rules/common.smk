@@ -37,9 +37,13 @@ def model_ids():
 
 def all_targets():
     targets = [f"{DATA}/{d}.h5" for d in config["datasets"]]
+    targets.append(f"{RESULTS}/tables/provenance.csv")
     targets += [f"{RESULTS}/models/{d}/{m}.json" for d, m in model_ids()]
     for name, spec in config["experiments"].items():
         targets.append(f"{RESULTS}/maps/{name}.h5")
         if not spec["signal"]:
             targets.append(f"{RESULTS}/eval/{name}.json")
+    if any(not spec["signal"] for spec in config["experiments"].values()):
+        targets += [f"{RESULTS}/tables/template_accuracy.md"]
+    targets += figure_targets()
     return targets

@@ -28,3 +28,17 @@ rule binary_dataset:
         f"{RESULTS}/logs/data/{{base}}-{{a}}v{{b}}.log",
     script:
         "../../scripts/binary_dataset.py"
+
+
+rule provenance:
+    input:
+        lambda w: sorted({f"{DATA}/{d}.h5" for d in list(config["datasets"]) + list(config["models"])}),
+    output:
+        report(f"{RESULTS}/tables/provenance.csv", category="Data",
+               caption="../report/provenance.rst"),
+    params:
+        code=code_hash("tables"),
+    log:
+        f"{RESULTS}/logs/tables/provenance.log",
+    script:
+        "../../scripts/provenance.py"

@@ -108,3 +108,49 @@ rule template_eval:
         f"{RESULTS}/logs/eval/{{exp}}.log",
     script:
         "../../scripts/template_eval.py"
+
+
+def logreg_of(dataset):
+    """The dataset's logistic-regression model, if the config trains one."""
+    if "logreg" in config["models"].get(dataset, {}):
+        return {"logreg": f"{RESULTS}/models/{dataset}/logreg.pt"}
+    return {}
+
+
+def template_experiments():
+    """Plain (not signal+noise) experiments, whose maps are template classifiers."""
+    return {name: spec for name, spec in config["experiments"].items() if not spec["signal"]}
+
+
+rule baselines:
+    input:
+        unpack(lambda w: {"dataset": f"{DATA}/{w.dataset}.h5", **logreg_of(w.dataset)}),
+    output:
+        json=f"{RESULTS}/eval/{{dataset}}/baselines.json",
+        h5=f"{RESULTS}/baselines/{{dataset}}.h5",
+    params:
+        code=code_hash("evaluate"),
+    log:
+        f"{RESULTS}/logs/eval/{{dataset}}/baselines.log",
+    script:
+        "../../scripts/baselines.py"
+
+
+rule template_table:
+    input:
+        evals=[f"{RESULTS}/eval/{name}.json" for name in template_experiments()],
+        baselines=sorted(
+            {f"{RESULTS}/eval/{spec['model'].split('/')[0]}/baselines.json"
+             for spec in template_experiments().values()}
+        ),
+    output:
+        md=f"{RESULTS}/tables/template_accuracy.md",
+        csv=report(f"{RESULTS}/tables/template_accuracy.csv", category="Tables",
+                   caption="../report/template_accuracy.rst"),
+    params:
+        models={name: spec["model"] for name, spec in template_experiments().items()},
+        code=code_hash("tables"),
+    log:
+        f"{RESULTS}/logs/tables/template_accuracy.log",
+    script:
+        "../../scripts/template_table.py"

@@ -1,0 +1,126 @@
+"""Throughput of the noise engine against the bare forward pass, in one run.
+
+    python benchmarks/engine.py --model results/models/mnist-5k/cnn.pt --n 1000000
+
+Measures, for the given model on this machine's CPU (or GPU with --device):
+  * bare forward: the model on pre-generated batches already in memory (the baseline);
+  * engine: generate noise chunks, forward, write stimuli and responses to HDF5, then
+    reduce them to sufficient statistics from the file (the workflow's noise + stats steps);
+at fp32 and bf16, as samples per second and as a ratio to the bare forward pass at the same
+precision. Then the correlation of bf16 and fp32 bias maps, and the peak memory of the
+engine at n/10 and n samples (each in a fresh process). Prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from revcor import engine, experiment, store
+from revcor.device import dtype, resolve
+
+ENGINE = {"batch_size": 1024, "chunk_size": 65536, "storage": "uint8", "compression": "none",
+          "store_stimuli": True, "threshold": 0.9}
+
+
+def bare_forward(model_path: str, n: int, precision: str, device: torch.device, batch: int) -> float:
+    """Samples per second of the model alone on pre-generated inputs."""
+    model = experiment.load_model(model_path, device, precision).module
+    shape = experiment.load_model(model_path, device).in_shape
+    pool = torch.rand(min(n, 65536), *shape, device=device).to(dtype(precision))
+    engine.forward(model, pool[:batch], batch)  # warm-up
+    t = time.perf_counter()
+    done = 0
+    while done < n:
+        size = min(len(pool), n - done)
+        engine.forward(model, pool[:size], batch)
+        done += size
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return n / (time.perf_counter() - t)
+
+
+def full_engine(model_path: str, n: int, precision: str, device: torch.device, folder: Path,
+                batch: int) -> tuple[float, Path]:
+    """Samples per second of noise generation + forward + HDF5 + reduction; the maps file."""
+    spec = {"model": "bench", "n": n, "seed": 0, "jobs": 1, "checkpoints": [], "signal": None,
+            "noise": {"kind": "white", "distribution": "uniform"}}
+    cfg = dict(ENGINE, batch_size=batch)
+    responses, stats, out = (folder / f"{precision}-{n}-{k}.h5" for k in ("responses", "stats", "maps"))
+    t = time.perf_counter()
+    experiment.noise_part(spec, cfg, model_path, responses, 0, device=device, precision=precision,
+                          progress=False)
+    experiment.stats_part(spec, cfg, responses, stats, device=device)
+    elapsed = time.perf_counter() - t
+    experiment.write_maps(stats, out)
+    responses.unlink()
+    return n / elapsed, out
+
+
+def peak_memory(model_path: str, n: int, device: str, batch: int) -> float:
+    """Peak resident memory (MiB) of a fresh process running the engine on n samples."""
+    code = (f"import sys, tempfile, pathlib, resource; sys.path.insert(0, {str(Path(__file__).parent)!r});"
+            f"import engine as b, torch; torch.set_num_threads({torch.get_num_threads()});"
+            f"b.full_engine({model_path!r}, {n}, 'fp32', b.resolve({device!r}), "
+            f"pathlib.Path(tempfile.mkdtemp()), {batch});"
+            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+def map_correlation(a: Path, b: Path) -> float:
+    """Pearson correlation of two maps files' bias maps (classes present in both)."""
+    with store.open_artifact(a, "maps") as fa, store.open_artifact(b, "maps") as fb:
+        x, y = fa["maps_centered"][()], fb["maps_centered"][()]
+    ok = np.isfinite(x).all(axis=(1, 2, 3)) & np.isfinite(y).all(axis=(1, 2, 3))
+    return float(np.corrcoef(x[ok].ravel(), y[ok].ravel())[0, 1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="a revcor model file, e.g. results/models/mnist-5k/cnn.pt")
+    p.add_argument("--n", type=int, default=1_000_000)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=ENGINE["batch_size"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    device = resolve(args.device)
+    rows, results = [], {"n": args.n, "device": str(device), "threads": args.threads,
+                         "torch": torch.__version__}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        files = {}
+        for precision in ("fp32", "bf16"):
+            bare = bare_forward(args.model, args.n, precision, device, args.batch_size)
+            full, files[precision] = full_engine(args.model, args.n, precision, device, folder,
+                                                 args.batch_size)
+            results[precision] = {"bare_forward": bare, "engine": full, "ratio": full / bare,
+                                  "engine_seconds": args.n / full}
+            rows.append(f"| {precision} | {bare:,.0f} | {full:,.0f} | {full / bare:.3f} | "
+                        f"{args.n / full:.1f} |")
+        results["bf16_fp32_map_correlation"] = map_correlation(files["fp32"], files["bf16"])
+    small = peak_memory(args.model, args.n // 10, args.device, args.batch_size)
+    large = peak_memory(args.model, args.n, args.device, args.batch_size)
+    results["peak_mib"] = {str(args.n // 10): small, str(args.n): large, "ratio": large / small}
+    print(f"n = {args.n:,} samples, device {device}, {args.threads} threads, torch {torch.__version__}\n")
+    print("| precision | bare forward (img/s) | engine (img/s) | engine / bare | engine time for n (s) |")
+    print("|---|---|---|---|---|")
+    print("\n".join(rows))
+    print(f"\nbf16 vs fp32 bias maps: correlation {results['bf16_fp32_map_correlation']:.5f}")
+    print(f"peak memory: {small:.0f} MiB at n={args.n // 10:,}, {large:.0f} MiB at n={args.n:,} "
+          f"(ratio {large / small:.3f})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Classification images of any model, without a workflow.
+
+>>> import revcor
+>>> stats = revcor.classification_images("model.pt", n=100_000, seed=0)   # doctest: +SKIP
+>>> revcor.save_maps(stats, "maps.h5", model="model.pt", test_data="data/mnist.h5")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import data, engine, evaluate, experiment, maps, models, noise
+from .device import dtype as precision_dtype
+from .device import resolve
+from .reduce import Layout, Reducer, Stats
+from .responses import reduce_chunk
+
+
+def _as_model(model: nn.Module | str | Path, state_dict: str | Path | None,
+              device: torch.device) -> models.LoadedModel:
+    if isinstance(model, nn.Module):
+        return models.LoadedModel(model.to(device).eval(), None, None, type(model).__name__, {})
+    return models.load(str(model), state_dict=state_dict, device=device)
+
+
+def classification_images(model: nn.Module | str | Path, n: int, *, seed: int = 0,
+                          input_shape: tuple[int, int, int] | None = None,
+                          state_dict: str | Path | None = None, noise_spec: dict | None = None,
+                          storage: str = "uint8", classes: list[str] | None = None,
+                          checkpoints: list[int] | tuple[int, ...] = (), device: str = "auto",
+                          precision: str = "fp32", batch_size: int = 1024, chunk_size: int = 65536,
+                          threshold: float = 0.9, progress: bool = True) -> Stats:
+    """Feed ``n`` noise images to ``model`` and reduce its answers to sufficient statistics.
+
+    ``model`` is an ``nn.Module`` or anything :func:`revcor.models.load` accepts (a revcor
+    model file, TorchScript, a ``torch.export`` program, or ``package.module:factory`` with
+    ``state_dict``). The input shape is taken from the model when it records one, else from
+    ``input_shape``. Nothing is stored; memory does not grow with ``n``.
+    """
+    dev = resolve(device)
+    loaded = _as_model(model, state_dict, dev)
+    shape = tuple(input_shape) if input_shape else loaded.in_shape
+    if shape is None:
+        raise models.ModelError(f"the input shape of {loaded.source} is unknown: give input_shape=(C, H, W)")
+    n_logits = models.check_fits(loaded.module, shape, loaded.num_classes, loaded.source)
+    names = list(classes) if classes else experiment.classes_of(loaded, n_logits)
+    if len(names) != max(n_logits, 2):
+        raise ValueError(f"{len(names)} class names given for a model with {n_logits} outputs")
+    loaded.module.to(precision_dtype(precision))
+    src = noise.make({**(noise_spec or {}), "storage": storage}, shape)
+    cps = experiment.checkpoints({"n": n, "checkpoints": list(checkpoints)})
+    reducer = Reducer(Layout(names), shape, n_logits, cps, 0, n, dev, threshold)
+    chunks = engine.run(loaded.module, src, n=n, seed=seed, chunk_size=chunk_size,
+                        chunks=range(engine.n_chunks(n, chunk_size)), batch_size=batch_size,
+                        device=dev, dtype=precision_dtype(precision), progress=progress)
+    for chunk in chunks:
+        reduce_chunk(reducer, src, chunk.start, chunk.stored, chunk.logits)
+    return reducer.result({"model": loaded.source, "seed": seed, "n": n, "rng": noise.backend(dev),
+                           "noise": src.describe(), "precision": precision})
+
+
+def save_maps(stats: Stats, out: str | Path, *, model: nn.Module | str | Path | None = None,
+              state_dict: str | Path | None = None, test_data: str | Path | None = None,
+              device: str = "auto") -> dict | None:
+    """Write classification images (and, given ``test_data``, template accuracy) to HDF5.
+
+    ``test_data`` is a revcor dataset file (``data/{dataset}.h5``); the template-classifier
+    result is returned and stored as the ``template_accuracy`` attribute.
+    """
+    dev = resolve(device)
+    module = _as_model(model, state_dict, dev).module if model is not None else None
+    result, attrs = None, {}
+    if test_data is not None:
+        test = data.load(test_data, "test")
+        result = evaluate.template_accuracy(maps.class_maps(stats)["maps"],
+                                            test.images.astype("float64") / 255, test.labels)
+        attrs = {"template_accuracy": result, "test_data": str(test_data)}
+    experiment.write_maps(stats, out, model=module, device=dev, attrs=attrs)
+    return result

@@ -1,0 +1,136 @@
+"""Figures from workflow artifacts: read maps, evaluations and baselines, plot, save.
+
+Each function takes the artifact paths of one figure and the output ``stem`` and writes
+``{stem}.png`` and ``{stem}.pdf`` (see :mod:`revcor.plots`).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from . import data, plots, store
+
+
+def _json(path: str | Path) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _title(f: h5py.File, label: str, samples: str = "white-noise samples") -> str:
+    exp = store.get_attr(f, "experiment")
+    return f"{label}: {exp['model']}, {int(f.attrs['n']):,} {samples}"
+
+
+def map_set(path: str | Path, label: str) -> dict[str, Any]:
+    """The final (all-sample) bias maps of a plain experiment as a :mod:`plots` map set."""
+    with store.open_artifact(path, "maps") as f:
+        if store.get_attr(f, "signal"):
+            raise ValueError(f"{path} is a signal+noise experiment; expected plain noise")
+        return {"maps": f["maps_centered"][()], "counts": f["counts"][()],
+                "feedback": f["feedback"][()] if "feedback" in f else None,
+                "classes": store.get_attr(f, "classes"), "n": int(f.attrs["n"]),
+                "title": _title(f, label)}
+
+
+def _checkpoints(path: str | Path) -> tuple[list[int], np.ndarray, np.ndarray, list[str], str]:
+    """Checkpoints, centred maps (len(ns), K, C, H, W), counts (len(ns), K), classes, title."""
+    with store.open_artifact(path, "maps") as f:
+        ns = [int(n) for n in store.get_attr(f, "checkpoints")]
+        maps = np.stack([f[f"checkpoints/{n}/maps_centered"][()] for n in ns])
+        counts = np.stack([f[f"checkpoints/{n}/counts"][()] for n in ns])
+        return ns, maps, counts, store.get_attr(f, "classes"), _title(f, "CNN")
+
+
+def _confusion(result: dict) -> tuple[np.ndarray | None, float | None]:
+    """Confusion matrix and accuracy of an evaluation; None, None when it had no template."""
+    if result["confusion"] is None:
+        return None, None
+    return np.asarray(result["confusion"]), float(result["accuracy"])
+
+
+def fig1(maps: list[str], datasets: list[str], stem: str) -> None:
+    """Binary signal+noise experiments (one block per task) with an example test digit of
+    each class taken from the task's dataset."""
+    tasks = []
+    for path, dataset in zip(maps, datasets):
+        test = data.load(dataset, "test")
+        first = [int(np.flatnonzero(test.labels == c)[0]) for c in (0, 1)]
+        with store.open_artifact(path, "maps") as f:
+            if not store.get_attr(f, "signal"):
+                raise ValueError(f"{path} is not a signal+noise experiment")
+            classes = store.get_attr(f, "classes")
+            tasks.append({
+                "classes": classes, "gammas": store.get_attr(f, "gammas"),
+                "signals": test.images[first].astype(np.float64) / 255,
+                **{k: f[k][()] for k in ("stimulus_means", "stimulus_diff", "eq1", "ccorr", "counts")},
+                "title": _title(f, f"{classes[0]} vs {classes[1]}", "signal+noise trials"),
+            })
+    plots.save(plots.fig1(tasks), stem)
+
+
+def fig2(cnn_maps: str, logreg_maps: str, cnn_eval: str, logreg_eval: str, baselines: str,
+         stem: str) -> None:
+    """CNN and logistic-regression bias maps and four template classifiers."""
+    base = _json(baselines)
+    confusions = {
+        "CNN bias maps": _confusion(_json(cnn_eval)["final"]["bias_maps"]),
+        "log. reg. bias maps": _confusion(_json(logreg_eval)["final"]["bias_maps"]),
+        "mean images": _confusion(base["mean_images"]),
+    }
+    if "logreg_weights" in base:
+        confusions["log. reg. weights"] = _confusion(base["logreg_weights"])
+    fig = plots.fig2(map_set(cnn_maps, "CNN"), map_set(logreg_maps, "logistic regression"),
+                     confusions)
+    plots.save(fig, stem)
+
+
+def fig3(maps: str, evaluation: str, baselines: str, baseline_maps: str, stem: str) -> None:
+    """CIFAR-10: mean training images, bias maps, and their template classifiers."""
+    with store.open_artifact(baseline_maps, "baselines") as f:
+        means = f["mean_images"][()]
+    confusions = {"mean images": _confusion(_json(baselines)["mean_images"]),
+                  "bias maps": _confusion(_json(evaluation)["final"]["bias_maps"])}
+    plots.save(plots.fig3(means, map_set(maps, "CNN"), confusions), stem)
+
+
+def fig4(maps: str, stem: str) -> None:
+    """Build-up of the bias maps of classes 0, 1 and 2 over the checkpoints."""
+    ns, m, counts, classes, title = _checkpoints(maps)
+    fig = plots.fig4(ns, m, counts, classes, rows=range(min(3, len(classes))),
+                     title=f"Progressive build-up of the bias maps ({title})")
+    plots.save(fig, stem)
+
+
+def fig13(stem: str, mlp: str | None = None, rnn: str | None = None) -> None:
+    """Bias maps of the MLP (top) and the RNN (bottom), whichever were run."""
+    panels = {label: map_set(path, label) for label, path in (("MLP", mlp), ("RNN", rnn)) if path}
+    plots.save(plots.fig13(panels), stem)
+
+
+def fig14(maps: str, evaluation: str, stem: str) -> None:
+    """All classes at all checkpoints, convergence of the maps and template accuracy vs n."""
+    ns, m, counts, classes, title = _checkpoints(maps)
+    by_n = _json(evaluation)["by_n"]
+    accuracy = {"bias maps": [by_n[str(n)]["bias_maps"]["accuracy"] for n in ns],
+                "centred maps": [by_n[str(n)]["centered_maps"]["accuracy"] for n in ns]}
+    fig = plots.fig14(ns, m, counts, classes, accuracy,
+                      title=f"Bias maps vs number of noise samples ({title}); title: class (samples)")
+    plots.save(fig, stem)
+
+
+def fig16(maps: str, stem: str, gabor_maps: str | None = None) -> None:
+    """Fashion-MNIST: frequency of noise per class and the bias maps."""
+    gabor = map_set(gabor_maps, "Gabor")["counts"] if gabor_maps else None
+    plots.save(plots.fig16(map_set(maps, "CNN"), gabor), stem)
+
+
+def zmaps(maps: str, stem: str) -> None:
+    """Z-score maps (class vs rest) of one plain experiment."""
+    with store.open_artifact(maps, "maps") as f:
+        fig = plots.zmaps(f["zmaps"][()], f["counts"][()], store.get_attr(f, "classes"),
+                          title=_title(f, Path(maps).stem))
+    plots.save(fig, stem)

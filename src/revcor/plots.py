@@ -1,0 +1,388 @@
+"""The paper's figures as matplotlib functions of plain arrays.
+
+A *map set* is a dict describing the classification images of one experiment:
+
+- ``maps`` (K, C, H, W): bias maps minus the mean noise (``maps_centered`` of a maps
+  artifact); NaN for classes no noise sample fell into;
+- ``counts`` (K,): noise samples per predicted class; ``classes``: the K class names;
+- ``n``: number of noise samples; ``title``: heading of the panel;
+- ``feedback`` (K,), optional: the model's label for each bias map fed back as an image
+  (-1 for empty classes).
+
+Single-channel maps are drawn with a diverging colour map centred on zero (red: brighter
+than the mean noise, blue: darker), each scaled to its own largest absolute value; RGB maps
+are min-max normalised per map. A confusion matrix is given as ``(matrix, accuracy)`` with
+rows = true class and is drawn row-normalised; ``(None, None)`` marks a classifier without any
+usable template.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.figure import Figure, FigureBase  # noqa: E402
+
+from .store import atomic_path  # noqa: E402
+
+MapSet = Mapping[str, Any]
+Confusions = Mapping[str, tuple[np.ndarray | None, float | None]]
+
+DIVERGING = "RdBu_r"
+EMPTY = "no samples"
+MAP_NOTE = ("colour: mean noise of the class minus the mean of all noise (red brighter), "
+            "each map on its own scale")
+_TITLE = 8  # font size of panel titles
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _hw(img: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (H, W) for one channel, (H, W, C) otherwise."""
+    img = np.asarray(img, dtype=np.float64)
+    return img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
+
+
+def _bare(ax: Axes, title: str = "") -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=_TITLE)
+
+
+def _blank(ax: Axes, shape: tuple[int, ...], label: str = EMPTY) -> None:
+    """An empty panel of an image's size: grey background and a label instead of the image."""
+    ax.set(xlim=(-0.5, shape[1] - 0.5), ylim=(shape[0] - 0.5, -0.5), aspect="equal")
+    ax.set_facecolor("0.93")
+    ax.text(0.5, 0.5, label, ha="center", va="center", transform=ax.transAxes, fontsize=_TITLE,
+            color="0.35")
+
+
+def _colorbar(ax: Axes, im, ticks: Sequence[float] | None = None) -> None:
+    """A slim colour bar beside ``ax``; for ``im=None`` (empty panel) an invisible one, so
+    that panels keep their size."""
+    cb = ax.get_figure().colorbar(im or ScalarMappable(cmap="gray"), ax=ax, fraction=0.046,
+                                  pad=0.03, ticks=ticks)
+    cb.ax.tick_params(labelsize=6)
+    if im is None:
+        cb.ax.set_axis_off()
+        cb.solids.set_visible(False)
+    elif ticks is not None:
+        cb.ax.set_yticklabels([f"{t:.2g}" for t in ticks])
+
+
+def _map(ax: Axes, m: np.ndarray, title: str = "", *, colorbar: bool = True) -> None:
+    """One classification image: diverging around 0 (one channel) or normalised RGB."""
+    _bare(ax, title)
+    img = _hw(m)
+    finite = np.isfinite(img).any()
+    if img.ndim == 3 and finite:
+        lo, hi = np.nanmin(img), np.nanmax(img)
+        ax.imshow(np.clip((img - lo) / (hi - lo if hi > lo else 1.0), 0, 1))
+        return
+    lim = float(np.nanmax(np.abs(img))) if finite else 0.0
+    im = ax.imshow(img, cmap=DIVERGING, vmin=-lim, vmax=lim) if lim else None
+    if im is None:
+        _blank(ax, img.shape, EMPTY if not finite else "equal to the\nmean of all noise")
+    if colorbar and img.ndim == 2:
+        _colorbar(ax, im, [-lim, 0, lim])
+
+
+def _gray(ax: Axes, img: np.ndarray, title: str = "", vmin: float | None = 0.0,
+          vmax: float | None = 1.0, *, colorbar: bool = False) -> None:
+    """A stimulus-like image in grey levels (None limits: the image's range); RGB as is."""
+    _bare(ax, title)
+    img = _hw(img)
+    im = None
+    if not np.isfinite(img).any():
+        _blank(ax, img.shape)
+    elif img.ndim == 3:
+        ax.imshow(np.clip(img, 0, 1))
+    else:
+        im = ax.imshow(img, cmap="gray", vmin=np.nanmin(img) if vmin is None else vmin,
+                       vmax=np.nanmax(img) if vmax is None else vmax)
+    if colorbar and img.ndim == 2:
+        _colorbar(ax, im)
+
+
+def _label(classes: Sequence[str], i: int) -> str:
+    return classes[i] if 0 <= i < len(classes) else "—"
+
+
+def _map_titles(ms: MapSet, sep: str = " ") -> list[str]:
+    """'true c → pred p' (when feedback is given; ``sep`` before the arrow) and the count of
+    each class."""
+    classes, counts = list(ms["classes"]), np.asarray(ms["counts"])
+    fb = ms.get("feedback")
+    heads = (classes if fb is None
+             else [f"true {c}{sep}→ pred {_label(classes, int(p))}" for c, p in zip(classes, fb)])
+    return [f"{h}\nn={int(k):,}" for h, k in zip(heads, counts)]
+
+
+def _grid(parent: FigureBase, nrows: int, ncols: int) -> np.ndarray:
+    return parent.subplots(nrows, ncols, squeeze=False)
+
+
+def _map_grid(parent: FigureBase, ms: MapSet) -> None:
+    """Every class's map of a map set, five per row, titled with labels and counts."""
+    k = len(ms["classes"])
+    ncols = min(5, k)
+    axes = _grid(parent, -(-k // ncols), ncols).ravel()
+    for ax, m, title in zip(axes, ms["maps"], _map_titles(ms)):
+        _map(ax, m, title)
+    for ax in axes[k:]:
+        ax.set_axis_off()
+    parent.suptitle(f"{ms.get('title', '')}\n{MAP_NOTE}", fontsize=10)
+
+
+def _confusion(ax: Axes, cm: np.ndarray | None, accuracy: float | None, classes: Sequence[str],
+               name: str):
+    """Row-normalised confusion matrix with percentages in the cells (blank without one)."""
+    k = len(classes)
+    if cm is None:
+        _bare(ax, f"{name}\nno usable template")
+        _blank(ax, (k, k), "no usable template\n(every class empty\nor every map zero)")
+        return None
+    cm = np.asarray(cm, dtype=np.float64)
+    rows = cm.sum(1, keepdims=True)
+    frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    ax.set_title(f"{name}\naccuracy {accuracy:.1%} (chance {1 / k:.0%})", fontsize=9)
+    ax.set_xticks(range(k), classes, rotation=90 if max(map(len, classes)) > 2 else 0, fontsize=7)
+    ax.set_yticks(range(k), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if k <= 12:
+        for (i, j), v in np.ndenumerate(frac):
+            if v >= 0.005:
+                ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=5.5,
+                        color="white" if v > 0.5 else "black")
+    return im
+
+
+def _confusion_row(parent: FigureBase, confusions: Confusions, classes: Sequence[str]) -> None:
+    axes = _grid(parent, 1, len(confusions)).ravel()
+    for ax, (name, (cm, acc)) in zip(axes, confusions.items()):
+        _confusion(ax, cm, acc, classes, name)
+    parent.colorbar(ScalarMappable(Normalize(0, 1), "Blues"), ax=list(axes), fraction=0.02, pad=0.02, shrink=0.8, label="fraction of true class")
+
+
+def _fmt_n(n: int) -> str:
+    return f"{int(n):,}"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def fig1(tasks: Sequence[Mapping[str, Any]], seed: int = 0) -> Figure:
+    """Classification images of binary CNNs on signal+noise stimuli (paper Fig. 1B, C).
+
+    Each task has ``classes`` (a, b), ``gammas`` (G,), ``stimulus_means`` (G, 2, 2, C, H, W),
+    ``stimulus_diff`` and ``eq1`` (G, C, H, W), ``counts`` (G, 2, 2), ``signals`` (2, C, H, W)
+    one test image of each class in [0, 1], ``title`` and optionally ``ccorr`` (G, C, H, W).
+    Per gamma (row): an example stimulus of each class (uniform noise drawn here with
+    ``seed``, for illustration), the mean stimulus of each (signal s, response r) cell, their
+    difference by response, and the Eq. 1 classification image of the noise alone ("*"); where
+    Eq. 1 is undefined (a cell without trials), "*" shows ``ccorr`` (noise by response) instead.
+    """
+    rows = sum(len(t["gammas"]) for t in tasks)
+    fig = plt.figure(figsize=(16, 1.9 * rows + 0.8 * len(tasks)), layout="constrained")
+    subs = np.atleast_1d(fig.subfigures(len(tasks), 1, height_ratios=[len(t["gammas"]) for t in tasks]))
+    rng = np.random.default_rng(seed)
+    for sub, t in zip(subs, tasks):
+        a, b = t["classes"]
+        signals = np.asarray(t["signals"], dtype=np.float64)
+        noise = rng.integers(0, 256, size=signals.shape) / 255
+        axes = _grid(sub, len(t["gammas"]), 8)
+        for g, (gamma, row) in enumerate(zip(t["gammas"], axes)):
+            for ax, s, nz, cls in zip(row[:2], signals, noise, (a, b)):
+                _gray(ax, gamma * s + (1 - gamma) * nz, f"example, s={cls}")
+            means, counts = t["stimulus_means"][g], t["counts"][g]
+            for ax, (si, ri) in zip(row[2:6], np.ndindex(2, 2)):
+                _gray(ax, means[si, ri], f"s={(a, b)[si]} r={(a, b)[ri]}\n(n={_fmt_n(counts[si, ri])})",
+                      None, None, colorbar=True)
+            _map(row[6], t["stimulus_diff"][g], f"mean t | r={a}\n− mean t | r={b}")
+            if np.isfinite(t["eq1"][g]).any() or "ccorr" not in t:
+                _map(row[7], t["eq1"][g], f"* noise only (Eq. 1)\nsmallest cell n={_fmt_n(np.min(counts))}")
+            else:
+                _map(row[7], t["ccorr"][g], f"* noise only, Eq. 1 undefined:\nn̄ | r={a} − n̄ | r={b}")
+            row[0].set_ylabel(f"γ = {gamma:g}", fontsize=10)
+        sub.suptitle(t["title"], fontsize=11)
+    return fig
+
+
+def fig2(cnn: MapSet, logreg: MapSet, confusions: Confusions) -> Figure:
+    """A) CNN bias maps, B) logistic-regression bias maps, C) template-classifier
+    confusion matrices (e.g. CNN and log. reg. bias maps, mean images, log. reg. weights)."""
+    fig = plt.figure(figsize=(13, 15), layout="constrained")
+    a, b, c = fig.subfigures(3, 1, height_ratios=[1, 1, 0.72])
+    _map_grid(a, {**cnn, "title": f"A) {cnn.get('title', 'CNN')}"})
+    _map_grid(b, {**logreg, "title": f"B) {logreg.get('title', 'logistic regression')}"})
+    _confusion_row(c, confusions, list(cnn["classes"]))
+    c.suptitle("C) template classifiers on the test set (dot product with L2-normalised templates)",
+               fontsize=11)
+    return fig
+
+
+def fig3(mean_images: np.ndarray, bias: MapSet, confusions: Confusions) -> Figure:
+    """A) mean training images (top) and bias maps (bottom, RGB normalised per map);
+    B) confusion matrices of the mean-image and bias-map template classifiers."""
+    classes = list(bias["classes"])
+    k = len(classes)
+    fig = plt.figure(figsize=(max(12, 1.3 * k), 9), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.2])
+    axes = _grid(top, 2, k)
+    for ax, img, c in zip(axes[0], mean_images, classes):
+        _gray(ax, img, c)
+    for ax, m, title in zip(axes[1], bias["maps"], _map_titles(bias, sep="\n")):
+        _map(ax, m, title, colorbar=False)
+    axes[0, 0].set_ylabel("mean image", fontsize=9)
+    axes[1, 0].set_ylabel("bias map", fontsize=9)
+    top.suptitle(f"A) {bias.get('title', '')} (bias maps normalised to [0, 1] per map for display)",
+                 fontsize=11)
+    _confusion_row(bottom, confusions, classes)
+    bottom.suptitle("B) template classifiers on the test set", fontsize=11)
+    return fig
+
+
+def fig4(ns: Sequence[int], maps: np.ndarray, counts: np.ndarray, classes: Sequence[str], *,
+         rows: Sequence[int] = (0, 1, 2), title: str = "") -> Figure:
+    """Progressive build-up of bias maps: rows = ``rows`` (class indices), columns = the
+    checkpoints ``ns``; ``maps`` (len(ns), K, C, H, W) centred, ``counts`` (len(ns), K)."""
+    fig = plt.figure(figsize=(2.6 * len(ns) + 0.5, 2.4 * len(rows) + 0.6), layout="constrained")
+    axes = _grid(fig, len(rows), len(ns))
+    for r, k in enumerate(rows):
+        for c, n in enumerate(ns):
+            _map(axes[r, c], maps[c][k], f"class {classes[k]}, n={_fmt_n(n)}\n({_fmt_n(counts[c][k])} samples)")
+    fig.suptitle(f"{title or 'Progressive build-up of the bias maps'}\n{MAP_NOTE}", fontsize=10)
+    return fig
+
+
+def _corr_with_last(maps: np.ndarray) -> np.ndarray:
+    """Pearson correlation over pixels of each (checkpoint, class) map with its last map."""
+    x = np.asarray(maps, dtype=np.float64).reshape(*np.shape(maps)[:2], -1)
+    x = x - x.mean(-1, keepdims=True)
+    norm = np.linalg.norm(x, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (x * x[-1]).sum(-1) / (norm * norm[-1])
+
+
+def fig14(ns: Sequence[int], maps: np.ndarray, counts: np.ndarray, classes: Sequence[str],
+          accuracy: Mapping[str, Sequence[float | None]], *, title: str = "") -> Figure:
+    """Sample complexity: every class (columns) at every checkpoint (rows), the correlation
+    of each map with its final map, and template accuracy (``accuracy``: name -> per n)."""
+    k = len(classes)
+    fig = plt.figure(figsize=(1.45 * k + 1, 1.55 * len(ns) + 4.2), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.55 * len(ns), 3.6])
+    axes = _grid(top, len(ns), k)
+    for r, n in enumerate(ns):
+        for c in range(k):
+            _map(axes[r, c], maps[r][c], f"{classes[c]} ({_fmt_n(counts[r][c])})", colorbar=False)
+        axes[r, 0].set_ylabel(f"n = {_fmt_n(n)}", fontsize=9)
+    top.suptitle(f"{title or 'Bias maps vs number of noise samples; title: class (samples)'}\n{MAP_NOTE}",
+                 fontsize=10)
+    left, right = _grid(bottom, 1, 2)[0]
+    corr = _corr_with_last(maps)
+    for c in range(k):
+        left.plot(ns, corr[:, c], marker="o", ms=3, label=classes[c])
+    left.set(xscale="log", xlabel="noise samples n", ylabel="correlation with final map",
+             title=f"Map at n vs map at n={_fmt_n(ns[-1])}", ylim=(-0.1, 1.05))
+    left.legend(fontsize=7, ncol=2, title="class", title_fontsize=7)
+    for name, acc in accuracy.items():  # None (no usable template) -> gap
+        right.plot(ns, 100 * np.asarray(acc, dtype=np.float64), marker="o", label=name)
+    right.axhline(100 / k, color="0.5", ls="--", label="chance")
+    right.set(xscale="log", xlabel="noise samples n", ylabel="test accuracy (%)",
+              title="Template-classifier accuracy vs n", ylim=(0, None))
+    right.legend(fontsize=8)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def fig13(panels: Mapping[str, MapSet]) -> Figure:
+    """Bias maps of several models stacked vertically (paper: MLP top, RNN bottom)."""
+    fig = plt.figure(figsize=(13, 5.2 * len(panels)), layout="constrained")
+    subs = np.atleast_1d(fig.subfigures(len(panels), 1))
+    for sub, (label, ms) in zip(subs, panels.items()):
+        _map_grid(sub, {**ms, "title": ms.get("title", label)})
+    return fig
+
+
+def fig16(white: MapSet, gabor_counts: np.ndarray | None = None) -> Figure:
+    """Frequency of noise classified as each class (Gabor noise, when given, and white
+    noise) and the white-noise bias maps."""
+    classes = list(white["classes"])
+    bars = ([("Gabor noise", np.asarray(gabor_counts))] if gabor_counts is not None else [])
+    bars.append((f"white noise (n={_fmt_n(white['n'])})", np.asarray(white["counts"])))
+    fig = plt.figure(figsize=(13, 3.2 * len(bars) + 5.5), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[3.2 * len(bars), 5.5])
+    for ax, (name, counts) in zip(_grid(top, len(bars), 1).ravel(), bars):
+        freq = 100 * counts / max(counts.sum(), 1)
+        ax.bar_label(ax.bar(classes, freq, color="tab:blue"), fmt="%.1f", fontsize=7)
+        ax.set(ylabel="% of samples", title=f"Frequency of {name} classified as each class",
+               ylim=(0, max(freq.max(), 1) * 1.15))
+        ax.tick_params(axis="x", labelsize=8)
+    top.suptitle(white.get("title", ""), fontsize=11)
+    _map_grid(bottom, {**white, "title": "Bias maps (white noise)"})
+    return fig
+
+
+def zmaps(z: np.ndarray, counts: np.ndarray, classes: Sequence[str], *, title: str = "",
+          alpha: float = 0.05, min_count: int = 30) -> Figure:
+    """Z-score maps of each class against the rest, on shared symmetric colour limits;
+    contours mark pixels beyond the Bonferroni threshold (``alpha`` over the pixels of a map).
+    Classes with fewer than ``min_count`` samples, or fewer in the rest, are left blank: their
+    variance estimates are too poor for a z-score. Multi-channel maps are combined per pixel
+    as sum(z) / sqrt(C) (Stouffer)."""
+    z = np.asarray(z, dtype=np.float64)
+    counts = np.asarray(counts)
+    z2 = z.sum(1) / np.sqrt(z.shape[1])
+    thr = NormalDist().inv_cdf(1 - alpha / (2 * z2[0].size))
+    rest = counts.sum() - counts
+    shown = (counts >= min_count) & (rest >= min_count) & np.isfinite(z2).any(axis=(1, 2))
+    finite = np.abs(z2[shown][np.isfinite(z2[shown])])
+    lim = max(float(finite.max()) if finite.size else 0.0, thr)
+    k = len(classes)
+    ncols = min(k, 5)
+    nrows = -(-k // ncols)
+    fig = plt.figure(figsize=(2.6 * ncols + 1, 2.7 * nrows + 0.8), layout="constrained")
+    axes = _grid(fig, nrows, ncols).ravel()
+    im = None
+    for ax, zk, c, cnt, ok in zip(axes, z2, classes, counts, shown):
+        if not ok:
+            _bare(ax, f"{c} (n={_fmt_n(cnt)})\n")
+            _blank(ax, zk.shape, EMPTY if cnt == 0 else f"n < {min_count}" if cnt < min_count
+                   else f"rest n < {min_count}")
+            continue
+        sig = np.abs(np.nan_to_num(zk)) > thr
+        _bare(ax, f"{c} (n={_fmt_n(cnt)})\n{int(sig.sum())} px |z| > {thr:.2f}")
+        im = ax.imshow(zk, cmap=DIVERGING, vmin=-lim, vmax=lim)
+        if sig.any():
+            ax.contour(np.abs(zk), levels=[thr], colors="k", linewidths=0.7)
+    for ax in axes[k:]:
+        ax.set_axis_off()
+    fig.colorbar(im or ScalarMappable(Normalize(-lim, lim), DIVERGING), ax=list(axes), fraction=0.025, pad=0.02,
+                 label="z (class vs rest)")
+    fig.suptitle(f"{title}\nz-score of the mean noise of each class vs the rest; contours: "
+                 f"Bonferroni |z| > {thr:.2f} (α={alpha:g} over {z2[0].size} pixels); "
+                 f"blank: fewer than {min_count} samples", fontsize=10)
+    return fig
+
+
+def save(fig: Figure, stem: str | Path) -> None:
+    """Write ``{stem}.png`` (150 dpi) and ``{stem}.pdf`` atomically, then close ``fig``."""
+    try:
+        for fmt in ("png", "pdf"):
+            with atomic_path(f"{stem}.{fmt}") as tmp:
+                fig.savefig(tmp, format=fmt, dpi=150)
+    finally:
+        plt.close(fig)

@@ -1,0 +1,53 @@
+"""Config validation: defaults filled, and every mistake named with what is allowed."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from revcor.config import ConfigError, model_settings, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def test_default_config_is_valid_and_complete():
+    config = validate(yaml.safe_load((ROOT / "config.yaml").read_text()), SCHEMA)
+    assert config["engine"]["chunk_size"] > 0
+    for name, spec in config["experiments"].items():
+        dataset, model = spec["model"].split("/")
+        assert model in config["models"][dataset], f"experiment {name} names an unknown model"
+        assert spec["n"] == 1_000_000
+
+
+def test_defaults_are_filled():
+    config = validate({"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},
+                       "experiments": {"e": {"model": "mnist-5k/cnn"}}}, SCHEMA)
+    assert config["training"]["epochs"] == 15
+    assert config["experiments"]["e"]["noise"] == {"kind": "white", "distribution": "uniform", "std": 0.25}
+    settings = model_settings(config, "mnist-5k", "cnn")
+    assert settings["lr"] == 0.001 and settings["arch"] == "mnist_cnn"
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"datasetz": {}}, ["unknown key 'datasetz'", "allowed keys:", "datasets"]),
+    ({"precision": "fp64"}, ["precision", "'fp64' is not allowed", "fp32, bf16"]),
+    ({"datasets": {"mnist5k": {}}}, ["datasets", "'mnist5k'", "mnist-5k"]),
+    ({"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn", "epochz": 3}}}},
+     ["models.mnist-5k.cnn", "unknown key 'epochz'", "epochs"]),
+    ({"models": {"mnist-5k": {"cnn": {"arch": "resnet"}}}}, ["models.mnist-5k.cnn.arch", "mnist_cnn"]),
+    ({"training": {"lr": -1}}, ["training.lr", "-1"]),
+    ({"engine": {"storage": "int8"}}, ["engine.storage", "uint8, float16, float32"]),
+    ({"experiments": {"e": {"model": "cnn"}}}, ["experiments.e.model", "'cnn'"]),
+    ({"threads": "two"}, ["threads", "integer"]),
+])
+def test_mistakes_name_the_key_and_the_allowed_values(config, expected):
+    with pytest.raises(ConfigError) as err:
+        validate(config, SCHEMA)
+    for text in expected:
+        assert text in str(err.value)
+
+
+def test_unknown_model_is_named():
+    config = validate({}, SCHEMA)
+    with pytest.raises(ConfigError, match="no model mnist/cnn"):
+        model_settings(config, "mnist", "cnn")

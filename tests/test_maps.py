@@ -1,0 +1,55 @@
+"""Classification images from statistics: right under the null, and find a known template."""
+import numpy as np
+import torch
+
+from revcor import engine, evaluate, maps, noise
+from revcor.reduce import Layout, Reducer
+
+CPU = torch.device("cpu")
+
+
+def reduce(logits_fn, n=60000, shape=(1, 8, 8), k=3, checkpoints=(6000,)):
+    src = noise.WhiteNoise(shape)
+    red = Reducer(Layout([str(i) for i in range(k)]), shape, k, list(checkpoints) + [n], 0, n, CPU)
+    for i in range(engine.n_chunks(n, 10000)):
+        stored = engine.draw(src, 0, i, n, 10000, CPU)[0]
+        x = src.to_input(stored, torch.float64)
+        red.update(i * 10000, x, logits_fn(x).float())
+    return red.result()
+
+
+def test_zmaps_are_standard_normal_when_answers_ignore_the_noise():
+    g = torch.Generator().manual_seed(3)
+    stats = reduce(lambda x: torch.randn(len(x), 3, generator=g, dtype=torch.float64))
+    z = maps.class_maps(stats)["zmaps"]
+    assert abs(z.mean()) < 0.1 and 0.85 < z.std() < 1.15
+
+
+def test_bias_maps_recover_a_linear_template():
+    w = torch.zeros(3, 64, dtype=torch.float64)
+    w[0, :8], w[1, 28:36], w[2, -8:] = 1, 1, 1   # class k looks at one band of pixels
+    stats = reduce(lambda x: (x.flatten(1) - 0.5) @ w.T)
+    m = maps.class_maps(stats)
+    assert m["counts"].sum() == 60000 and m["maps"].shape == (3, 1, 8, 8)
+    for k in range(3):
+        r = np.corrcoef(m["maps_centered"][k].ravel(), w[k].numpy())[0, 1]
+        assert r > 0.8
+        assert m["zmaps"][k].ravel()[w[k].numpy() > 0].min() > 5
+        # the logit's correlation map (Eq. 2) peaks on the same pixels
+        assert np.corrcoef(m["corr_maps"][k].ravel(), w[k].numpy())[0, 1] > 0.9
+    # sample complexity: the first 6,000 samples already correlate with the full-n maps
+    early = maps.class_maps(stats, 6000)["maps_centered"]
+    assert np.corrcoef(early.ravel(), m["maps_centered"].ravel())[0, 1] > 0.7
+    # the maps classify images made of their own templates
+    images = np.stack([w[k].numpy().reshape(1, 8, 8) for k in range(3)])
+    assert evaluate.template_accuracy(m["maps"], images, np.arange(3))["accuracy"] == 1.0
+
+
+def test_empty_classes_are_nan_and_never_predicted():
+    stats = reduce(lambda x: torch.tensor([[1.0, 0.0, 0.0]]).expand(len(x), 3).clone(), n=2000,
+                   checkpoints=())
+    m = maps.class_maps(stats)
+    assert m["counts"].tolist() == [2000, 0, 0]
+    assert np.isnan(m["maps"][1:]).all() and np.isnan(m["zmaps"]).all()
+    result = evaluate.template_accuracy(m["maps"], np.random.rand(5, 1, 8, 8), np.array([0, 1, 2, 0, 1]))
+    assert result["empty_classes"] == 2 and result["accuracy"] == 0.4

