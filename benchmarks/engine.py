@@ -5,7 +5,7 @@
 Measures, for the given model on this machine's CPU (or GPU with --device):
   * bare forward: the model on pre-generated batches already in memory (the baseline);
   * engine: generate noise chunks, forward, write stimuli and responses to HDF5, then
-    reduce them to sufficient statistics from the file (the workflow's noise + stats steps);
+    reduce them to sufficient statistics from the file (the workflow's noise + stats steps); both with the model in the engine's memory format;
 at fp32 and bf16, as samples per second and as a ratio to the bare forward pass at the same
 precision. Then the correlation of bf16 and fp32 bias maps, and the peak memory of the
 engine at n/10 and n samples (each in a fresh process). Prints a Markdown table.
@@ -26,7 +26,7 @@ import torch
 from revcor import engine, experiment, store
 from revcor.device import dtype, resolve
 
-ENGINE = {"batch_size": 1024, "chunk_size": 65536, "storage": "uint8", "compression": "none",
+ENGINE = {"batch_size": 256, "chunk_size": 65536, "storage": "uint8", "compression": "none",
           "store_stimuli": True, "threshold": 0.9}
 
 
@@ -34,7 +34,9 @@ def bare_forward(model_path: str, n: int, precision: str, device: torch.device, 
     """Samples per second of the model alone on pre-generated inputs."""
     model = experiment.load_model(model_path, device, precision).module
     shape = experiment.load_model(model_path, device).in_shape
+    layout = engine.prepare(model)  # the engine's memory format, so only its overhead differs
     pool = torch.rand(min(n, 65536), *shape, device=device).to(dtype(precision))
+    pool = pool.contiguous(memory_format=layout)
     engine.forward(model, pool[:batch], batch)  # warm-up
     t = time.perf_counter()
     done = 0
@@ -90,34 +92,47 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=ENGINE["batch_size"])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions; the median is kept")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve(args.device)
-    rows, results = [], {"n": args.n, "device": str(device), "threads": args.threads,
-                         "torch": torch.__version__}
+    results = {"n": args.n, "device": str(device), "threads": args.threads, "repeats": args.repeats,
+               "torch": torch.__version__}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         files = {}
         for precision in ("fp32", "bf16"):
-            bare = bare_forward(args.model, args.n, precision, device, args.batch_size)
-            full, files[precision] = full_engine(args.model, args.n, precision, device, folder,
-                                                 args.batch_size)
-            results[precision] = {"bare_forward": bare, "engine": full, "ratio": full / bare,
-                                  "engine_seconds": args.n / full}
-            rows.append(f"| {precision} | {bare:,.0f} | {full:,.0f} | {full / bare:.3f} | "
+            runs = []
+            for _ in range(args.repeats):  # interleaved, so drifts in machine speed hit both
+                bare = bare_forward(args.model, args.n, precision, device, args.batch_size)
+                full, files[precision] = full_engine(args.model, args.n, precision, device, folder,
+                                                     args.batch_size)
+                runs.append((full / bare, bare, full))
+            ratio, bare, full = sorted(runs)[len(runs) // 2]  # the run with the median ratio
+            results[precision] = {"bare_forward": bare, "engine": full, "ratio": ratio,
+                                  "engine_seconds": args.n / full,
+                                  "ratios": [r[0] for r in runs]}
+            spread = ", ".join(f"{r[0]:.3f}" for r in runs)
+            rows.append(f"| {precision} | {bare:,.0f} | {full:,.0f} | {ratio:.3f} ({spread}) | "
                         f"{args.n / full:.1f} |")
         results["bf16_fp32_map_correlation"] = map_correlation(files["fp32"], files["bf16"])
-    small = peak_memory(args.model, args.n // 10, args.device, args.batch_size)
-    large = peak_memory(args.model, args.n, args.device, args.batch_size)
-    results["peak_mib"] = {str(args.n // 10): small, str(args.n): large, "ratio": large / small}
+    peaks = {args.n // 10: [], args.n: []}
+    for _ in range(args.repeats):  # the allocator makes single peaks vary by +-20%
+        for n in peaks:
+            peaks[n].append(peak_memory(args.model, n, args.device, args.batch_size))
+    small, large = (float(np.median(peaks[n])) for n in peaks)
+    results["peak_mib"] = {str(n): v for n, v in peaks.items()} | {"median_ratio": large / small}
     print(f"n = {args.n:,} samples, device {device}, {args.threads} threads, torch {torch.__version__}\n")
-    print("| precision | bare forward (img/s) | engine (img/s) | engine / bare | engine time for n (s) |")
+    print("| precision | bare forward (img/s) | engine (img/s) | engine / bare, median (each run) "
+          "| engine time for n (s) |")
     print("|---|---|---|---|---|")
     print("\n".join(rows))
     print(f"\nbf16 vs fp32 bias maps: correlation {results['bf16_fp32_map_correlation']:.5f}")
-    print(f"peak memory: {small:.0f} MiB at n={args.n // 10:,}, {large:.0f} MiB at n={args.n:,} "
-          f"(ratio {large / small:.3f})")
+    print(f"peak memory, median of {args.repeats}: {small:.0f} MiB at n={args.n // 10:,} "
+          f"({', '.join(f'{v:.0f}' for v in peaks[args.n // 10])}), {large:.0f} MiB at n={args.n:,} "
+          f"({', '.join(f'{v:.0f}' for v in peaks[args.n])}); ratio {large / small:.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -124,3 +124,27 @@ def test_reducer_memory_does_not_depend_on_n():
     large = Reducer(layout, (1, 6, 6), 2, [10**9], 0, 10**9, CPU)
     size = lambda r: sum(v.numel() for v in r.acc.values())  # noqa: E731
     assert size(small) == size(large)
+
+
+def test_bf16_runs_and_agrees_with_fp32(tmp_path):
+    from revcor import experiment, models
+
+    torch.manual_seed(0)
+    model = models.build("mlp", (1, 8, 8), 3)
+    path = tmp_path / "mlp.pt"
+    models.save(model, path, arch="mlp", in_shape=(1, 8, 8), num_classes=3, kwargs={},
+                meta={"classes": ["a", "b", "c"]})
+    spec = {"model": "x/mlp", "n": 4000, "seed": 0, "jobs": 1, "checkpoints": [], "signal": None,
+            "noise": {"kind": "white"}}
+    cfg = {"batch_size": 500, "chunk_size": 1000, "storage": "uint8", "compression": "none",
+           "store_stimuli": True, "threshold": 0.9}
+    counts = {}
+    for precision in ("fp32", "bf16"):
+        responses_path, stats_path = tmp_path / f"{precision}.h5", tmp_path / f"{precision}-stats.h5"
+        experiment.noise_part(spec, cfg, path, responses_path, 0, device=CPU, precision=precision,
+                              progress=False)
+        experiment.stats_part(spec, cfg, responses_path, stats_path, device=CPU)
+        counts[precision] = Stats.load(stats_path)["count"][-1, 0, 0]
+    assert counts["fp32"].sum() == counts["bf16"].sum() == 4000
+    # bf16 rounding flips only answers close to a decision boundary
+    assert np.abs(counts["fp32"] - counts["bf16"]).sum() < 0.05 * 4000

@@ -100,15 +100,17 @@ def test_fig1_blocks_cells_and_fallback():
     eq1[1] = np.nan
     task = {"classes": ["1", "7"], "gammas": [0.0, 0.3], "stimulus_means": means,
             "stimulus_diff": rng.normal(size=(g, 1, H, W)), "eq1": eq1,
-            "ccorr": rng.normal(size=(g, 1, H, W)), "counts": counts,
+            "ccorr": rng.normal(size=(g, 1, H, W)), "corr": rng.normal(size=(g, 1, H, W)) / 10,
+            "counts": counts,
             "signals": rng.uniform(size=(2, 1, H, W)), "title": "1 vs 7"}
     fig = plots.fig1([task, {**task, "title": "5 vs 6"}])
-    assert len(image_axes(fig)) == 2 * (g * 8 - 1)
+    assert len(image_axes(fig)) == 2 * (g * 9 - 1)
     assert len(blank_axes(fig)) == 2
     t = titles(fig)
     assert t.count("s=1 r=7\n(n=10)") == 2 and t.count("s=1 r=7\n(n=0)") == 2
     assert t.count("* noise only (Eq. 1)\nsmallest cell n=5") == 2
     assert sum("Eq. 1 undefined" in s for s in t) == 2
+    assert t.count("corr(noise, r=1) (Eq. 2)") == 2 * g
     sup = texts(fig)
     assert "1 vs 7" in sup and "5 vs 6" in sup
     # example stimuli: gamma 0 is pure noise in [0, 1], drawn in grey on fixed limits

@@ -74,6 +74,15 @@ def test_workflow_makes_every_artifact(run):
     assert not list(run.rglob("*.tmp")), "temporary files left behind"
 
 
+def test_report_has_captions_figures_and_provenance(run):
+    result = snakemake(run, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (run / "report.html").read_text(errors="replace")
+    assert "template classifier" in html.lower()                          # table caption
+    assert "classification images of binary CNNs" in html and "fig2.png" in html  # figures
+    assert "provenance.csv" in html and "Provenance of every dataset" in html   # data provenance
+
+
 def test_rerun_does_nothing_then_only_what_changed(run):
     before = mtimes(run)
     result = snakemake(run)

@@ -30,7 +30,7 @@ def classification_images(model: nn.Module | str | Path, n: int, *, seed: int = 
                           state_dict: str | Path | None = None, noise_spec: dict | None = None,
                           storage: str = "uint8", classes: list[str] | None = None,
                           checkpoints: list[int] | tuple[int, ...] = (), device: str = "auto",
-                          precision: str = "fp32", batch_size: int = 1024, chunk_size: int = 65536,
+                          precision: str = "fp32", batch_size: int = 256, chunk_size: int = 65536,
                           threshold: float = 0.9, progress: bool = True) -> Stats:
     """Feed ``n`` noise images to ``model`` and reduce its answers to sufficient statistics.
 

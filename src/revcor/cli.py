@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("--checkpoints", default="", help="comma-separated prefix sizes to keep too")
     im.add_argument("--device", default="auto")
     im.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    im.add_argument("--batch-size", type=int, default=1024)
+    im.add_argument("--batch-size", type=int, default=256)
     im.add_argument("--chunk-size", type=int, default=65536)
     im.add_argument("--quiet", action="store_true", help="no progress bar")
     im.add_argument("--out", required=True, help="output HDF5 file")

@@ -75,7 +75,7 @@ def noise_part(spec: dict, engine_cfg: dict, model_path: str | Path, out: str | 
                dataset_path: str | Path | None = None, device: torch.device,
                precision: str = "fp32", progress: bool = True, name: str = "noise") -> None:
     """Run the model on part ``part`` of the experiment; store stimuli and responses."""
-    loaded = load_model(model_path, device, precision)
+    loaded = load_model(model_path, device)
     shape = loaded.in_shape
     if shape is None:
         raise models.ModelError(f"{model_path}: input shape unknown; give it in the experiment")
@@ -84,6 +84,7 @@ def noise_part(spec: dict, engine_cfg: dict, model_path: str | Path, out: str | 
     signal = signal_for(spec, dataset_path, device)
     if signal is not None:
         models.check_fits(loaded.module, tuple(signal.images.shape[1:]), None, str(model_path))
+    loaded.module.to(precision_dtype(precision))
     n, size = spec["n"], engine_cfg["chunk_size"]
     idx = engine.part_chunks(n, size, spec["jobs"], part)
     chunks = engine.run(loaded.module, src, n=n, seed=spec["seed"], chunk_size=size, chunks=idx,
@@ -110,7 +111,7 @@ def stats_part(spec: dict, engine_cfg: dict, responses_path: str | Path, out: st
     stats = responses.reduce(responses_path, src, layout_for(spec, classes), checkpoints(spec), device,
                              signal=signal, threshold=engine_cfg["threshold"], progress=progress,
                              desc=f"reduce {Path(responses_path).parent.name}")
-    stats.save(out, {"classes": classes, "responses_sha256": sha256(responses_path)})
+    stats.save(out, {"classes": classes})
 
 
 def merge_stats(paths: list[str | Path], out: str | Path) -> None:
@@ -119,7 +120,6 @@ def merge_stats(paths: list[str | Path], out: str | Path) -> None:
     n = merged.attrs.get("n")
     if n is not None and (merged.start, merged.stop) != (0, n):
         raise ValueError(f"parts cover samples {merged.start}..{merged.stop}, expected 0..{n}")
-    merged.attrs.pop("responses_sha256", None)
     merged.save(out, {"parts": len(paths)})
 
 

@@ -66,7 +66,7 @@ def fig1(maps: list[str], datasets: list[str], stem: str) -> None:
             tasks.append({
                 "classes": classes, "gammas": store.get_attr(f, "gammas"),
                 "signals": test.images[first].astype(np.float64) / 255,
-                **{k: f[k][()] for k in ("stimulus_means", "stimulus_diff", "eq1", "ccorr", "counts")},
+                **{k: f[k][()] for k in ("stimulus_means", "stimulus_diff", "eq1", "ccorr", "corr", "counts")},
                 "title": _title(f, f"{classes[0]} vs {classes[1]}", "signal+noise trials"),
             })
     plots.save(plots.fig1(tasks), stem)

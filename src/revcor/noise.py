@@ -46,8 +46,10 @@ class ChunkRNG:
 
     def uint8(self, shape: tuple[int, ...]) -> torch.Tensor:
         """Uniform integers 0..255."""
-        if self._np is not None:
-            return torch.from_numpy(self._np.integers(0, 256, size=shape, dtype=np.uint8))
+        if self._np is not None:  # every byte of Philox's 64-bit words is uniform
+            size = int(np.prod(shape))
+            raw = self._np.bit_generator.random_raw(-(-size // 8)).view(np.uint8)[:size]
+            return torch.from_numpy(raw.reshape(shape))
         return torch.randint(0, 256, shape, dtype=torch.uint8, device=self.device, generator=self._torch)
 
     def uniform(self, shape: tuple[int, ...]) -> torch.Tensor:

@@ -188,21 +188,22 @@ def fig1(tasks: Sequence[Mapping[str, Any]], seed: int = 0) -> Figure:
 
     Each task has ``classes`` (a, b), ``gammas`` (G,), ``stimulus_means`` (G, 2, 2, C, H, W),
     ``stimulus_diff`` and ``eq1`` (G, C, H, W), ``counts`` (G, 2, 2), ``signals`` (2, C, H, W)
-    one test image of each class in [0, 1], ``title`` and optionally ``ccorr`` (G, C, H, W).
-    Per gamma (row): an example stimulus of each class (uniform noise drawn here with
-    ``seed``, for illustration), the mean stimulus of each (signal s, response r) cell, their
-    difference by response, and the Eq. 1 classification image of the noise alone ("*"); where
-    Eq. 1 is undefined (a cell without trials), "*" shows ``ccorr`` (noise by response) instead.
+    one test image of each class in [0, 1], ``title``, ``corr`` (G, C, H, W) and optionally
+    ``ccorr`` (G, C, H, W). Per gamma (row): an example stimulus of each class (uniform noise
+    drawn here with ``seed``, for illustration), the mean stimulus of each (signal s, response
+    r) cell, their difference by response, the Eq. 1 classification image of the noise alone
+    ("*"; where Eq. 1 is undefined, a cell without trials, ``ccorr`` instead), and the Eq. 2
+    correlation of each noise pixel with the response being the first class.
     """
     rows = sum(len(t["gammas"]) for t in tasks)
-    fig = plt.figure(figsize=(16, 1.9 * rows + 0.8 * len(tasks)), layout="constrained")
+    fig = plt.figure(figsize=(18, 1.9 * rows + 0.8 * len(tasks)), layout="constrained")
     subs = np.atleast_1d(fig.subfigures(len(tasks), 1, height_ratios=[len(t["gammas"]) for t in tasks]))
     rng = np.random.default_rng(seed)
     for sub, t in zip(subs, tasks):
         a, b = t["classes"]
         signals = np.asarray(t["signals"], dtype=np.float64)
         noise = rng.integers(0, 256, size=signals.shape) / 255
-        axes = _grid(sub, len(t["gammas"]), 8)
+        axes = _grid(sub, len(t["gammas"]), 9)
         for g, (gamma, row) in enumerate(zip(t["gammas"], axes)):
             for ax, s, nz, cls in zip(row[:2], signals, noise, (a, b)):
                 _gray(ax, gamma * s + (1 - gamma) * nz, f"example, s={cls}")
@@ -215,6 +216,7 @@ def fig1(tasks: Sequence[Mapping[str, Any]], seed: int = 0) -> Figure:
                 _map(row[7], t["eq1"][g], f"* noise only (Eq. 1)\nsmallest cell n={_fmt_n(np.min(counts))}")
             else:
                 _map(row[7], t["ccorr"][g], f"* noise only, Eq. 1 undefined:\nn̄ | r={a} − n̄ | r={b}")
+            _map(row[8], t["corr"][g], f"corr(noise, r={a}) (Eq. 2)")
             row[0].set_ylabel(f"γ = {gamma:g}", fontsize=10)
         sub.suptitle(t["title"], fontsize=11)
     return fig

@@ -61,7 +61,7 @@ def write(path: str | Path, chunks: Iterable[Chunk], *, n: int, chunk_size: int,
 
 def reduce(path: str | Path, source: NoiseSource, layout: Layout, checkpoints: list[int],
            device: torch.device, *, signal: Signal | None = None, threshold: float = 0.9,
-           batch_size: int = 8192, progress: bool = False, desc: str = "reduce") -> Stats:
+           batch_size: int = 1024, progress: bool = False, desc: str = "reduce") -> Stats:
     """Reduce one responses artifact to sufficient statistics (stimuli read or regenerated)."""
     with store.open_artifact(path, "responses") as f:
         n, chunk_size = int(f.attrs["n"]), int(f.attrs["chunk_size"])
@@ -98,8 +98,9 @@ def reduce(path: str | Path, source: NoiseSource, layout: Layout, checkpoints: l
 def reduce_chunk(reducer: Reducer, source: NoiseSource, start: int, stored: torch.Tensor,
                  logits: torch.Tensor, signal: Signal | None = None,
                  signal_index: torch.Tensor | None = None, gamma_index: torch.Tensor | None = None,
-                 batch_size: int = 8192) -> None:
-    """Add one chunk's trials to ``reducer`` in float64, a batch at a time."""
+                 batch_size: int = 1024) -> None:
+    """Add one chunk's trials to ``reducer`` in float64, a batch at a time (small batches
+    keep the float64 copy in cache)."""
     for i in range(0, stored.shape[0], batch_size):
         j = slice(i, i + batch_size)
         noise = source.to_input(stored[j], torch.float64)
