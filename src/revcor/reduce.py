@@ -19,11 +19,9 @@ import torch
 
 from . import store
 
-# statistics with one row per group, per logit, and per group for signal trials
+# statistics with one row per group (the others have one row per logit: xsum, lsum, lsumsq)
 GROUP_SUMS = ("sum", "sumsq", "wsum", "tsum")
 GROUP_COUNTS = ("count", "wcount", "tcount")
-LOGIT_SUMS = ("xsum",)
-LOGIT_COUNTS = ("lsum", "lsumsq")
 SIGNAL_SUMS = ("ssum",)
 
 
