@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .models import predict_labels
+
 
 def confusion(true: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
     """Confusion matrix, rows = true class, columns = predicted class."""
@@ -74,9 +76,7 @@ def feed_back(model: nn.Module, maps: np.ndarray, device: torch.device) -> list[
     out: list[int | None] = [None] * len(maps)
     if ok.any():
         x = torch.as_tensor(maps[ok], dtype=torch.float32, device=device)
-        logits = model(x).float()
-        logits = logits.unsqueeze(1) if logits.dim() == 1 else logits
-        pred = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
+        pred = predict_labels(model(x).float())
         for i, p in zip(np.flatnonzero(ok), pred.tolist()):
             out[i] = int(p)
     return out
