@@ -13,6 +13,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/generators.smk"
 include: "workflow/rules/noise.smk"
 include: "workflow/rules/figures.smk"
 

@@ -6,7 +6,8 @@ log = logs.setup(s.log[0])
 device.set_threads(s.threads)
 experiment.noise_part(
     s.params.spec, s.params.engine, s.input.model, s.output[0], int(s.wildcards.part),
-    dataset_path=s.input.get("dataset"), device=device.resolve(s.params.device),
+    dataset_path=s.input.get("dataset"), generator=s.input.get("generator"),
+    device=device.resolve(s.params.device),
     precision=s.params.precision, progress=s.config["progress"], name=s.wildcards.exp,
 )
 log.info("wrote %s", s.output[0])

@@ -5,6 +5,7 @@ s = snakemake  # noqa: F821  (injected by Snakemake)
 log = logs.setup(s.log[0])
 device.set_threads(s.threads)
 experiment.stats_part(s.params.spec, s.params.engine, s.input.responses, s.output[0],
-                      dataset_path=s.input.get("dataset"), device=device.resolve(s.params.device),
+                      dataset_path=s.input.get("dataset"),
+                      generator=s.input.get("generator"), device=device.resolve(s.params.device),
                       progress=s.config["progress"])
 log.info("wrote %s", s.output[0])

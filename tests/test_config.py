@@ -23,7 +23,11 @@ def test_defaults_are_filled():
     config = validate({"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},
                        "experiments": {"e": {"model": "mnist-5k/cnn"}}}, SCHEMA)
     assert config["training"]["epochs"] == 15
-    assert config["experiments"]["e"]["noise"] == {"kind": "white", "distribution": "uniform", "std": 0.25}
+    assert config["experiments"]["e"]["noise"] == {"kind": "white", "distribution": "uniform", "std": 0.25,
+                                                   "dataset": None}
+    assert config["experiments"]["e"]["checkpoints"] == [100, 1000, 10000, 100000]
+    assert config["generators"]["gabor"] == {"sizes": None, "components": None, "alpha": 0.1}
+    assert config["generators"]["autoencoder"]["epochs"] == 2
     settings = model_settings(config, "mnist-5k", "cnn")
     assert settings["lr"] == 0.001 and settings["arch"] == "mnist_cnn"
 

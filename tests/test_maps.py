@@ -1,5 +1,6 @@
 """Classification images from statistics: right under the null, and find a known template."""
 import numpy as np
+import pytest
 import torch
 
 from revcor import engine, evaluate, maps, noise
@@ -53,3 +54,28 @@ def test_empty_classes_are_nan_and_never_predicted():
     assert np.isnan(m["maps"][1:]).all() and np.isnan(m["zmaps"]).all()
     result = evaluate.template_accuracy(m["maps"], np.random.rand(5, 1, 8, 8), np.array([0, 1, 2, 0, 1]))
     assert result["empty_classes"] == 2 and result["accuracy"] == 0.4
+
+
+def test_convergence_numbers():
+    rng = np.random.default_rng(4)
+    final = rng.normal(size=(4, 3, 8, 8))
+    same = np.stack([final, final])
+    assert maps.convergence(same) == pytest.approx([1.0, 1.0])
+    assert maps.convergence(np.stack([2 * final + 1, final])) == pytest.approx([1.0, 1.0])  # Pearson
+    assert maps.convergence(np.stack([-final, final]))[0] == pytest.approx(-1.0)
+    big = rng.normal(size=(2, 10, 1, 64, 64))
+    assert abs(maps.convergence(big)[0]) < 0.02  # independent maps
+    # empty classes are left out of the mean: class 0 empty at n, class 1 empty at the end
+    m = np.stack([final, final])
+    m[0, 2] = -final[2]
+    m[0, 0] = np.nan
+    m[:, 1] = np.nan
+    corr = maps.correlation_with_last(m)
+    assert np.isnan(corr[0, 0]) and np.isnan(corr[:, 1]).all()
+    assert corr[0, 2] == pytest.approx(-1) and corr[0, 3] == pytest.approx(1)
+    assert maps.convergence(m) == pytest.approx([0.0, 1.0])  # mean of (-1, 1); of (1, 1, 1)
+    # constant maps (zero variance) and no class at all: NaN, no warning
+    with np.errstate(all="raise"):
+        assert np.isnan(maps.convergence(np.full((2, 4, 1, 8, 8), np.nan))).all()
+        flat = np.stack([np.zeros_like(final), final])
+        assert np.isnan(maps.convergence(flat)[0]) and maps.convergence(flat)[1] == pytest.approx(1)

@@ -215,3 +215,113 @@ def test_save_failure_leaves_no_file(tmp_path, monkeypatch):
         plots.save(fig, tmp_path / "fig")
     assert list(tmp_path.iterdir()) == []
     assert not plt.fignum_exists(fig.number)
+
+
+# --------------------------------------------------------------------------- sample complexity
+
+
+def gabor_panel(label, channels=1, counts=(10, 0, 30, 5), confusion=CM, accuracy=14 / 26, seed=0):
+    rng = np.random.default_rng(seed)
+    ms = map_set(counts, seed, channels, feedback=False)
+    return {"label": label, "maps": ms, "samples": rng.uniform(size=(12, channels, H, W)),
+            "example": rng.uniform(size=(channels, H, W)),
+            "reconstruction": rng.uniform(-0.2, 1.3, size=(channels, H, W)),
+            "confusion": confusion, "accuracy": accuracy,
+            "explained": [0.961] if channels == 1 else [0.971, 0.975, 0.979],
+            "components": 250 if channels == 1 else 600, "wavelets": 960 if channels == 1 else 1520}
+
+
+def test_fig5_blocks_per_dataset(tmp_path):
+    panels = [gabor_panel("MNIST"), gabor_panel("Fashion-MNIST", confusion=None, accuracy=None),
+              gabor_panel("CIFAR-10", channels=3, counts=(4, 4, 4, 4), accuracy=None)]
+    fig = plots.fig5(panels)
+    # per block: maps with samples, 8 noise samples, example, reconstruction, confusion (if any)
+    assert len(image_axes(fig)) == (3 + 8 + 2 + 1) + (3 + 8 + 2) + (4 + 8 + 2 + 1)
+    assert len(blank_axes(fig)) == 2  # the empty class of the two grey-level map sets
+    sup = texts(fig)
+    for label in ("MNIST", "Fashion-MNIST", "CIFAR-10"):
+        assert label in sup
+    t = titles(fig)
+    assert "two\nn=30" in t
+    # CIFAR-10: accuracy None with a matrix, taken from the matrix (14 / 26 of CM as well)
+    assert sum("accuracy 53.8% (chance 25%)" in s for s in t) == 2
+    assert sum("no usable template" in s for s in t) == 1
+    assert sum("clipped" in s for s in t) == 3  # reconstructions outside [0, 1]
+    info = [tx.get_text() for ax in fig.get_axes() for tx in ax.texts if "Gabor wavelets" in tx.get_text()]
+    assert len(info) == 3 and "96.1%" in info[0] and "R 97.1%, G 97.5%, B 97.9%" in info[2]
+    assert "1,520 Gabor wavelets" in info[2] and "600 PCA components per channel" in info[2]
+    rgb = [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_array().ndim == 3]
+    assert len(rgb) == 4 + 8 + 2  # CIFAR-10 block in colour
+    assert all(a.min() >= 0 and a.max() <= 1 for a in rgb)
+    plots.save(fig, tmp_path / "fig5")
+    assert (tmp_path / "fig5.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "fig5.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_fig5_single_dataset_few_samples():
+    p = gabor_panel("MNIST", counts=(1, 2, 3, 4))
+    p["samples"] = p["samples"][:3]
+    p["reconstruction"] = np.clip(p["reconstruction"], 0, 1)
+    fig = plots.fig5([p])
+    assert len(image_axes(fig)) == 4 + 3 + 2 + 1
+    assert not any("clipped" in s for s in titles(fig))
+
+
+def generator(label, channels=1, seed=0):
+    ns = [10, 100, 1000]
+    rng = np.random.default_rng(seed)
+    counts = np.array([[0, 3, 7, 0], [10, 30, 60, 0], [100, 300, 600, 0]])
+    maps = rng.normal(size=(3, K, channels, H, W))
+    maps[counts == 0] = np.nan
+    return {"label": label, "samples": rng.uniform(size=(12, channels, H, W)), "ns": ns,
+            "maps": maps, "counts": counts, "classes": CLASSES}
+
+
+def test_fig15_rows_per_n_and_blocks(tmp_path):
+    fig = plots.fig15([generator("autoencoder"), generator("VAE", channels=3, seed=1)])
+    # 8 columns (samples shown); per block 8 samples + 3 rows of 4 maps, 4 of them empty
+    assert len(image_axes(fig)) == 2 * (8 + 3 * 4 - 4)
+    assert len(blank_axes(fig)) == 2 * 4  # the RGB block's empty classes are blank too
+    t = titles(fig)
+    assert t.count("two (600)") == 2 and t.count("zero (0)") == 2
+    ylabels = [ax.get_ylabel() for ax in fig.get_axes()]
+    assert ylabels.count("n = 1,000") == 2 and ylabels.count("samples") == 2
+    sup = texts(fig)
+    assert any(s.startswith("autoencoder") for s in sup) and any(s.startswith("VAE") for s in sup)
+    plots.save(fig, tmp_path / "fig15")
+    assert (tmp_path / "fig15.png").exists() and (tmp_path / "fig15.pdf").exists()
+
+
+def test_fig15_more_classes_than_samples():
+    g = generator("white")
+    g["samples"] = g["samples"][:2]
+    fig = plots.fig15([g])
+    assert len(image_axes(fig)) == 2 + 3 * 4 - 4  # 4 columns: the classes
+
+
+def test_noise_comparison_gaps_and_chance(tmp_path):
+    ns = [10, 100, 1000]
+    curves = {"white": {"correlation": [0.1, None, 1.0], "accuracy": [0.25, float("nan"), 0.4]},
+              "VAE": {"correlation": [0.8, 0.9, 1.0], "accuracy": [0.5, 0.6, 0.6]}}
+    fig = plots.noise_comparison(curves, ns, chance=0.25, title="MNIST")
+    corr_ax, acc_ax = fig.get_axes()[:2]
+    assert corr_ax.get_xscale() == acc_ax.get_xscale() == "log"
+    c = {ln.get_label(): ln.get_ydata() for ln in corr_ax.get_lines()}
+    assert np.isnan(c["white"][1]) and c["VAE"] == pytest.approx([0.8, 0.9, 1.0])
+    a = {ln.get_label(): ln.get_ydata() for ln in acc_ax.get_lines()}
+    assert np.isnan(a["white"][1]) and a["VAE"] == pytest.approx([50, 60, 60])
+    assert np.allclose(a["chance (25%)"], 25)
+    assert acc_ax.get_ylim()[0] == 0 and acc_ax.get_ylim()[1] >= 60
+    assert corr_ax.get_ylim()[1] > 1.0 and corr_ax.get_ylim()[0] < 0
+    assert "n=1,000" in corr_ax.get_title()
+    assert [t.get_text() for t in acc_ax.get_legend().get_texts()] == ["white", "VAE", "chance (25%)"]
+    assert fig._suptitle.get_text() == "MNIST"
+    plots.save(fig, tmp_path / "cmp")
+    assert (tmp_path / "cmp.png").exists() and (tmp_path / "cmp.pdf").exists()
+
+
+def test_noise_comparison_without_chance_all_missing():
+    fig = plots.noise_comparison({"white": {"correlation": [None, None], "accuracy": [None, None]}},
+                                 [10, 100])
+    acc_ax = fig.get_axes()[1]
+    assert len(acc_ax.get_lines()) == 1 and acc_ax.get_ylim() == (0, pytest.approx(10))

@@ -26,6 +26,8 @@ TINY = {
         "cnn": {"model": "mnist-5k/cnn", "n": 6000, "jobs": 3, "checkpoints": [1000, 3000]},
         "logreg": {"model": "mnist-5k/logreg", "n": 3000},
         "b17": {"model": "mnist-5k-1v7/cnn", "n": 3000, "signal": {"gammas": [0.0, 0.3]}},
+        "gabor": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "gabor"}},
+        "vae": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "vae"}},
     },
 }
 
@@ -72,6 +74,19 @@ def test_workflow_makes_every_artifact(run):
     table = (r / "tables/template_accuracy.md").read_text()
     assert "cnn bias maps" in table and "25.8%" in table and "mean images" in table
     assert not list(run.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_structured_noise_experiments(run):
+    r = run / "results"
+    with h5py.File(r / "generators/mnist-5k/gabor.h5") as f:
+        assert f["projection"].shape == (1, 250, 784) and 0.9 < f["explained"][0] < 1
+    with h5py.File(r / "noise/vae/part0.h5") as f:
+        assert json.loads(f.attrs["noise"])["kind"] == "vae" and "generator_sha256" in f.attrs
+    for fig in ("fig5", "fig15", "noise_comparison"):
+        assert (r / f"figures/{fig}.png").stat().st_size > 10_000, fig
+    table = (r / "tables/noise_comparison.md").read_text()
+    assert all(f"{label}: accuracy" in table for label in ("white", "Gabor-PCA", "VAE"))
+    assert "| 1,000 |" in table and "cnn bias maps, gabor noise" in (r / "tables/template_accuracy.md").read_text()
 
 
 def test_report_has_captions_figures_and_provenance(run):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, engine, evaluate, maps, models, noise, responses, store
+from . import autoencoder, data, engine, evaluate, gabor, maps, models, noise, responses, store
 from .device import dtype as precision_dtype
 from .reduce import Layout, Stats, merge
 
@@ -48,9 +48,34 @@ def classes_of(loaded: models.LoadedModel, n_logits: int) -> list[str]:
     return [str(i) for i in range(max(n_logits, 2))]
 
 
-def source_for(spec: dict, engine_cfg: dict, shape: tuple[int, int, int]) -> noise.NoiseSource:
+def source_for(spec: dict, engine_cfg: dict, shape: tuple[int, int, int],
+               generator: str | Path | None = None,
+               device: torch.device = torch.device("cpu")) -> noise.NoiseSource:
     """The experiment's noise source with the configured storage dtype."""
-    return noise.make({**spec.get("noise", {}), "storage": engine_cfg["storage"]}, shape)
+    settings = {k: v for k, v in spec.get("noise", {}).items() if k != "dataset"}
+    return noise.make({**settings, "storage": engine_cfg["storage"]}, shape, generator, device)
+
+
+def fit_generator(kind: str, dataset_path: str | Path, settings: dict, out: str | Path, *,
+                  device: torch.device = torch.device("cpu"), progress: bool = False) -> None:
+    """Fit a structured-noise generator (gabor, ae or vae) on a dataset's training split."""
+    train = data.load(dataset_path, "train")
+    attrs = {"dataset": str(dataset_path), "dataset_sha256": sha256(dataset_path)}
+    if kind == "gabor":
+        s = settings["gabor"]
+        sizes = tuple(s["sizes"]) if s["sizes"] else None
+        fitted = gabor.fit(train.images, sizes=sizes, alpha=s["alpha"], components=s["components"],
+                           progress=progress)
+        gabor.save(fitted, out, attrs)
+    elif kind in ("ae", "vae"):
+        s = settings["autoencoder"]
+        gen = autoencoder.fit(train.images, variational=kind == "vae", latent=s["latent"],
+                              hidden=tuple(s["hidden"]), epochs=s["epochs"], lr=s["lr"],
+                              batch_size=s["batch_size"], seed=s["seed"], device=device,
+                              progress=progress)
+        autoencoder.save(gen, out, attrs)
+    else:
+        raise ValueError(f"unknown generator {kind!r}; allowed: {', '.join(noise.GENERATED)}")
 
 
 def signal_for(spec: dict, dataset_path: str | Path | None, device: torch.device) -> engine.Signal | None:
@@ -72,7 +97,8 @@ def layout_for(spec: dict, classes: list[str]) -> Layout:
 
 
 def noise_part(spec: dict, engine_cfg: dict, model_path: str | Path, out: str | Path, part: int, *,
-               dataset_path: str | Path | None = None, device: torch.device,
+               dataset_path: str | Path | None = None, generator: str | Path | None = None,
+               device: torch.device,
                precision: str = "fp32", progress: bool = True, name: str = "noise") -> None:
     """Run the model on part ``part`` of the experiment; store stimuli and responses."""
     loaded = load_model(model_path, device)
@@ -80,7 +106,7 @@ def noise_part(spec: dict, engine_cfg: dict, model_path: str | Path, out: str | 
     if shape is None:
         raise models.ModelError(f"{model_path}: input shape unknown; give it in the experiment")
     n_logits = models.check_fits(loaded.module, shape, None, str(model_path))
-    src = source_for(spec, engine_cfg, shape)
+    src = source_for(spec, engine_cfg, shape, generator, device)
     signal = signal_for(spec, dataset_path, device)
     if signal is not None:
         models.check_fits(loaded.module, tuple(signal.images.shape[1:]), None, str(model_path))
@@ -93,20 +119,22 @@ def noise_part(spec: dict, engine_cfg: dict, model_path: str | Path, out: str | 
                         desc=f"{name} part {part}")
     attrs = {"experiment": spec, "seed": spec["seed"], "rng": noise.backend(device),
              "device": str(device), "precision": precision, "model": str(model_path),
-             "model_sha256": sha256(model_path), "classes": classes_of(loaded, n_logits)}
+             "model_sha256": sha256(model_path), "classes": classes_of(loaded, n_logits),
+             **({"generator_sha256": sha256(generator)} if generator else {})}
     responses.write(out, chunks, n=n, chunk_size=size, chunk_indices=idx, source=src,
                     n_logits=n_logits, attrs=attrs, store_stimuli=engine_cfg["store_stimuli"],
                     compression=engine_cfg["compression"])
 
 
 def stats_part(spec: dict, engine_cfg: dict, responses_path: str | Path, out: str | Path, *,
-               dataset_path: str | Path | None = None, device: torch.device,
+               dataset_path: str | Path | None = None, generator: str | Path | None = None,
+               device: torch.device,
                progress: bool = False) -> None:
     """Reduce one part's responses to sufficient statistics."""
     with store.open_artifact(responses_path, "responses") as f:
         shape = tuple(store.get_attr(f, "noise")["shape"])
         classes = store.get_attr(f, "classes")
-    src = source_for(spec, engine_cfg, shape)
+    src = source_for(spec, engine_cfg, shape, generator, device)
     signal = signal_for(spec, dataset_path, device)
     stats = responses.reduce(responses_path, src, layout_for(spec, classes), checkpoints(spec), device,
                              signal=signal, threshold=engine_cfg["threshold"], progress=progress,

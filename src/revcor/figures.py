@@ -11,8 +11,28 @@ from typing import Any
 
 import h5py
 import numpy as np
+import torch
 
-from . import data, plots, store
+from . import data, gabor, noise, plots, store
+from . import maps as maps_mod
+
+
+DATASET_LABELS = {"mnist": "MNIST", "mnist-5k": "MNIST (5k subset)",
+                  "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+NOISE_LABELS = {"white": "white", "gabor": "Gabor-PCA", "ae": "autoencoder", "vae": "VAE"}
+
+
+def _spec(path: str | Path) -> dict:
+    with store.open_artifact(path, "maps") as f:
+        return store.get_attr(f, "experiment")
+
+
+def generated_samples(generator: str | Path, kind: str, count: int = 8, seed: int = 0) -> np.ndarray:
+    """``count`` noise images (count, C, H, W) in [0, 1] from a fitted generator."""
+    with store.open_artifact(generator, "generator") as f:
+        shape = tuple(store.get_attr(f, "shape"))
+    source = noise.make({"kind": kind, "storage": "float32"}, shape, generator)
+    return source.sample(noise.ChunkRNG(seed, 0, torch.device("cpu")), count).numpy()
 
 
 def _json(path: str | Path) -> dict:
@@ -20,12 +40,13 @@ def _json(path: str | Path) -> dict:
         return json.load(f)
 
 
-def _title(f: h5py.File, label: str, samples: str = "white-noise samples") -> str:
+def _title(f: h5py.File, label: str, samples: str | None = None) -> str:
     exp = store.get_attr(f, "experiment")
+    samples = samples or f"{NOISE_LABELS[exp['noise']['kind']]}-noise samples"
     return f"{label}: {exp['model']}, {int(f.attrs['n']):,} {samples}"
 
 
-def map_set(path: str | Path, label: str) -> dict[str, Any]:
+def map_set(path: str | Path, label: str, samples: str | None = None) -> dict[str, Any]:
     """The final (all-sample) bias maps of a plain experiment as a :mod:`plots` map set."""
     with store.open_artifact(path, "maps") as f:
         if store.get_attr(f, "signal"):
@@ -33,7 +54,7 @@ def map_set(path: str | Path, label: str) -> dict[str, Any]:
         return {"maps": f["maps_centered"][()], "counts": f["counts"][()],
                 "feedback": f["feedback"][()] if "feedback" in f else None,
                 "classes": store.get_attr(f, "classes"), "n": int(f.attrs["n"]),
-                "title": _title(f, label)}
+                "title": _title(f, label, samples)}
 
 
 def _checkpoints(path: str | Path) -> tuple[list[int], np.ndarray, np.ndarray, list[str], str]:
@@ -133,4 +154,60 @@ def zmaps(maps: str, stem: str) -> None:
     with store.open_artifact(maps, "maps") as f:
         fig = plots.zmaps(f["zmaps"][()], f["counts"][()], store.get_attr(f, "classes"),
                           title=_title(f, Path(maps).stem))
+    plots.save(fig, stem)
+
+
+def fig5(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
+    """Gabor-PCA noise per dataset: bias maps, samples, a reconstruction, the confusion matrix."""
+    panels = []
+    for path, evaluation, generator in zip(maps, evaluations, generators):
+        dataset = _spec(path)["model"].split("/")[0]
+        fitted = gabor.load(generator)
+        cm, acc = _confusion(_json(evaluation)["final"]["bias_maps"])
+        panels.append({"label": DATASET_LABELS.get(dataset, dataset),
+                       "maps": map_set(path, "CNN", "Gabor-PCA samples"),
+                       "samples": generated_samples(generator, "gabor"),
+                       "example": fitted.examples[0], "reconstruction": fitted.reconstructions[0],
+                       "confusion": cm, "accuracy": acc, "explained": fitted.explained.tolist(),
+                       "components": fitted.components, "wavelets": fitted.settings["wavelets"]})
+    plots.save(plots.fig5(panels), stem)
+
+
+def fig15(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
+    """Autoencoder and VAE noise: samples, and bias maps after few samples."""
+    blocks = []
+    for path, generator in zip(maps, generators):
+        kind = _spec(path)["noise"]["kind"]
+        ns, m, counts, classes, _ = _checkpoints(path)
+        keep = [i for i, n in enumerate(ns) if n <= 10_000] or list(range(len(ns)))
+        blocks.append({"label": NOISE_LABELS[kind], "samples": generated_samples(generator, kind),
+                       "ns": [ns[i] for i in keep], "maps": m[keep], "counts": counts[keep],
+                       "classes": classes})
+    plots.save(plots.fig15(blocks), stem)
+
+
+def noise_curves(maps: list[str], evaluations: list[str]) -> tuple[list[int], dict[str, dict]]:
+    """Per noise kind: correlation of the bias maps at each n with the converged (final) maps,
+    and template accuracy at each n, on the union of the experiments' checkpoints."""
+    per = {}
+    for path, evaluation in zip(maps, evaluations):
+        ns, m, _, _, _ = _checkpoints(path)
+        by_n = _json(evaluation)["by_n"]
+        corr = maps_mod.convergence(m)
+        per[NOISE_LABELS[_spec(path)["noise"]["kind"]]] = {
+            n: (float(c), by_n[str(n)]["bias_maps"]["accuracy"]) for n, c in zip(ns, corr)}
+    all_ns = sorted({n for curve in per.values() for n in curve})
+    curves = {label: {"correlation": [curve.get(n, (None, None))[0] for n in all_ns],
+                      "accuracy": [curve.get(n, (None, None))[1] for n in all_ns]}
+              for label, curve in per.items()}
+    return all_ns, curves
+
+
+def noise_comparison(maps: list[str], evaluations: list[str], stem: str) -> None:
+    """Sample complexity of white, Gabor-PCA, autoencoder and VAE noise for one model."""
+    ns, curves = noise_curves(maps, evaluations)
+    spec = _spec(maps[0])
+    k = len(_json(evaluations[0])["classes"])
+    fig = plots.noise_comparison(curves, ns, chance=1 / k,
+                                 title=f"Sample complexity by noise type: {spec['model']}")
     plots.save(fig, stem)

@@ -85,3 +85,26 @@ def binary_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
     out = {"eq1": eq1, "ccorr": ccorr, "corr": corr, "stimulus_means": stim,
            "stimulus_diff": stim_diff[:, 0] - stim_diff[:, 1], "counts": count.astype(np.int64)}
     return {k: (v.reshape(v.shape[:-1] + shape) if v.shape[-1] == d else v) for k, v in out.items()}
+
+
+def correlation_with_last(maps: np.ndarray) -> np.ndarray:
+    """Pearson correlation over pixels of each map of ``maps`` (checkpoints, K, ...) with the
+    same class's map at the last checkpoint: (checkpoints, K); NaN where either map is empty
+    or constant."""
+    x = np.asarray(maps, dtype=np.float64).reshape(*np.shape(maps)[:2], -1)
+    x = x - x.mean(-1, keepdims=True)
+    norm = np.linalg.norm(x, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (x * x[-1]).sum(-1) / (norm * norm[-1])
+    r[~np.isfinite(r)] = np.nan
+    return r
+
+
+def convergence(maps: np.ndarray) -> np.ndarray:
+    """Mean over classes of :func:`correlation_with_last`: (checkpoints,). Classes without a
+    map at n or at the last n are left out at n; NaN where no class has both."""
+    corr = correlation_with_last(maps)
+    ok = np.isfinite(corr)
+    count = ok.sum(1)
+    return np.divide(np.where(ok, corr, 0.0).sum(1), count, out=np.full(len(corr), np.nan),
+                     where=count > 0)

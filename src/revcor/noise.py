@@ -11,8 +11,14 @@ storage dtype) so that what is stored is exactly what the model saw;
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
+
+from . import autoencoder, gabor
+from .autoencoder import DecoderGenerator
+from .gabor import GaborPCA
 
 STORAGE_DTYPES = {"uint8": torch.uint8, "float16": torch.float16, "float32": torch.float32}
 
@@ -95,9 +101,11 @@ class NoiseSource:
         """Settings recorded in artifacts."""
         return {"kind": self.kind, "shape": list(self.shape), "storage": self.storage}
 
-    def mean(self) -> float:
-        """Expected pixel value of the noise (used to centre maps)."""
-        return 0.5
+    def _store(self, x: torch.Tensor) -> torch.Tensor:
+        """Float stimuli in [0, 1] -> their stored form."""
+        if self.storage == "uint8":
+            return x.mul_(255).round_().to(torch.uint8)
+        return x.to(STORAGE_DTYPES[self.storage])
 
 
 class WhiteNoise(NoiseSource):
@@ -121,20 +129,88 @@ class WhiteNoise(NoiseSource):
             x = rng.uniform(shape)
         else:
             x = rng.normal(shape).mul_(self.std).add_(0.5).clamp_(0, 1)
-        if self.storage == "uint8":
-            return x.mul_(255).round_().to(torch.uint8)
-        return x.to(STORAGE_DTYPES[self.storage])
+        return self._store(x)
 
     def describe(self) -> dict:
         return {**super().describe(), "distribution": self.distribution,
                 **({"std": self.std} if self.distribution == "gaussian" else {})}
 
 
-def make(spec: dict, shape: tuple[int, int, int]) -> NoiseSource:
-    """Build a noise source from a config-style spec such as ``{"kind": "white"}``."""
+class GaborNoise(NoiseSource):
+    """Gabor-PCA noise (see :mod:`revcor.gabor`): component scores uniform within their
+    observed ranges, projected to pixels in one matrix product per channel on the device,
+    clipped to the input range [0, 1]."""
+
+    kind = "gabor"
+
+    def __init__(self, model: GaborPCA, storage: str = "uint8", device: torch.device | None = None,
+                 generator: str = ""):
+        super().__init__(model.shape, storage)
+        device = device or torch.device("cpu")
+        self.model, self.generator = model, generator
+        self._projection = torch.from_numpy(model.projection).to(device)
+        self._offset = torch.from_numpy(model.offset).to(device)[:, None]
+        self._low = torch.from_numpy(model.low).to(device)
+        self._width = torch.from_numpy(model.high - model.low).to(device)
+
+    def sample(self, rng: ChunkRNG, n: int) -> torch.Tensor:
+        c, k = self._low.shape
+        u = rng.uniform((c, n, k)).to(self._low.device, non_blocking=True)
+        scores = u.mul_(self._width[:, None]).add_(self._low[:, None])
+        x = torch.baddbmm(self._offset, scores, self._projection)  # (C, n, H*W)
+        return self._store(x.clamp_(0, 1).transpose(0, 1).reshape(n, *self.shape))
+
+    def describe(self) -> dict:
+        return {**super().describe(), "generator": self.generator, **self.model.settings}
+
+
+class DecoderNoise(NoiseSource):
+    """Autoencoder or VAE noise: latent codes ``mean + eps @ chol.T`` with ``eps ~ N(0, I)``
+    (the VAE's prior, or the Gaussian of the autoencoder's training codes) decoded into
+    images in [0, 1]."""
+
+    def __init__(self, gen: DecoderGenerator, storage: str = "uint8", device: torch.device | None = None,
+                 generator: str = ""):
+        super().__init__(gen.shape, storage)
+        device = device or torch.device("cpu")
+        self.kind = "vae" if gen.variational else "ae"
+        self.gen, self.generator = gen, generator
+        self._decoder = gen.decoder.to(device).eval()
+        self._mean = torch.from_numpy(gen.latent_mean).to(device)
+        self._chol = torch.from_numpy(gen.latent_chol).to(device)
+
+    @torch.inference_mode()
+    def sample(self, rng: ChunkRNG, n: int) -> torch.Tensor:
+        eps = rng.normal((n, len(self._mean))).to(self._mean.device, non_blocking=True)
+        x = self._decoder(torch.addmm(self._mean, eps, self._chol.T))
+        return self._store(x.clamp_(0, 1).reshape(n, *self.shape))
+
+    def describe(self) -> dict:
+        return {**super().describe(), "generator": self.generator, **self.gen.settings}
+
+
+GENERATED = ("gabor", "ae", "vae")
+
+
+def make(spec: dict, shape: tuple[int, int, int], generator: str | Path | None = None,
+         device: torch.device | None = None) -> NoiseSource:
+    """Build a noise source from a config-style spec such as ``{"kind": "white"}``; the
+    generated kinds (gabor, ae, vae) read their fitted ``generator`` artifact."""
     spec = dict(spec)
     kind = spec.pop("kind", "white")
     storage = spec.pop("storage", "uint8")
     if kind == "white":
         return WhiteNoise(shape, storage=storage, **spec)
-    raise ValueError(f"noise kind {kind!r} is not supported; allowed: white")
+    if kind not in GENERATED:
+        raise ValueError(f"noise kind {kind!r} is not supported; allowed: white, {', '.join(GENERATED)}")
+    if generator is None:
+        raise ValueError(f"{kind} noise needs its fitted generator artifact")
+    if kind == "gabor":
+        source = GaborNoise(gabor.load(generator), storage, device, str(generator))
+    else:
+        source = DecoderNoise(autoencoder.load(generator, device), storage, device, str(generator))
+        if source.kind != kind:
+            raise ValueError(f"{generator} is a {source.kind} generator, the experiment asks for {kind}")
+    if source.shape != tuple(shape):
+        raise ValueError(f"{generator} makes {source.shape} images, the model takes {tuple(shape)}")
+    return source

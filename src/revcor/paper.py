@@ -9,7 +9,14 @@ TEMPLATE_ACCURACY = {
     ("mnist", "logreg weights"): 0.838,
     ("cifar10", "cnn bias maps"): 0.2371,
     ("cifar10", "mean images"): 0.2869,
+    ("mnist", "cnn bias maps, gabor noise"): 0.355,
+    ("fashion-mnist", "cnn bias maps, gabor noise"): 0.4121,
+    ("cifar10", "cnn bias maps, gabor noise"): 0.2167,
 }
+
+# Fraction of the ridge weights' variance kept by the Gabor-PCA components (Appendix A),
+# per colour channel.
+GABOR_EXPLAINED = {"mnist": [0.961], "fashion-mnist": [0.961], "cifar10": [0.9757, 0.9751, 0.9752]}
 
 # Test accuracy of the trained classifiers (Sec. 3.1 and the authors' notebooks).
 MODEL_ACCURACY = {

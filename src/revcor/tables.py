@@ -13,18 +13,18 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
 
-def template_rows(evals: dict[str, tuple[str, str | Path]],
+def template_rows(evals: dict[str, tuple[str, str, str | Path]],
                   baselines: dict[str, str | Path]) -> list[dict]:
     """One row per template classifier.
 
-    ``evals`` maps an experiment name to (its model as dataset/model, its eval JSON);
-    ``baselines`` maps a dataset to its baselines JSON.
+    ``evals`` maps an experiment name to (its model as dataset/model, its noise kind, its
+    eval JSON); ``baselines`` maps a dataset to its baselines JSON.
     """
     rows = []
-    for name, (model, path) in evals.items():
+    for name, (model, kind, path) in evals.items():
         dataset, arch = model.split("/")
         result = json.loads(Path(path).read_text())
-        what = f"{arch} bias maps"
+        what = f"{arch} bias maps" + ("" if kind == "white" else f", {kind} noise")
         rows.append({"dataset": dataset, "templates": what, "experiment": name, "n": result["n"],
                      "accuracy": result["final"]["bias_maps"]["accuracy"],
                      "centered": result["final"]["centered_maps"]["accuracy"],
@@ -82,3 +82,28 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
     writer.writerows(rows)
     with store.atomic_path(path) as tmp:
         Path(tmp).write_text(buf.getvalue())
+
+
+def noise_rows(ns: list[int], curves: dict[str, dict]) -> list[dict]:
+    """The sample-complexity comparison of noise kinds (see :func:`revcor.figures.noise_curves`)."""
+    return [{"noise": label, "n": n, "correlation_with_converged": curve["correlation"][i],
+             "template_accuracy": curve["accuracy"][i]}
+            for label, curve in curves.items() for i, n in enumerate(ns)
+            if curve["correlation"][i] is not None]
+
+
+def noise_markdown(rows: list[dict]) -> str:
+    """The noise comparison as a Markdown table: one row per n, one column pair per noise."""
+    labels = list(dict.fromkeys(r["noise"] for r in rows))
+    cell = {(r["noise"], r["n"]): r for r in rows}
+    head = "| n | " + " | ".join(f"{l}: r with converged | {l}: accuracy" for l in labels) + " |"
+    lines = [head, "|---" * (1 + 2 * len(labels)) + "|"]
+    for n in sorted({r["n"] for r in rows}):
+        vals = []
+        for label in labels:
+            r = cell.get((label, n))
+            vals += ["—", "—"] if r is None else [
+                "—" if r["correlation_with_converged"] != r["correlation_with_converged"]
+                else f"{r['correlation_with_converged']:.3f}", _pct(r["template_accuracy"])]
+        lines.append(f"| {n:,} | " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"

@@ -45,5 +45,7 @@ def all_targets():
             targets.append(f"{RESULTS}/eval/{name}.json")
     if any(not spec["signal"] for spec in config["experiments"].values()):
         targets += [f"{RESULTS}/tables/template_accuracy.md"]
+    if noise_comparison_experiments():
+        targets.append(f"{RESULTS}/tables/noise_comparison.md")
     targets += figure_targets()
     return targets

@@ -6,15 +6,31 @@
 MNIST_FIRST = ("mnist", "mnist-5k")
 
 
-def find_experiment(datasets, model=None, signal=False):
-    """First experiment of `{dataset}/{model}` (any model when None), trying `datasets` in
-    order; signal+noise experiments only when `signal`. None when there is none."""
+def find_experiment(datasets, model=None, signal=False, kind="white"):
+    """First experiment of `{dataset}/{model}` (any model when None) with `kind` noise,
+    trying `datasets` in order; signal+noise experiments only when `signal`. None when
+    there is none."""
     for dataset in datasets:
         for name, spec in config["experiments"].items():
             d, m = spec["model"].split("/")
-            if d == dataset and model in (None, m) and bool(spec["signal"]) == signal:
+            if (d == dataset and model in (None, m) and bool(spec["signal"]) == signal
+                    and spec["noise"]["kind"] == kind):
                 return name
     return None
+
+
+NOISE_KINDS = ("white", "gabor", "ae", "vae")
+
+
+def noise_comparison_experiments():
+    """{kind: experiment} of the MNIST CNN with each noise kind, on the first MNIST dataset
+    that has at least two kinds."""
+    for dataset in MNIST_FIRST:
+        found = {k: find_experiment([dataset], "cnn", kind=k) for k in NOISE_KINDS}
+        found = {k: name for k, name in found.items() if name}
+        if len(found) > 1:
+            return found
+    return {}
 
 
 def experiment_dataset_name(name):
@@ -33,7 +49,18 @@ def figure_experiments(fig):
     elif fig == "fig13":
         found = {m: find_experiment(MNIST_FIRST, m) for m in ("mlp", "rnn")}
     elif fig == "fig16":
-        found = {"cnn": find_experiment(["fashion-mnist"], "cnn")}
+        found = {"cnn": find_experiment(["fashion-mnist"], "cnn"),
+                 "gabor": find_experiment(["fashion-mnist"], "cnn", kind="gabor")}
+        if not found["cnn"]:
+            return None
+    elif fig == "fig5":
+        found = {"mnist": find_experiment(MNIST_FIRST, "cnn", kind="gabor"),
+                 "fashion": find_experiment(["fashion-mnist"], "cnn", kind="gabor"),
+                 "cifar": find_experiment(["cifar10"], "cnn", kind="gabor")}
+    elif fig == "fig15":
+        found = {k: find_experiment(MNIST_FIRST, "cnn", kind=k) for k in ("ae", "vae")}
+    elif fig == "noise_comparison":
+        found = noise_comparison_experiments()
     elif fig == "fig3":
         found = {"cnn": find_experiment(["cifar10"], "cnn") or find_experiment(["cifar10"])}
     else:
@@ -44,7 +71,7 @@ def figure_experiments(fig):
     return found or None
 
 
-FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig13", "fig14", "fig16")
+FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig13", "fig14", "fig15", "fig16", "noise_comparison")
 
 
 def figure_inputs(fig):
@@ -57,8 +84,15 @@ def figure_inputs(fig):
     evals = {role: f"{RESULTS}/eval/{name}.json" for role, name in exps.items()}
     if fig == "fig1":
         return {"maps": list(maps.values()), "datasets": [experiment_dataset(e) for e in exps.values()]}
-    if fig in ("fig4", "fig16"):
+    if fig == "fig4":
         return {"maps": maps["cnn"]}
+    if fig == "fig16":
+        return {"maps": maps["cnn"], **({"gabor_maps": maps["gabor"]} if "gabor" in maps else {})}
+    if fig in ("fig5", "fig15"):
+        return {"maps": list(maps.values()), "evaluations": list(evals.values()),
+                "generators": [experiment_generator(e)["generator"] for e in exps.values()]}
+    if fig == "noise_comparison":
+        return {"maps": list(maps.values()), "evaluations": list(evals.values())}
     if fig == "fig13":
         return maps
     if fig == "fig14":
@@ -160,3 +194,18 @@ rule sample_complexity:
         f"{RESULTS}/logs/figures/sample_complexity/{{exp}}.log",
     script:
         "../../scripts/figure.py"
+
+
+rule noise_table:
+    input:
+        unpack(figure_input_function("noise_comparison")),
+    output:
+        md=f"{RESULTS}/tables/noise_comparison.md",
+        csv=report(f"{RESULTS}/tables/noise_comparison.csv", category="Tables",
+                   caption="../report/noise_comparison.rst"),
+    params:
+        code=code_hash("tables", "figures", "maps"),
+    log:
+        f"{RESULTS}/logs/tables/noise_comparison.log",
+    script:
+        "../../scripts/noise_table.py"

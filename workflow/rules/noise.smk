@@ -18,9 +18,19 @@ def experiment_dataset(name):
     return f"{DATA}/{experiment(name)['model'].split('/')[0]}.h5"
 
 
+def experiment_generator(name):
+    """{"generator": path} of a gabor / ae / vae experiment; empty for white noise."""
+    spec = experiment(name)["noise"]
+    if spec["kind"] == "white":
+        return {}
+    dataset = spec["dataset"] or experiment(name)["model"].split("/")[0]
+    return {"generator": f"{RESULTS}/generators/{dataset}/{spec['kind']}.h5"}
+
+
 def experiment_inputs(name):
-    """The model, and the dataset when signal images are drawn from it."""
-    inputs = {"model": experiment_model(name)}
+    """The model, its generator for structured noise, and the dataset when signal images
+    are drawn from it."""
+    inputs = {"model": experiment_model(name), **experiment_generator(name)}
     if experiment(name)["signal"]:
         inputs["dataset"] = experiment_dataset(name)
     return inputs
@@ -32,7 +42,7 @@ rule noise:
     output:
         f"{RESULTS}/noise/{{exp}}/part{{part}}.h5",
     params:
-        code=code_hash('engine', 'noise', 'models', 'responses'),
+        code=code_hash('engine', 'noise', 'models', 'responses', 'gabor', 'autoencoder'),
         spec=lambda w: experiment(w.exp),
         engine=config["engine"],
         device=config["device"],
@@ -49,13 +59,14 @@ rule stats_part:
         unpack(
             lambda w: {
                 "responses": f"{RESULTS}/noise/{w.exp}/part{w.part}.h5",
+                **experiment_generator(w.exp),
                 **({"dataset": experiment_dataset(w.exp)} if experiment(w.exp)["signal"] else {}),
             }
         ),
     output:
         f"{RESULTS}/stats/{{exp}}/part{{part}}.h5",
     params:
-        code=code_hash('reduce', 'responses', 'noise', 'engine'),
+        code=code_hash('reduce', 'responses', 'noise', 'engine', 'gabor', 'autoencoder'),
         spec=lambda w: experiment(w.exp),
         engine=config["engine"],
         device=config["device"],
@@ -148,7 +159,7 @@ rule template_table:
         csv=report(f"{RESULTS}/tables/template_accuracy.csv", category="Tables",
                    caption="../report/template_accuracy.rst"),
     params:
-        models={name: spec["model"] for name, spec in template_experiments().items()},
+        models={name: (spec["model"], spec["noise"]["kind"]) for name, spec in template_experiments().items()},
         code=code_hash("tables"),
     log:
         f"{RESULTS}/logs/tables/template_accuracy.log",
