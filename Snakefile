@@ -16,6 +16,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/generators.smk"
 include: "workflow/rules/noise.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/attacks.smk"
 
 
 rule all:

@@ -339,7 +339,7 @@ def test_parse_name():
 
 
 def test_load_and_to_tensor(mnist5k):
-    with pytest.raises(data.DataError, match="unknown split"):
+    with pytest.raises(data.DataError, match="has no split .val.; it has: test, train"):
         data.load(mnist5k, "val")
     s = data.load(mnist5k, "test")
     t = data.to_tensor(s.images)

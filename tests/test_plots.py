@@ -325,3 +325,84 @@ def test_noise_comparison_without_chance_all_missing():
                                  [10, 100])
     acc_ax = fig.get_axes()[1]
     assert len(acc_ax.get_lines()) == 1 and acc_ax.get_ylim() == (0, pytest.approx(10))
+
+
+# --------------------------------------------------------------------------- attacks
+
+
+def attack_panel(seed=0, missing=()):
+    rng = np.random.default_rng(seed)
+    templates = rng.uniform(0.4, 0.6, size=(K, 1, H, W))
+    templates[list(missing)] = np.nan
+    stimuli = np.where(np.isfinite(templates), rng.uniform(size=templates.shape), np.nan)
+    labels = np.where(np.isfinite(templates).all((1, 2, 3)), [0, 2, 2, 0], -1)
+    return {"templates": templates, "digits": stimuli, "digit_labels": labels, "noise": stimuli.copy(),
+            "noise_labels": np.where(labels >= 0, np.arange(K), -1), "gamma_digit": 0.8, "gamma_noise": 0.5}
+
+
+def test_fig6_examples_rates_and_paper(tmp_path):
+    gammas = [0.0, 0.5, 1.0]
+    bias_rates = np.array([[0.1, 0.4, np.nan, 0.0], [0.3, 0.5, np.nan, 0.2], [1.0, 1.0, np.nan, 1.0]])
+    rates = {"noise + bias": bias_rates, "digit + mean": np.full((3, K), 0.25)}
+    paper = {"noise + bias": [0.1, 0.207, 0.9]}
+    fig = plots.fig6({"bias maps": attack_panel(missing=(2,)), "mean images": attack_panel(1)}, gammas,
+                     rates, CLASSES, paper=paper, title="MNIST CNN")
+    assert len(image_axes(fig)) == 3 * (K - 1) + 3 * K
+    blank = [ax for ax in fig.get_axes() if any(t.get_text() == "no template" for t in ax.texts)]
+    assert len(blank) == 3  # the missing bias map in every row
+    t = titles(fig)
+    assert t.count("target two") == 2 and t.count("model: zero ✓") == 4
+    assert t.count("model: two ✗") == 2 and t.count("model: two ✓") == 2 and t.count("model: zero ✗") == 2
+    hit = next(ax for ax in fig.get_axes() if ax.get_title() == "model: zero ✓")
+    assert hit.title.get_color() == "tab:green"
+    sup = texts(fig)
+    assert any(s.startswith("A) bias maps (3 of 4 classes have a template)") and "1/3 digits" in s
+               and "3/3 noise" in s for s in sup)
+    assert any(s.startswith("B) mean images (4 of 4") for s in sup)
+    assert any(s.startswith("C) ") for s in sup) and "MNIST CNN" in sup
+    (curve_ax,) = [ax for ax in fig.get_axes() if ax.get_lines()]
+    lines = {ln.get_label(): ln for ln in curve_ax.get_lines()}
+    assert np.allclose(lines["noise + bias (3/4 classes)"].get_ydata(), [1 / 6, 1 / 3, 1.0])
+    assert np.allclose(lines["digit + mean (4/4 classes)"].get_ydata(), 0.25)
+    dashed = lines["noise + bias, paper"]
+    assert dashed.get_linestyle() == "--" and np.allclose(dashed.get_ydata(), paper["noise + bias"])
+    assert dashed.get_color() == lines["noise + bias (3/4 classes)"].get_color()
+    assert np.allclose(lines["chance (1/4)"].get_ydata(), 0.25)
+    assert "digit + mean, paper" not in lines
+    plots.save(fig, tmp_path / "fig6")
+    assert (tmp_path / "fig6.png").exists() and (tmp_path / "fig6.pdf").exists()
+
+
+def test_fig6_without_any_template_or_paper():
+    p = attack_panel(missing=range(K))
+    fig = plots.fig6({"bias maps": p}, [0.0, 1.0], {"noise + bias": np.full((2, K), np.nan)}, CLASSES)
+    assert not image_axes(fig)
+    (curve_ax,) = [ax for ax in fig.get_axes() if ax.get_lines()]
+    assert np.isnan(curve_ax.get_lines()[0].get_ydata()).all()
+    assert any("0 of 4 classes" in s for s in texts(fig))
+
+
+def test_gradients_rows_share_a_symmetric_scale(tmp_path):
+    rng = np.random.default_rng(4)
+    clean = rng.normal(size=(K, 1, H, W))
+    poisoned = 5 * rng.normal(size=(K, 1, H, W))
+    poisoned[1] = np.nan
+    rgb = rng.normal(size=(K, 3, H, W))
+    fig = plots.gradients({"clean model, clean data": clean, "poisoned model, patched data": poisoned,
+                           "colour": rgb}, CLASSES, title="Fig. 7D")
+    drawn = image_axes(fig)
+    assert len(drawn) == 3 * K - 1
+    assert [ax for ax in fig.get_axes() if any(t.get_text() == "no images" for t in ax.texts)]
+    lims = [ax.images[0].get_clim() for ax in drawn]
+    row_lims = [np.nanmax(np.abs(g.sum(1))) for g in (clean, poisoned, rgb)]
+    assert lims[:K] == [pytest.approx((-row_lims[0], row_lims[0]))] * K
+    assert lims[K:2 * K - 1] == [pytest.approx((-row_lims[1], row_lims[1]))] * (K - 1)
+    assert all(ax.images[0].get_array().ndim == 2 for ax in drawn)  # channels summed
+    assert np.allclose(drawn[-1].images[0].get_array(), rgb[-1].sum(0))
+    assert drawn[0].images[0].get_cmap().name == plots.DIVERGING
+    sup = texts(fig)
+    assert "clean model, clean data" in sup and "poisoned model, patched data" in sup
+    assert any(s.startswith("Fig. 7D") and "blue: raising the pixel lowers the loss" in s for s in sup)
+    assert titles(fig).count("two") == 3
+    plots.save(fig, tmp_path / "grad")
+    assert (tmp_path / "grad.png").exists()

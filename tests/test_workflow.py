@@ -29,6 +29,9 @@ TINY = {
         "gabor": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "gabor"}},
         "vae": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "vae"}},
     },
+    "attacks": {"experiments": ["gabor"], "noise_samples": 500},
+    "backdoors": {"x0to1": {"dataset": "mnist-5k", "patch": "x", "source": 0, "target": 1}},
+    "detection": {"seeds": [0, 1], "reference_seeds": [100, 101], "n": 2000},
 }
 
 
@@ -89,6 +92,25 @@ def test_structured_noise_experiments(run):
     assert "| 1,000 |" in table and "cnn bias maps, gabor noise" in (r / "tables/template_accuracy.md").read_text()
 
 
+def test_attack_and_backdoor_artifacts(run):
+    r = run / "results"
+    attack = json.loads((r / "attacks/gabor.json").read_text())
+    assert set(attack["mean"]) == {"noise + bias", "digit + bias", "noise + mean", "digit + mean"}
+    assert attack["mean"]["digit + mean"][0] == pytest.approx(0.1, abs=0.1)  # gamma = 0: the test set's labels
+    assert "| noise + bias | paper (MNIST CNN) | 10 | 0.100 | 0.113 |" in (r / "tables/attack.md").read_text()
+    metrics = json.loads((r / "models/mnist-5k-bd-x0to1/cnn_s0.json").read_text())
+    assert metrics["test_patched"]["n"] == metrics["test"]["n"] == 1000
+    detection = json.loads((r / "backdoors/x0to1/detection.json").read_text())
+    assert [m["role"] for m in detection["models"]] == ["poisoned"] * 2 + ["clean"] * 2
+    assert 0 <= detection["auroc"] <= 1 and detection["references"] == 2
+    for fig in ("fig6/gabor", "fig7/x0to1", "fig7/x0to1-gradients", "backdoor_detection"):
+        assert (r / f"figures/{fig}.png").stat().st_size > 10_000, fig
+    assert "x0to1 (mnist-5k, 0→1)" in (r / "tables/backdoor_detection.md").read_text()
+    # detection runs stay out of the summaries
+    assert "detect-" not in (r / "tables/template_accuracy.md").read_text()
+    assert not list((r / "figures/zmaps").glob("detect-*"))
+
+
 def test_report_has_captions_figures_and_provenance(run):
     result = snakemake(run, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -114,7 +136,8 @@ def test_rerun_does_nothing_then_only_what_changed(run):
     assert "results/models/mnist-5k/logreg.pt" in rerun
     assert {"results/maps/logreg.h5", "results/eval/logreg.json",
             "results/eval/mnist-5k/baselines.json", "results/tables/template_accuracy.md"} <= rerun
-    downstream = ("logreg", "baselines", "template_accuracy", "fig2.")  # fig2 shows logreg maps
+    # fig2 shows logreg maps; the attack reads the mean images stored with the baselines
+    downstream = ("logreg", "baselines", "template_accuracy", "fig2.", "attack", "fig6/")
     untouched = [k for k in before if not any(d in k for d in downstream)]
     assert untouched and not rerun & set(untouched), sorted(rerun & set(untouched))
 
@@ -122,6 +145,7 @@ def test_rerun_does_nothing_then_only_what_changed(run):
 def test_parts_merge_to_the_single_job_maps(run, tmp_path):
     single = json.loads(json.dumps(TINY))
     single["experiments"] = {"cnn": dict(TINY["experiments"]["cnn"], jobs=1)}
+    single["attacks"], single["backdoors"] = {}, {}
     write_config(tmp_path, single)
     for sub in ("data", "results/models"):
         os.makedirs(tmp_path / sub, exist_ok=True)

@@ -105,3 +105,49 @@ def model_settings(config: dict[str, Any], dataset: str, model: str) -> dict[str
         known = [f"{d}/{m}" for d, ms in config.get("models", {}).items() for m in ms]
         raise ConfigError(f"no model {dataset}/{model} in config; known: {', '.join(known)}") from None
     return {**config["training"], **spec}
+
+
+def backdoor_dataset(config: dict[str, Any], name: str) -> str:
+    """Name of the poisoned dataset of backdoor ``name``: ``{dataset}-bd-{name}``."""
+    return f"{config['backdoors'][name]['dataset']}-bd-{name}"
+
+
+def detection_models(config: dict[str, Any], name: str) -> dict[str, list[str]]:
+    """The models ("dataset/model") that backdoor detection compares for backdoor ``name``:
+    poisoned and clean models trained with each seed, and clean reference models."""
+    det, dataset = config["detection"], config["backdoors"][name]["dataset"]
+    base = det["model"]
+    return {"poisoned": [f"{backdoor_dataset(config, name)}/{base}_s{s}" for s in det["seeds"]],
+            "clean": [f"{dataset}/{base}_s{s}" for s in det["seeds"]],
+            "reference": [f"{dataset}/{base}_r{s}" for s in det["reference_seeds"]]}
+
+
+def detection_experiment(model: str) -> str:
+    """Experiment name of a detection model ``dataset/model``."""
+    return "detect-" + model.replace("/", "-")
+
+
+def expand(config: dict[str, Any]) -> dict[str, Any]:
+    """Add the models and noise experiments that ``backdoors`` and ``detection`` imply: every
+    model of :func:`detection_models`, a copy of ``detection.model`` with its seed, and one
+    white-noise experiment of ``detection.n`` samples each (left out of the summary figures
+    and tables). Entries already in the config are kept."""
+    det = config["detection"]
+    for name, bd in config["backdoors"].items():
+        dataset = bd["dataset"]
+        if dataset not in config["datasets"]:
+            raise ConfigError(f"backdoors.{name}.dataset: {dataset!r} is not under 'datasets' "
+                              f"(configured: {', '.join(config['datasets']) or 'none'})")
+        if bd["source"] == bd["target"]:
+            raise ConfigError(f"backdoors.{name}: source and target are both {bd['source']}")
+        spec = config["models"].get(dataset, {}).get(det["model"])
+        if spec is None:
+            raise ConfigError(f"detection.model: {det['model']!r} is not a model of {dataset!r} "
+                              f"(models.{dataset}: {', '.join(config['models'].get(dataset, {})) or 'none'})")
+        for model in (m for ms in detection_models(config, name).values() for m in ms):
+            ds, m = model.split("/")
+            seed = int(m.rsplit("_", 1)[1][1:])
+            config["models"].setdefault(ds, {}).setdefault(m, {**copy.deepcopy(spec), "seed": seed})
+            config["experiments"].setdefault(detection_experiment(model), {
+                "model": model, "n": det["n"], "checkpoints": [], "summary": False})
+    return config

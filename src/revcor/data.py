@@ -263,11 +263,18 @@ def derive_binary(src: str | Path, out: str | Path, a: int, b: int) -> None:
 
 
 def load(path: str | Path, split: str) -> Split:
-    """Read the ``train`` or ``test`` split of a dataset file written by :func:`build`."""
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; use 'train' or 'test'")
+    """Read one split (``train``, ``test``, or an extra one such as a poisoned dataset's
+    ``test_patched``) of a dataset file."""
     with store.open_artifact(path, "dataset") as f:
+        if split not in f:
+            raise DataError(f"{path} has no split {split!r}; it has: {', '.join(sorted(f))}")
         return Split(f[f"{split}/images"][()], f[f"{split}/labels"][()], list(store.get_attr(f, "classes")))
+
+
+def write(out: str | Path, attrs: dict, splits: Mapping[str, Split]) -> None:
+    """Write a dataset artifact: ``attrs`` (name, classes, counts, description, provenance)
+    and each split's uint8 images and int64 labels, atomically."""
+    _write(Path(out), attrs, splits)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import torch
 
-from . import data, gabor, noise, plots, store
+from . import data, gabor, noise, paper, plots, store
 from . import maps as maps_mod
 
 
@@ -210,4 +210,55 @@ def noise_comparison(maps: list[str], evaluations: list[str], stem: str) -> None
     k = len(_json(evaluations[0])["classes"])
     fig = plots.noise_comparison(curves, ns, chance=1 / k,
                                  title=f"Sample complexity by noise type: {spec['model']}")
+    plots.save(fig, stem)
+
+
+def fig7(clean_maps: str, poisoned_maps: str, metrics: str, clean_metrics: str, gradients: str,
+         detection: str, stem: str) -> None:
+    """One backdoor: confusion matrices, clean vs poisoned bias maps, the detector's excess
+    map (paper Fig. 7A/B, 18); the mean input gradients go to ``{stem}-gradients`` (Fig. 7D)."""
+    result, poisoned, clean = _json(detection), _json(metrics), _json(clean_metrics)
+    spec = result["spec"]
+    classes = poisoned["classes"]
+    src, tgt = classes[spec["source"]], classes[spec["target"]]
+
+    def cm(m: dict) -> tuple[np.ndarray, float]:
+        return np.asarray(m["confusion"]), float(m["accuracy"])
+
+    confusions = {"clean model, clean test set": cm(clean["test"]),
+                  "poisoned model, clean test set": cm(poisoned["test"]),
+                  f"poisoned model, every '{src}' patched": cm(poisoned["test_patched"])}
+    found = {m["role"]: m for m in result["models"][::-1]}  # the first model of each role
+    fig = plots.fig7(confusions, map_set(clean_maps, "clean"), map_set(poisoned_maps, "poisoned"),
+                     result["box"], {r: np.asarray(e) for r, e in result["excess"].items()}, found,
+                     title=f"Backdoor {result['name']}: a {spec['patch']} patch on "
+                           f"{spec['fraction']:.0%} of the training '{src}' images, relabelled '{tgt}'")
+    plots.save(fig, stem)
+    with store.open_artifact(gradients, "gradients") as f:
+        rows = {name: f[f"row{i}"][()] for i, name in enumerate(store.get_attr(f, "rows"))}
+    plots.save(plots.gradients(rows, classes, title=f"Mean input gradient of the loss, backdoor "
+                                                    f"{result['name']} (paper Fig. 7D)"), f"{stem}-gradients")
+
+
+def backdoor_detection(detections: list[str], stem: str) -> None:
+    """Detection scores of clean and poisoned models for every backdoor."""
+    plots.save(plots.backdoor_detection([_json(p) for p in detections]), stem)
+
+
+def fig6(attack: str, stem: str) -> None:
+    """Bias maps and mean images as targeted attacks: examples and rates vs gamma."""
+    with store.open_artifact(attack, "attack") as f:
+        gammas = store.get_attr(f, "gammas")
+        g = store.get_attr(f, "example_gammas")
+        panels = {label: {"templates": f[f"{key}/templates"][()], "digits": f[f"{key}/digit"][()],
+                          "digit_labels": f[f"{key}/digit_labels"][()], "noise": f[f"{key}/noise"][()],
+                          "noise_labels": f[f"{key}/noise_labels"][()],
+                          "gamma_digit": g["digit"], "gamma_noise": g["noise"]}
+                  for label, key in (("bias maps", "bias"), ("mean images", "mean"))}
+        rates = {kind: f[f"rates/{kind}"][()] for kind in f["rates"]}
+        classes, model = store.get_attr(f, "classes"), store.get_attr(f, "model")
+        n = store.get_attr(f, "noise_samples")
+    fig = plots.fig6(panels, gammas, rates, classes, paper=paper.ATTACK if gammas == paper.ATTACK_GAMMAS else None,
+                     title=f"Bias maps of {Path(attack).stem} as a hard-label attack on {model} "
+                           f"({n:,} noise images, every test digit)")
     plots.save(fig, stem)

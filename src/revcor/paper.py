@@ -18,6 +18,16 @@ TEMPLATE_ACCURACY = {
 # per colour channel.
 GABOR_EXPLAINED = {"mnist": [0.961], "fashion-mnist": [0.961], "cifar10": [0.9757, 0.9751, 0.9752]}
 
+# Table 2 (Fig. 6C): fraction of stimuli classified as the target class, averaged over the
+# 10 targets, for gamma = 0, 0.1, ..., 1 (MNIST CNN).
+ATTACK_GAMMAS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+ATTACK = {
+    "noise + bias": [0.1, 0.113, 0.127, 0.149, 0.174, 0.207, 0.271, 0.429, 0.666, 0.743, 0.9],
+    "digit + bias": [0.1, 0.1, 0.1, 0.1, 0.101, 0.102, 0.105, 0.123, 0.214, 0.587, 0.9],
+    "noise + mean": [0.1, 0.127, 0.179, 0.313, 0.618, 0.842, 0.986, 1.0, 1.0, 1.0, 1.0],
+    "digit + mean": [0.1, 0.101, 0.103, 0.109, 0.149, 0.28, 0.534, 0.83, 0.994, 1.0, 1.0],
+}
+
 # Test accuracy of the trained classifiers (Sec. 3.1 and the authors' notebooks).
 MODEL_ACCURACY = {
     ("mnist", "mnist_cnn"): 0.992,

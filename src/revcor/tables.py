@@ -107,3 +107,70 @@ def noise_markdown(rows: list[dict]) -> str:
                 else f"{r['correlation_with_converged']:.3f}", _pct(r["template_accuracy"])]
         lines.append(f"| {n:,} | " + " | ".join(vals) + " |")
     return "\n".join(lines) + "\n"
+
+
+def attack_rows(paths: list[str | Path]) -> list[dict]:
+    """Table 2 rows: per attack result and stimulus kind, the mean (over target classes with
+    a template) fraction classified as the target at each gamma; then the paper's rows."""
+    rows, gammas = [], None
+    for path in paths:
+        result = json.loads(Path(path).read_text())
+        gammas = result["gammas"]
+        for kind, mean in result["mean"].items():
+            rows.append({"experiment": result["experiment"], "model": result["model"], "stimuli": kind,
+                         "classes": result["classes_with_template"][kind.split(" + ")[1]],
+                         **{f"g{g:g}": v for g, v in zip(gammas, mean)}, "source": "revcor"})
+    if gammas == paper.ATTACK_GAMMAS:
+        rows += [{"experiment": "", "model": "paper (MNIST CNN)", "stimuli": kind, "classes": 10,
+                  **{f"g{g:g}": v for g, v in zip(gammas, row)}, "source": "paper"}
+                 for kind, row in paper.ATTACK.items()]
+    return rows
+
+
+def write_attack(paths: list[str | Path], md: str | Path, csv_path: str | Path) -> None:
+    """Write the attack table (Table 2) as Markdown and CSV."""
+    rows = attack_rows(paths)
+    gammas = [k for k in rows[0] if k.startswith("g")] if rows else []
+    lines = ["| stimuli | model | classes | " + " | ".join(f"γ={k[1:]}" for k in gammas) + " |",
+             "|---|---|---|" + "---|" * len(gammas)]
+    for r in sorted(rows, key=lambda r: (r["stimuli"], r["source"] == "paper")):
+        vals = " | ".join("—" if r[k] is None else f"{r[k]:.3f}" for k in gammas)
+        lines.append(f"| {r['stimuli']} | {r['model']} | {r['classes']} | {vals} |")
+    with store.atomic_path(md) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    write_csv(rows, csv_path)
+
+
+def detection_rows(paths: list[str | Path]) -> list[dict]:
+    """One row per backdoor: AUROC of the detection score, poisoned vs clean models, and
+    how often the location found lies on the patch."""
+    rows = []
+    for path in paths:
+        r = json.loads(Path(path).read_text())
+        by_role = {role: [m for m in r["models"] if m["role"] == role] for role in ("poisoned", "clean")}
+        found = by_role["poisoned"]
+        rows.append({"backdoor": r["name"], "dataset": r["dataset"], "patch": r["spec"]["patch"],
+                     "source": r["spec"]["source"], "target": r["spec"]["target"],
+                     "patch_box": "rows {}-{}, cols {}-{}".format(r["box"][0], r["box"][2] - 1, r["box"][1], r["box"][3] - 1),
+                     "poisoned_models": len(found), "clean_models": len(by_role["clean"]),
+                     "reference_models": r["references"], "auroc": r["auroc"],
+                     "poisoned_score_median": r["median"]["poisoned"], "clean_score_median": r["median"]["clean"],
+                     "located_on_patch": f"{sum(m['hit'] for m in found)}/{len(found)}",
+                     "locations_found": "; ".join(f"class {m['class']} at ({m['row']}, {m['col']})" for m in found)})
+    return rows
+
+
+def write_detection(paths: list[str | Path], md: str | Path, csv_path: str | Path) -> None:
+    """Write the backdoor-detection table as Markdown and CSV."""
+    rows = detection_rows(paths)
+    lines = ["| backdoor | patch | poisoned / clean / reference models | AUROC | median score poisoned | "
+             "median score clean | found on the patch (target class) | where |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['backdoor']} ({r['dataset']}, {r['source']}→{r['target']}) | {r['patch']} at "
+                     f"{r['patch_box']} | {r['poisoned_models']} / {r['clean_models']} / {r['reference_models']} | "
+                     f"{r['auroc']:.3f} | {r['poisoned_score_median']:.1f} | {r['clean_score_median']:.1f} | "
+                     f"{r['located_on_patch']} | {r['locations_found']} |")
+    with store.atomic_path(md) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    write_csv(rows, csv_path)

@@ -184,6 +184,10 @@ def train_on_dataset(dataset_path: str, settings: dict[str, Any], *, model_out: 
                     progress=progress, test=(te.images, te.labels))
     with store.open_artifact(dataset_path, "dataset") as f:
         provenance = {k: store.get_attr(f, k) for k in ("name", "source", "subset", "description")}
+        patched = "test_patched" in f
+    if patched:  # a backdoored dataset: also the test set with every source-class image patched
+        tp = data.load(dataset_path, "test_patched")
+        metrics["test_patched"] = evaluate(model, tp.images, tp.labels, device=device)
     metrics |= {"arch": settings["arch"], "kwargs": settings.get("kwargs", {}), "classes": classes,
                 "dataset": provenance, "device": str(device), "torch": torch.__version__}
     model.cpu()

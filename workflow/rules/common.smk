@@ -1,11 +1,14 @@
 # Shared set-up: validate the config before any rule runs, and name the artifacts.
 from pathlib import Path
 
-from revcor.config import ConfigError, model_settings, validate
+from revcor.config import (ConfigError, backdoor_dataset, detection_experiment, detection_models,
+                           model_settings, validate)
+from revcor.config import expand as expand_config
 from revcor.store import code_hash
 
-try:
-    validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
+try:  # defaults, then the models and experiments that backdoor detection implies (with defaults)
+    validate(expand_config(validate(config, SCHEMA)), SCHEMA)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
 
@@ -20,6 +23,7 @@ wildcard_constraints:
     base=BASE_DATASETS,
     exp=r"[A-Za-z0-9_-]+",
     part=r"[0-9]+",
+    name=r"[a-z0-9]+",
 
 
 def dataset_settings(name):
@@ -41,10 +45,11 @@ def all_targets():
     targets += [f"{RESULTS}/models/{d}/{m}.json" for d, m in model_ids()]
     for name, spec in config["experiments"].items():
         targets.append(f"{RESULTS}/maps/{name}.h5")
-        if not spec["signal"]:
+        if not spec["signal"] and spec["summary"]:
             targets.append(f"{RESULTS}/eval/{name}.json")
-    if any(not spec["signal"] for spec in config["experiments"].values()):
+    if template_experiments():
         targets += [f"{RESULTS}/tables/template_accuracy.md"]
+    targets += attack_targets() + backdoor_targets()
     if noise_comparison_experiments():
         targets.append(f"{RESULTS}/tables/noise_comparison.md")
     targets += figure_targets()

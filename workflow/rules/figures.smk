@@ -14,7 +14,7 @@ def find_experiment(datasets, model=None, signal=False, kind="white"):
         for name, spec in config["experiments"].items():
             d, m = spec["model"].split("/")
             if (d == dataset and model in (None, m) and bool(spec["signal"]) == signal
-                    and spec["noise"]["kind"] == kind):
+                    and spec["noise"]["kind"] == kind and spec["summary"]):
                 return name
     return None
 
@@ -107,7 +107,7 @@ def figure_inputs(fig):
 
 
 def plain_experiments():
-    return [name for name, spec in config["experiments"].items() if not spec["signal"]]
+    return list(template_experiments())
 
 
 def figure_targets():

@@ -129,8 +129,9 @@ def logreg_of(dataset):
 
 
 def template_experiments():
-    """Plain (not signal+noise) experiments, whose maps are template classifiers."""
-    return {name: spec for name, spec in config["experiments"].items() if not spec["signal"]}
+    """Plain (not signal+noise) summary experiments, whose maps are template classifiers."""
+    return {name: spec for name, spec in config["experiments"].items()
+            if not spec["signal"] and spec["summary"]}
 
 
 rule baselines:
