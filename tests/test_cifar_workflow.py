@@ -59,6 +59,8 @@ CONFIG = {
         "cifar-gabor": {"model": "cifar10/cnn", "n": 3000, "checkpoints": [1000],
                         "noise": {"kind": "gabor"}},
     },
+    "backdoors": {"birdcat": {"dataset": "cifar10", "patch": "h", "source": 2, "target": 3}},
+    "detection": {"seeds": [0], "reference_seeds": [100, 101], "n": 2000},
 }
 
 
@@ -108,7 +110,23 @@ def test_gabor_noise_is_stored_in_colour_and_in_range(run):
     assert r > 0.3
 
 
+def test_cifar_backdoor(run):
+    with h5py.File(run / "data/cifar10-bd-birdcat.h5") as f:
+        patched = f["test_patched/images"][()]
+        labels = f["test_patched/labels"][()]
+        assert json.loads(f.attrs["backdoor"])["box"] == [1, 26, 6, 31]
+    birds = labels == 2
+    # the H is white in all three channels on every bird, and nowhere else
+    assert (patched[birds][:, :, 1:6, 26] == 255).all() and (patched[birds][:, :, 3, 26:31] == 255).all()
+    metrics = json.loads((run / "results/models/cifar10-bd-birdcat/cnn_s0.json").read_text())
+    assert metrics["test_patched"]["confusion"][2][3] >= metrics["test"]["confusion"][2][3]
+    result = json.loads((run / "results/backdoors/birdcat/detection.json").read_text())
+    assert len(result["models"]) == 2 and len(result["excess"]["poisoned"]) == 32
+
+
 def test_cifar_figures(run):
+    for fig in ("fig7/birdcat", "fig7/birdcat-gradients"):
+        assert (run / f"results/figures/{fig}.png").stat().st_size > 10_000, fig
     for fig in ("fig3", "fig5"):
         for ext in ("png", "pdf"):
             assert (run / f"results/figures/{fig}.{ext}").stat().st_size > 10_000, fig
