@@ -17,6 +17,7 @@ include: "workflow/rules/generators.smk"
 include: "workflow/rules/noise.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/attacks.smk"
+include: "workflow/rules/neurons.smk"
 
 
 rule all:

@@ -51,7 +51,8 @@ CONFIG = {
     "progress": False,
     "threads": 1,
     "training": {"epochs": 3, "batch_size": 64},
-    "models": {"cifar10": {"cnn": {"arch": "cifar_cnn"}}},
+    "models": {"cifar10": {"cnn": {"arch": "cifar_cnn"},
+                           "cnn_tanh": {"arch": "cifar_cnn", "kwargs": {"activation": "tanh"}}}},
     "generators": {"gabor": {"components": 60}},
     "engine": {"chunk_size": 1000, "batch_size": 250},
     "experiments": {
@@ -61,6 +62,9 @@ CONFIG = {
     },
     "backdoors": {"birdcat": {"dataset": "cifar10", "patch": "h", "source": 2, "target": 3}},
     "detection": {"seeds": [0], "reference_seeds": [100, 101], "n": 2000},
+    "neurons": {"cifar-units": {"model": "cifar10/cnn_tanh", "layers": ["conv1", "conv2", "conv4"], "n": 1000,
+                                "activations": ["conv2", "conv6", "fc2"],
+                                "injection": {"layers": ["input", "conv2", "conv6"], "gammas": [0.0, 0.5, 1.0]}}},
 }
 
 
@@ -124,8 +128,17 @@ def test_cifar_backdoor(run):
     assert len(result["models"]) == 2 and len(result["excess"]["poisoned"]) == 32
 
 
+def test_cifar_single_units(run):
+    with h5py.File(run / "results/neurons/cifar-units.h5") as f:
+        assert f["sta/conv1/sta"].shape == (32, 3, 3, 3) and f["sta/conv1/kernel"].shape == (32, 3, 3, 3)
+        rf = json.loads(f["sta/conv4"].attrs["rf"])
+        assert (rf["height"], rf["stride_y"]) == (14, 2)  # as the paper says: 3, 5, 14 (conv1, conv2, conv4)
+        assert f["injection/conv6"].shape == (3, 10)
+
+
 def test_cifar_figures(run):
-    for fig in ("fig7/birdcat", "fig7/birdcat-gradients"):
+    for fig in ("fig7/birdcat", "fig7/birdcat-gradients", "fig8/cifar-units", "fig20/cifar-units",
+                "fig21/cifar-units"):
         assert (run / f"results/figures/{fig}.png").stat().st_size > 10_000, fig
     for fig in ("fig3", "fig5"):
         for ext in ("png", "pdf"):

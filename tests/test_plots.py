@@ -406,3 +406,175 @@ def test_gradients_rows_share_a_symmetric_scale(tmp_path):
     assert titles(fig).count("two") == 3
     plots.save(fig, tmp_path / "grad")
     assert (tmp_path / "grad.png").exists()
+
+
+# --------------------------------------------------------------------------- layer activations
+
+
+def layer_means(seed, empty=()):
+    """Class means of three layers: conv (3, 4, 4), a vector of 10 units, and the input."""
+    rng = np.random.default_rng(seed)
+    means = {"conv": rng.normal(size=(K, 3, 4, 4)), "fc": rng.normal(size=(K, 10)),
+             "input": rng.uniform(size=(K, 1, H, W))}
+    for m in means.values():
+        m[list(empty)] = np.nan
+    return means
+
+
+def grid_axes(fig, nrows):
+    """(row, column) -> axes of the subplots of a grid with ``nrows`` rows."""
+    out = {}
+    for ax in fig.get_axes():
+        spec = ax.get_subplotspec()
+        if spec is not None and spec.get_gridspec().nrows == nrows:
+            out[spec.rowspan.start, spec.colspan.start] = ax
+    return out
+
+
+def test_fig20_maps_scales_similarity_and_distances(tmp_path):
+    from revcor.maps import similarity
+
+    noise, data = layer_means(0, empty=(1,)), layer_means(1)
+    data["fc"][0] = 2 * noise["fc"][0] + 1  # perfectly correlated with the noise map
+    distances = {"noise": {"conv": 0.1, "fc": 0.5, "input": 0.05},
+                 "real data": {"conv": 0.2, "fc": 0.9, "input": 0.1, "logits": 1.5}}
+    fig = plots.fig20(noise, data, distances, CLASSES, title="synthetic")
+    assert len(image_axes(fig)) == 3 * (K - 1) + 3 * K
+    assert len(blank_axes(fig)) == 3  # class one has no noise in any layer
+    axes = grid_axes(fig, K)
+    n = 3
+    assert not axes[0, n].axison  # the gap between noise and real data
+    assert axes[0, 0].get_title() == "noise: conv\nmean of 3 channels\n4×4"
+    r = similarity(noise["fc"], data["fc"])
+    assert axes[0, n + 2].get_title() == f"real data: fc\n10 units\nrow by row, 3×4\nr = {r[0]:.2f}"
+    assert axes[0, n + 2].get_title().endswith("r = 1.00")
+    assert axes[2, n + 1].get_title() == f"r = {similarity(noise['conv'], data['conv'])[2]:.2f}"
+    assert axes[1, n + 1].get_title() == ""  # no noise of class one: no correlation
+    assert [axes[k, 0].get_ylabel() for k in range(K)] == CLASSES
+    # conv: the channel mean; vector: row by row, NaN padded; input: its one channel
+    np.testing.assert_allclose(axes[2, 0].images[0].get_array(), noise["conv"][2].mean(0))
+    fc = np.ma.filled(axes[3, n + 2].images[0].get_array(), np.nan)
+    assert fc.shape == (3, 4) and np.isnan(fc.ravel()[10:]).all()
+    np.testing.assert_allclose(fc.ravel()[:10], data["fc"][3])
+    np.testing.assert_allclose(axes[0, n + 3].images[0].get_array(), data["input"][0, 0])
+    # one colour scale per column, spanning the classes
+    for col, means in ((0, noise["conv"]), (n + 1, data["conv"])):
+        clims = [axes[k, col].images[0].get_clim() for k in range(K) if axes[k, col].images]
+        shown = means.mean(axis=1)  # NaN for the empty class
+        assert clims == [pytest.approx((np.nanmin(shown), np.nanmax(shown)))] * len(clims)
+    (dist_ax,) = [ax for ax in fig.get_axes() if ax.get_lines()]
+    lines = {ln.get_label(): ln.get_ydata() for ln in dist_ax.get_lines()}
+    assert [t.get_text() for t in dist_ax.get_xticklabels()] == ["conv", "fc", "input", "logits"]
+    np.testing.assert_allclose(lines["noise"], [0.1, 0.5, 0.05, np.nan])
+    np.testing.assert_allclose(lines["real data"], [0.2, 0.9, 0.1, 1.5])
+    assert fig._suptitle.get_text().startswith("synthetic")
+    plots.save(fig, tmp_path / "fig20")
+    assert (tmp_path / "fig20.png").exists() and (tmp_path / "fig20.pdf").exists()
+
+
+def test_fig20_needs_the_same_layers():
+    with pytest.raises(ValueError, match="layers"):
+        plots.fig20(layer_means(0), {"conv": layer_means(1)["conv"]}, {}, CLASSES)
+
+
+def test_fig21_one_line_per_class_and_one_legend(tmp_path):
+    gammas = [0.0, 0.5, 1.0]
+    rng = np.random.default_rng(5)
+    rates = {name: rng.uniform(size=(3, K)) for name in ("conv6", "conv4", "conv2", "input", "fc1")}
+    rates["conv4"][:, 2] = np.nan
+    fig = plots.fig21(rates, gammas, CLASSES, title="CIFAR-10 CNN")
+    panels = [ax for ax in fig.get_axes() if ax.get_lines()]
+    assert [ax.get_title() for ax in panels] == list(rates)
+    assert sum(not ax.axison for ax in fig.get_axes()) == 3  # 5 panels in a 2 x 4 grid
+    for ax in panels:
+        r = rates[ax.get_title()]
+        lines = ax.get_lines()
+        assert [ln.get_label() for ln in lines] == CLASSES
+        for j, ln in enumerate(lines):
+            np.testing.assert_allclose(ln.get_xdata(), gammas)
+            np.testing.assert_allclose(ln.get_ydata(), r[:, j])
+        assert ax.get_ylim() == pytest.approx((-0.03, 1.03))
+        assert ax.get_legend() is None
+    colours = [tuple(ln.get_color()) for ln in panels[0].get_lines()]
+    assert len(set(colours)) == K and colours == [tuple(ln.get_color()) for ln in panels[1].get_lines()]
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == CLASSES
+    notes = [t.get_text() for ax in panels for t in ax.texts]
+    assert notes == ["no noise labelled\ntwo"]
+    assert fig._suptitle.get_text().startswith("CIFAR-10 CNN")
+    plots.save(fig, tmp_path / "fig21")
+    assert (tmp_path / "fig21.png").exists()
+
+
+def all_titles(fig):
+    """Panel titles and the suptitles of the figure and of all nested subfigures."""
+    out, subs = titles(fig), [fig]
+    while subs:
+        sub = subs.pop()
+        subs += list(sub.subfigs)
+        if sub._suptitle is not None:
+            out.append(sub._suptitle.get_text())
+    return out
+
+
+def test_fig8_sta_filters_beside_kernels(tmp_path):
+    from revcor.neurons import RF
+
+    rng = np.random.default_rng(6)
+    kernel = rng.normal(size=(20, 1, 5, 5))
+    sta1 = 0.08 * kernel + 0.001 * rng.normal(size=kernel.shape)
+    sta1[3] = np.nan  # a unit that never spiked
+    layers = {
+        "conv1": {"sta": sta1, "kernel": kernel, "rf": RF(0, 0, 5, 5, 1, 1, (20, 24, 24)), "count": 1000},
+        "conv2": {"sta": rng.normal(size=(50, 1, 14, 14)), "kernel": rng.normal(size=(50, 20, 5, 5)),
+                  "rf": RF(0, 0, 14, 14, 2, 2, (50, 8, 8))},
+        "rgb": {"sta": rng.normal(size=(4, 3, 3, 3))},
+    }
+    fig = plots.fig8(layers, title="synthetic", max_filters=20)
+    assert len(image_axes(fig)) == 19 + 20 + 20 + 4  # conv1 STA (one NaN) and kernels, conv2 STA, rgb
+    assert len(blank_axes(fig)) == 1
+    t = all_titles(fig)
+    assert sum(s.endswith("r=1.00") for s in t) == 19 and "#3 r=nan" in t
+    assert any(s.startswith("conv1: STA of 20 units, RF 5×5, stride 1, n=1,000; STA vs kernel") for s in t)
+    assert any(s.startswith("conv2: STA of 50 units (first 20 shown), RF 14×14, stride 2") for s in t)
+    assert not any(s.startswith("conv2") and "kernel" in s for s in t)  # kernels of another shape: not drawn
+    rgb = [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_array().ndim == 3]
+    assert len(rgb) == 4 and all(a.min() == 0 and a.max() == 1 for a in rgb)
+    plots.save(fig, tmp_path / "fig8")
+    assert (tmp_path / "fig8.png").exists()
+
+
+def stc_result(exc, sup, d=25):
+    rng = np.random.default_rng(7)
+    vals = np.sort(rng.normal(scale=0.01, size=d))[::-1]
+    vals[exc] = 1.0 - 0.1 * np.arange(len(exc))
+    vals[sup] = -1.0 + 0.1 * np.arange(len(sup))[::-1]
+    return {"eigenvalues": vals, "eigenvectors": np.linalg.qr(rng.normal(size=(d, d)))[0].T,
+            "null_bounds": (-0.05, 0.05), "excitatory": exc, "suppressive": sup, "sta": rng.normal(size=d),
+            "n": 5000, "n_sp": 1234.5, "channel": 2, "position": (3, 4)}
+
+
+def test_stc_spectrum_band_and_eigenvectors(tmp_path):
+    res = stc_result([0, 1], [])
+    fig = plots.stc([("energy unit", res, (1, 5, 5))], title="energy unit")
+    (spectrum,) = [ax for ax in fig.get_axes() if ax.get_lines()]
+    labels = [ln.get_label() for ln in spectrum.get_lines()]
+    assert labels[:2] == ["not significant", "excitatory (2)"] and "suppressive" not in " ".join(labels)
+    exc_line = spectrum.get_lines()[1]
+    np.testing.assert_allclose(exc_line.get_ydata(), [1.0, 0.9])
+    (band,) = spectrum.patches
+    assert band.get_y() == pytest.approx(-0.05) and band.get_height() == pytest.approx(0.1)
+    t = all_titles(fig)
+    assert "excitatory λ1\n= 1" in t and "excitatory λ2\n= 0.9" in t and "STA" in t
+    assert len(image_axes(fig)) == 3
+    (blank,) = [ax for ax in fig.get_axes() if any("no suppressive" in x.get_text() for x in ax.texts)]
+    assert not blank.images
+    assert fig._suptitle.get_text() == "energy unit"
+    assert fig.subfigs[0]._suptitle.get_text().startswith("energy unit (n=5,000, n_sp=1,234)")
+    # suppressive ones, capped at max_vectors, and RGB eigenvectors
+    res = stc_result([], list(range(70, 75)), d=75)
+    fig = plots.stc([("colour unit", res, (3, 5, 5))], max_vectors=4)
+    assert sum(s.startswith("suppressive λ") for s in all_titles(fig)) == 4
+    assert len(image_axes(fig)) == 5 and any("no excitatory" in x.get_text() for ax in fig.get_axes() for x in ax.texts)
+    plots.save(fig, tmp_path / "stc")
+    assert (tmp_path / "stc.png").exists()

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
+from revcor import maps
+
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
@@ -32,6 +34,13 @@ TINY = {
     "attacks": {"experiments": ["gabor"], "noise_samples": 500},
     "backdoors": {"x0to1": {"dataset": "mnist-5k", "patch": "x", "source": 0, "target": 1}},
     "detection": {"seeds": [0, 1], "reference_seeds": [100, 101], "n": 2000},
+    "neurons": {
+        "units": {"model": "mnist-5k/cnn", "layers": ["conv1", "conv2", "fc1"], "n": 3000,
+                  "stc": [{"layer": "conv1", "channel": 0}], "activations": ["conv1", "fc1"],
+                  "injection": {"layers": ["input", "fc1"], "gammas": [0.0, 0.5, 1.0]}},
+        "gabor-units": {"model": "mnist-5k/cnn", "layers": ["conv1"], "whiten": ["conv1"], "n": 3000,
+                        "noise": {"kind": "gabor"}},
+    },
 }
 
 
@@ -97,7 +106,7 @@ def test_attack_and_backdoor_artifacts(run):
     attack = json.loads((r / "attacks/gabor.json").read_text())
     assert set(attack["mean"]) == {"noise + bias", "digit + bias", "noise + mean", "digit + mean"}
     assert attack["mean"]["digit + mean"][0] == pytest.approx(0.1, abs=0.1)  # gamma = 0: the test set's labels
-    assert "| noise + bias | paper (MNIST CNN) | 10 | 0.100 | 0.113 |" in (r / "tables/attack.md").read_text()
+    assert "| noise + bias | paper (MNIST CNN) | paper's | 10 | 0.100 | 0.113 |" in (r / "tables/attack.md").read_text()
     metrics = json.loads((r / "models/mnist-5k-bd-x0to1/cnn_s0.json").read_text())
     assert metrics["test_patched"]["n"] == metrics["test"]["n"] == 1000
     detection = json.loads((r / "backdoors/x0to1/detection.json").read_text())
@@ -109,6 +118,22 @@ def test_attack_and_backdoor_artifacts(run):
     # detection runs stay out of the summaries
     assert "detect-" not in (r / "tables/template_accuracy.md").read_text()
     assert not list((r / "figures/zmaps").glob("detect-*"))
+
+
+def test_single_unit_artifacts(run):
+    r = run / "results"
+    with h5py.File(r / "neurons/units.h5") as f:
+        assert f["sta/conv1/sta"].shape == (20, 1, 5, 5) and f["sta/conv2/sta"].shape == (50, 1, 14, 14)
+        assert f["sta/fc1/sta"].shape == (500, 1, 28, 28)
+        assert json.loads(f["sta/conv2"].attrs["rf"])["stride_y"] == 2
+        # the first layer is linear in the noise: its STA is its kernel
+        assert maps.similarity(f["sta/conv1/sta"][()], f["sta/conv1/kernel"][()]).min() > 0.9
+        assert f["sta/conv1/stc/0/eigenvalues"].shape == (25,)
+        assert f["activations/noise/fc1"].shape == (10, 500) and f["injection/input"].shape == (3, 10)
+    with h5py.File(r / "neurons/gabor-units.h5") as f:
+        assert f["sta/conv1/whitened"].shape == (20, 1, 5, 5)
+    for fig in ("fig8/units", "fig8/gabor-units", "fig20/units", "fig21/units", "stc/units"):
+        assert (r / f"figures/{fig}.png").stat().st_size > 10_000, fig
 
 
 def test_report_has_captions_figures_and_provenance(run):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import h5py
@@ -262,3 +263,70 @@ def fig6(attack: str, stem: str) -> None:
                      title=f"Bias maps of {Path(attack).stem} as a hard-label attack on {model} "
                            f"({n:,} noise images, every test digit)")
     plots.save(fig, stem)
+
+
+def _units_title(f: h5py.File) -> str:
+    spec = store.get_attr(f, "spec")
+    kind = NOISE_LABELS[store.get_attr(f, "noise")["kind"]]
+    return f"{spec['model']}, {int(f.attrs['n']):,} {kind}-noise images"
+
+
+def fig20(units: str, stem: str) -> None:
+    """Mean layer activations per class for noise and real data, and class distances."""
+    with store.open_artifact(units, "units") as f:
+        g = f["activations"]
+        layers = store.get_attr(g, "layers")
+        noise_means = {layer: g[f"noise/{layer}"][()] for layer in layers}
+        data_means = {layer: g[f"data/{layer}"][()] for layer in layers}
+        fig = plots.fig20(noise_means, data_means, store.get_attr(g, "distances"), store.get_attr(f, "classes"),
+                          title=f"Mean layer activations: {_units_title(f)}")
+    plots.save(fig, stem)
+
+
+def fig21(units: str, stem: str) -> None:
+    """Misclassification towards each class after injecting its mean noise activation."""
+    with store.open_artifact(units, "units") as f:
+        h = f["injection"]
+        rates = {layer: h[layer][()] for layer in store.get_attr(h, "layers")}
+        fig = plots.fig21(rates, store.get_attr(h, "gammas"), store.get_attr(f, "classes"),
+                          title=f"Activation injection: {_units_title(f)}")
+    plots.save(fig, stem)
+
+
+def _sta_layers(f: h5py.File) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, g in f["sta"].items():
+        out[name] = {"sta": g["sta"][()], "rf": SimpleNamespace(**store.get_attr(g, "rf")),
+                     "count": int(g.attrs["count"]), **{k: g[k][()] for k in ("kernel", "whitened") if k in g}}
+    return out
+
+
+def fig8(units: str, stem: str) -> None:
+    """STA filters of every unit of the analysed layers beside the trained kernels (Fig. 8,
+    22); whitened STAs (Eq. 5), where computed, as extra rows."""
+    with store.open_artifact(units, "units") as f:
+        layers = _sta_layers(f)
+        title = f"Spike-triggered averages: {_units_title(f)}"
+    rows = {}
+    for name, entry in layers.items():
+        rows[name] = entry
+        if "whitened" in entry:
+            rows[f"{name} (whitened, Eq. 5)"] = {**entry, "sta": entry["whitened"]}
+    plots.save(plots.fig8(rows, title=title), stem)
+
+
+def stc(units: str, stem: str) -> None:
+    """Spike-triggered covariance of every chosen unit, one figure page per unit stacked."""
+    with store.open_artifact(units, "units") as f:
+        results = []
+        for name, g in f["sta"].items():
+            rf = store.get_attr(g, "rf")
+            for key in sorted(g.get("stc", {}), key=int):
+                s = g[f"stc/{key}"]
+                result = {k: store.get_attr(s, k) for k in s.attrs if k not in ("revcor_version", "python")}
+                result |= {k: s[k][()] for k in s}
+                shape = (int(g["sta"].shape[1]), rf["height"], rf["width"])
+                results.append((name, result, shape))
+        title = _units_title(f)
+    plots.save(plots.stc([(f"{name}, channel {r.get('channel')}", r, shape) for name, r, shape in results],
+                               title=f"Spike-triggered covariance: {title}"), stem)

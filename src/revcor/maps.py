@@ -108,3 +108,16 @@ def convergence(maps: np.ndarray) -> np.ndarray:
     count = ok.sum(1)
     return np.divide(np.where(ok, corr, 0.0).sum(1), count, out=np.full(len(corr), np.nan),
                      where=count > 0)
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of ``a`` with the same row of ``b`` over all its
+    remaining axes (K,): a class's noise and real-data mean activations, or an STA filter and
+    its trained kernel. NaN for an empty (NaN) or constant row."""
+    x, y = (np.asarray(m, dtype=np.float64) for m in (a, b))
+    if x.shape != y.shape:
+        raise ValueError(f"shapes {x.shape} and {y.shape} differ")
+    x, y = (m.reshape(len(m), -1) for m in (x, y))
+    x, y = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (x * y).sum(1) / np.sqrt((x * x).sum(1) * (y * y).sum(1))

@@ -117,11 +117,16 @@ def attack_rows(paths: list[str | Path]) -> list[dict]:
         result = json.loads(Path(path).read_text())
         gammas = result["gammas"]
         for kind, mean in result["mean"].items():
+            if kind.endswith("mean") and any(r["stimuli"] == kind and r["model"] == result["model"] for r in rows):
+                continue  # mean images depend on the model's dataset only
+            templates = "mean images" if kind.endswith("mean") else f"bias maps of {result['experiment']}"
             rows.append({"experiment": result["experiment"], "model": result["model"], "stimuli": kind,
+                         "templates": templates,
                          "classes": result["classes_with_template"][kind.split(" + ")[1]],
                          **{f"g{g:g}": v for g, v in zip(gammas, mean)}, "source": "revcor"})
     if gammas == paper.ATTACK_GAMMAS:
         rows += [{"experiment": "", "model": "paper (MNIST CNN)", "stimuli": kind, "classes": 10,
+                  "templates": "paper's",
                   **{f"g{g:g}": v for g, v in zip(gammas, row)}, "source": "paper"}
                  for kind, row in paper.ATTACK.items()]
     return rows
@@ -131,11 +136,11 @@ def write_attack(paths: list[str | Path], md: str | Path, csv_path: str | Path) 
     """Write the attack table (Table 2) as Markdown and CSV."""
     rows = attack_rows(paths)
     gammas = [k for k in rows[0] if k.startswith("g")] if rows else []
-    lines = ["| stimuli | model | classes | " + " | ".join(f"γ={k[1:]}" for k in gammas) + " |",
-             "|---|---|---|" + "---|" * len(gammas)]
+    lines = ["| stimuli | model | templates | classes with a template | "
+             + " | ".join(f"γ={k[1:]}" for k in gammas) + " |", "|---|---|---|---|" + "---|" * len(gammas)]
     for r in sorted(rows, key=lambda r: (r["stimuli"], r["source"] == "paper")):
         vals = " | ".join("—" if r[k] is None else f"{r[k]:.3f}" for k in gammas)
-        lines.append(f"| {r['stimuli']} | {r['model']} | {r['classes']} | {vals} |")
+        lines.append(f"| {r['stimuli']} | {r['model']} | {r['templates']} | {r['classes']} | {vals} |")
     with store.atomic_path(md) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")
     write_csv(rows, csv_path)
