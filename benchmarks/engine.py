@@ -30,11 +30,11 @@ ENGINE = {"batch_size": 256, "chunk_size": 65536, "storage": "uint8", "compressi
           "store_stimuli": True, "threshold": 0.9}
 
 
-def bare_forward(model_path: str, n: int, precision: str, device: torch.device, batch: int) -> float:
-    """Samples per second of the model alone on pre-generated inputs."""
-    model = experiment.load_model(model_path, device, precision).module
-    shape = experiment.load_model(model_path, device).in_shape
-    layout = engine.prepare(model)  # the engine's memory format, so only its overhead differs
+def bare_forward(model: torch.nn.Module, shape: tuple[int, int, int], n: int, device: torch.device,
+                 batch: int, precision: str = "fp32") -> float:
+    """Samples per second of the model alone on pre-generated inputs, in the engine's memory
+    format (so that only the engine's overhead differs)."""
+    layout = engine.prepare(model)
     pool = torch.rand(min(n, 65536), *shape, device=device).to(dtype(precision))
     pool = pool.contiguous(memory_format=layout)
     engine.forward(model, pool[:batch], batch)  # warm-up
@@ -106,7 +106,8 @@ def main() -> None:
         for precision in ("fp32", "bf16"):
             runs = []
             for _ in range(args.repeats):  # interleaved, so drifts in machine speed hit both
-                bare = bare_forward(args.model, args.n, precision, device, args.batch_size)
+                loaded = experiment.load_model(args.model, device, precision)
+                bare = bare_forward(loaded.module, loaded.in_shape, args.n, device, args.batch_size, precision)
                 full, files[precision] = full_engine(args.model, args.n, precision, device, folder,
                                                      args.batch_size)
                 runs.append((full / bare, bare, full))

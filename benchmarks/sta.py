@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from revcor import engine, experiment, maps, neurons
+from engine import bare_forward  # benchmarks/engine.py, beside this script
+from revcor import experiment, maps, neurons
 from revcor.device import resolve
 from revcor.noise import WhiteNoise
 
@@ -30,23 +31,6 @@ from revcor.noise import WhiteNoise
 def conv_layers(model: nn.Module) -> list[str]:
     """Names of every Conv2d module, in definition order."""
     return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-
-
-def bare_forward(model: nn.Module, shape: tuple[int, int, int], n: int, device: torch.device,
-                 batch: int) -> float:
-    """Samples per second of the model alone on pre-generated inputs."""
-    layout = engine.prepare(model)
-    pool = torch.rand(min(n, 65536), *shape, device=device).contiguous(memory_format=layout)
-    engine.forward(model, pool[:batch], batch)  # warm-up
-    t = time.perf_counter()
-    done = 0
-    while done < n:
-        size = min(len(pool), n - done)
-        engine.forward(model, pool[:size], batch)
-        done += size
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return n / (time.perf_counter() - t)
 
 
 def sta_run(model: nn.Module, shape: tuple[int, int, int], layers: list[str], n: int,
