@@ -232,7 +232,8 @@ def fig7(clean_maps: str, poisoned_maps: str, metrics: str, clean_metrics: str, 
     found = {m["role"]: m for m in result["models"][::-1]}  # the first model of each role
     fig = plots.fig7(confusions, map_set(clean_maps, "clean"), map_set(poisoned_maps, "poisoned"),
                      result["box"], {r: np.asarray(e) for r, e in result["excess"].items()}, found,
-                     title=f"Backdoor {result['name']}: a {spec['patch']} patch on "
+                     title=f"Backdoor {result['name']}: {'an' if spec['patch'] in 'fhlmnsx' else 'a'} "
+                           f"{spec['patch'].upper()}-shaped patch on "
                            f"{spec['fraction']:.0%} of the training '{src}' images, relabelled '{tgt}'")
     plots.save(fig, stem)
     with store.open_artifact(gradients, "gradients") as f:
