@@ -18,6 +18,7 @@ include: "workflow/rules/noise.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/attacks.smk"
 include: "workflow/rules/neurons.smk"
+include: "workflow/rules/microstim.smk"
 
 
 rule all:

@@ -41,6 +41,13 @@ TINY = {
         "gabor-units": {"model": "mnist-5k/cnn", "layers": ["conv1"], "whiten": ["conv1"], "n": 3000,
                         "noise": {"kind": "gabor"}},
     },
+    "microstimulation": {
+        "stim": {"model": "mnist-5k/cnn", "classes": [0, 8], "ks": [0, 2], "n": 200, "bootstrap": 5,
+                 "gammas": [0.0, 0.2, 0.4, 0.6], "activation_noise": {"noise": {"kind": "gabor"}},
+                 "activation_n": 3000},
+        "binary": {"model": "mnist-5k-1v7/cnn", "ks": [0, 2], "signs": [1], "n": 200, "bootstrap": 5,
+                   "gammas": [0.0, 0.3, 0.6], "activations": "data"},
+    },
 }
 
 
@@ -134,6 +141,23 @@ def test_single_unit_artifacts(run):
         assert f["sta/conv1/whitened"].shape == (20, 1, 5, 5)
     for fig in ("fig8/units", "fig8/gabor-units", "fig20/units", "fig21/units", "stc/units"):
         assert (r / f"figures/{fig}.png").stat().st_size > 10_000, fig
+
+
+def test_microstimulation(run):
+    r = run / "results"
+    before = (r / "models/mnist-5k/cnn.pt").read_bytes()
+    with h5py.File(r / "microstim/stim.h5") as f:
+        assert f["hits"].shape == (2, 3, 2, 2, 4)  # signs, layers, ks, targets, gammas
+        assert (f["hits"][()] >= 0).all() and (f["hits"][()] <= 200).all()
+        fits = json.loads(f.attrs["fits"])
+    assert {"+1/fc1/2/8", "-1/conv1/0/0"} <= set(fits) and "threshold" in fits["+1/fc1/2/8"]["ci"]
+    assert (r / "models/mnist-5k/cnn.pt").read_bytes() == before  # stimulation works on copies
+    table = (r / "tables/microstim/stim.md").read_text()
+    assert "| raise | fc1 | 2 | 1 |" in table  # target 8: noise alone is already an 8, no threshold
+    assert "curve flattened" in table
+    for fig in ("fig23/stim", "fig24/stim", "fig23/binary"):
+        assert (r / f"figures/{fig}.png").stat().st_size > 10_000, fig
+    assert not (r / "figures/fig24/binary.png").exists()  # only raised biases asked for
 
 
 def test_report_has_captions_figures_and_provenance(run):

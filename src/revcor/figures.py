@@ -16,6 +16,7 @@ import torch
 
 from . import data, gabor, noise, paper, plots, store
 from . import maps as maps_mod
+from . import microstim as microstim_mod
 
 
 DATASET_LABELS = {"mnist": "MNIST", "mnist-5k": "MNIST (5k subset)",
@@ -331,3 +332,30 @@ def stc(units: str, stem: str) -> None:
         title = _units_title(f)
     plots.save(plots.stc([(f"{name}, channel {r.get('channel')}", r, shape) for name, r, shape in results],
                                title=f"Spike-triggered covariance: {title}"), stem)
+
+
+def _psychometric(microstim_path: str, sign: int, stem: str) -> None:
+    with store.open_artifact(microstim_path, "microstimulation") as f:
+        a = {k: store.get_attr(f, k) for k in ("signs", "layers", "ks", "classes", "targets", "gammas", "fits",
+                                                "model", "spec")}
+        hits = f["hits"][()][a["signs"].index(sign)]
+    n = a["spec"]["n"]
+    x = np.linspace(min(a["gammas"]), max(a["gammas"]), 100)
+    fitted = {key[3:]: microstim_mod.curve(x, v, a["spec"]["fit"]) for key, v in a["fits"].items()
+              if key.startswith(f"{sign:+d}/")}
+    fig = plots.psychometric(np.where(hits < 0, -1.0, hits / n), a["gammas"], a["layers"], a["ks"],
+                             [a["classes"][t] for t in a["targets"]], x, fitted,
+                             title=f"Microstimulation of {a['spec']['model']}: biases "
+                                   f"{'raised' if sign > 0 else 'lowered'}\n(Eq. 6; {n:,} white-noise "
+                                   "stimuli per point)")
+    plots.save(fig, stem)
+
+
+def fig23(microstim: str, stem: str) -> None:
+    """Psychometric curves with raised biases (paper Fig. 9, 23, 25 left)."""
+    _psychometric(microstim, 1, stem)
+
+
+def fig24(microstim: str, stem: str) -> None:
+    """Psychometric curves with lowered biases (paper Fig. 24, 25 right)."""
+    _psychometric(microstim, -1, stem)

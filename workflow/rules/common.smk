@@ -25,6 +25,7 @@ wildcard_constraints:
     part=r"[0-9]+",
     name=r"[a-z0-9]+",
     unit=r"[A-Za-z0-9_-]+",
+    stim=r"[A-Za-z0-9_-]+",
 
 
 def dataset_settings(name):
@@ -50,7 +51,7 @@ def all_targets():
             targets.append(f"{RESULTS}/eval/{name}.json")
     if template_experiments():
         targets += [f"{RESULTS}/tables/template_accuracy.md"]
-    targets += attack_targets() + backdoor_targets() + neurons_targets()
+    targets += attack_targets() + backdoor_targets() + neurons_targets() + microstim_targets()
     if noise_comparison_experiments():
         targets.append(f"{RESULTS}/tables/noise_comparison.md")
     targets += figure_targets()

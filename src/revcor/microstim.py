@@ -1,0 +1,207 @@
+"""Microstimulation (paper Sec. 3.4, Eq. 6) and psychometric functions.
+
+Eq. 6 raises (or, with ``sign=-1``, lowers) the bias of every map m of a layer l in
+proportion to how active its units are:
+
+    b_ml <- b_ml + sign * lambda_l * k * sum_i a_mli / max(a_l)
+
+where a_mli is the mean activation of unit i of map m (over the noise images the model
+assigns to the target class, as the paper says, or over real images of that class when
+asked, named as such) and the max runs over the layer's maps and units. The stimulated
+model is a copy; the original is never touched.
+
+A psychometric curve is the fraction of signal+noise stimuli ``gamma * s + (1 - gamma) * n``
+(Eq. 3) that the model labels as the target class, against gamma. :func:`fit` fits
+``guess + (1 - guess - lapse) * F((gamma - threshold) / width)`` (F logistic, or a Weibull)
+by maximum likelihood and gives bootstrap confidence intervals.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy import optimize, special
+from torch import nn
+from tqdm import tqdm
+
+from . import activations, data, engine, experiment, store
+from . import noise as noise_mod
+from .models import get_layer, predict_labels
+from .noise import ChunkRNG, NoiseSource
+
+# The paper's lambda_l: fully connected layers, conv1, conv2.
+LAMBDA = {"fc": 0.01, "conv1": 0.1, "conv2": 1.0}
+
+
+def bias_change(mean_activation: np.ndarray, lam: float, k: float, sign: int = 1) -> np.ndarray:
+    """Eq. 6's change of each map's bias (M,) from its units' mean activations (M, ...)."""
+    a = np.asarray(mean_activation, dtype=np.float64)
+    a = a.reshape(len(a), -1)
+    if not np.isfinite(a).all():
+        raise ValueError("mean activations contain NaN: no stimuli of the target class at this layer")
+    peak = a.max()
+    if peak <= 0:
+        raise ValueError(f"the layer's largest mean activation is {peak:.3g}; Eq. 6 needs a positive one")
+    if sign not in (1, -1):
+        raise ValueError(f"sign must be +1 (raise the bias) or -1 (lower it), got {sign}")
+    return sign * lam * k * a.sum(1) / peak
+
+
+def stimulated(model: nn.Module, layer: str, delta: np.ndarray) -> nn.Module:
+    """A copy of ``model`` whose ``layer`` bias is raised by ``delta`` (one value per map)."""
+    copied = copy.deepcopy(model)
+    module = get_layer(copied, layer)
+    bias = getattr(module, "bias", None)
+    if bias is None:
+        raise ValueError(f"layer {layer!r} ({type(module).__name__}) has no bias to stimulate")
+    delta_t = torch.as_tensor(np.asarray(delta), dtype=bias.dtype, device=bias.device)
+    if delta_t.shape != bias.shape:
+        raise ValueError(f"bias change of shape {tuple(delta_t.shape)} for a bias of shape {tuple(bias.shape)}")
+    with torch.no_grad():
+        bias.add_(delta_t)
+    return copied
+
+
+@torch.inference_mode()
+def target_hits(model: nn.Module, signals: torch.Tensor, source: NoiseSource, gammas: Sequence[float],
+                target: int, *, n: int, seed: int = 0, batch_size: int = 256,
+                device: torch.device = torch.device("cpu")) -> np.ndarray:
+    """How many of ``n`` stimuli ``gamma * s + (1 - gamma) * noise`` per gamma (G,) the model
+    labels ``target``; signals cycle through ``signals`` (S, C, H, W) in [0, 1], and the noise
+    for gamma index g is drawn from ``ChunkRNG(seed, g)``, so every model and k sees the same
+    stimuli."""
+    model.eval()
+    layout = engine.prepare(model)
+    signals = signals.to(device, torch.float32)
+    hits = np.zeros(len(gammas), dtype=np.int64)
+    for g, gamma in enumerate(gammas):
+        noise = source.to_input(source.sample(ChunkRNG(seed, g, device), n).to(device), torch.float32)
+        for i in range(0, n, batch_size):
+            idx = torch.arange(i, min(i + batch_size, n), device=device) % len(signals)
+            x = gamma * signals[idx] + (1 - gamma) * noise[i:i + batch_size]
+            hits[g] += int((predict_labels(model(x.contiguous(memory_format=layout))) == target).sum())
+    return hits
+
+
+def _cdf(x: np.ndarray, threshold: float, width: float, kind: str) -> np.ndarray:
+    if kind == "logistic":
+        return special.expit((x - threshold) / width)
+    return 1 - np.exp(-np.power(np.clip(x, 0, None) / threshold, width))  # Weibull: width = shape
+
+
+def curve(x: np.ndarray, params: dict, kind: str = "logistic") -> np.ndarray:
+    """The psychometric function ``guess + (1 - guess - lapse) * F(x)`` at ``x``."""
+    f = _cdf(np.asarray(x, dtype=np.float64), params["threshold"], params["width"], kind)
+    return params["guess"] + (1 - params["guess"] - params["lapse"]) * f
+
+
+def _mle(x: np.ndarray, hits: np.ndarray, n: np.ndarray, kind: str, max_lapse: float,
+         start: dict | None = None) -> dict:
+    def nll(p: np.ndarray) -> float:
+        prob = np.clip(curve(x, dict(zip(("threshold", "width", "guess", "lapse"), p)), kind), 1e-9, 1 - 1e-9)
+        return -float(np.sum(hits * np.log(prob) + (n - hits) * np.log(1 - prob)))
+
+    span = float(x.max() - x.min()) or 1.0
+    if kind == "logistic":
+        starts = [(t, span / 10) for t in np.linspace(x.min(), x.max(), 5)]
+        bounds = [(x.min() - span, x.max() + span), (span / 1000, span * 10)]
+    else:  # Weibull: scale and shape
+        starts = [(t, 3.0) for t in np.linspace(max(x.min(), span / 20), x.max(), 5)]
+        bounds = [(span / 1000, x.max() + span), (0.1, 50)]
+    guess = min(max(hits[0] / n[0], 0.01), 0.98)
+    p0s = ([[start[k] for k in ("threshold", "width", "guess", "lapse")]] if start
+           else [[t0, w0, guess, 0.01] for t0, w0 in starts])
+    best = None
+    for p0 in p0s:
+        r = optimize.minimize(nll, p0, method="L-BFGS-B", bounds=bounds + [(0, 0.99), (0, max_lapse)])
+        if best is None or r.fun < best.fun:
+            best = r
+    return dict(zip(("threshold", "width", "guess", "lapse"), map(float, best.x)))
+
+
+def fit(gammas: Sequence[float], hits: Sequence[int], n: int | Sequence[int], *, kind: str = "logistic",
+        max_lapse: float = 0.2, bootstrap: int = 200, seed: int = 0) -> dict:
+    """Maximum-likelihood psychometric function of binomial data (``hits`` of ``n`` per
+    gamma), with threshold (the gamma halfway between guess and 1 - lapse for the logistic;
+    the Weibull's scale), width (logistic) or shape (Weibull), guess and lapse rates; and
+    2.5-97.5% parametric-bootstrap intervals of each (``bootstrap`` refits); ``rise`` is how
+    far the fitted curve climbs over the tested gammas (a flat curve has no threshold)."""
+    if kind not in ("logistic", "weibull"):
+        raise ValueError(f"kind must be logistic or weibull, got {kind!r}")
+    x = np.asarray(gammas, dtype=np.float64)
+    k = np.asarray(hits, dtype=np.float64)
+    m = np.broadcast_to(np.asarray(n, dtype=np.float64), k.shape)
+    params = _mle(x, k, m, kind, max_lapse)
+    rng = np.random.default_rng(seed)
+    p = np.clip(curve(x, params, kind), 0, 1)
+    boot = [_mle(x, rng.binomial(m.astype(np.int64), p).astype(np.float64), m, kind, max_lapse, params)
+            for _ in range(bootstrap)]
+    ci = {key: np.percentile([b[key] for b in boot], [2.5, 97.5]).tolist() for key in params} if boot else {}
+    rise = float(np.ptp(curve(x, params, kind)))
+    return {"kind": kind, **params, "rise": rise, "ci": ci, "bootstrap": bootstrap}
+
+
+def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str | Path, out: str | Path, *,
+        generator: str | Path | None = None, device: torch.device = torch.device("cpu"),
+        progress: bool = False) -> dict:
+    """The workflow's microstimulation step (one entry of the config's ``microstimulation``).
+
+    For every target class: the mean activations of each stimulated layer over the noise the
+    model assigns to that class (``spec["activations"]``: ``noise``, as the paper says, or
+    ``data``, the real training images of the class); for every sign, layer and k, the
+    stimulated copy's hits on white-noise signal+noise stimuli at every gamma, and a fitted
+    psychometric function. Writes hits (signs, layers, ks, classes, gammas) to HDF5 and the
+    fits to the same file's attributes; returns the fits.
+    """
+    loaded = experiment.load_model(model_path, device)
+    model, shape = loaded.module, loaded.in_shape
+    n_logits = experiment.models.check_fits(model, shape, None, str(model_path))
+    classes = experiment.classes_of(loaded, n_logits)
+    k_classes = len(classes)
+    layers, ks, signs, gammas = list(spec["layers"]), list(spec["ks"]), list(spec["signs"]), list(spec["gammas"])
+    targets = spec["classes"] if spec["classes"] is not None else list(range(k_classes))
+    batch = engine_cfg["batch_size"]
+    if spec["activations"] == "noise":
+        source = experiment.source_for(spec["activation_noise"], engine_cfg, shape, generator, device)
+        batches = activations.noise_batches(source, spec["activation_n"], spec["seed"], batch, device)
+        means = activations.class_means(model, layers, batches, k_classes, by="prediction", device=device)
+    else:
+        train = data.load(dataset_path, "train")
+        means = activations.class_means(model, layers, activations.data_batches(train.images, train.labels, batch, device),
+                                        k_classes, by="label", device=device)
+    test = data.load(dataset_path, "test")
+    white = noise_mod.WhiteNoise(shape, storage="float32")
+    hits = np.full((len(signs), len(layers), len(ks), len(targets), len(gammas)), -1, dtype=np.int64)
+    fits, skipped = {}, {}
+    total = len(signs) * len(layers) * len(ks) * len(targets)
+    with tqdm(total=total, desc="microstimulation", unit="curve", disable=not progress) as bar:
+        for t, target in enumerate(targets):
+            signals = data.to_tensor(test.images[test.labels == target])
+            if not len(signals):
+                raise ValueError(f"no test images of class {target} for its psychometric curve")
+            for li, layer in enumerate(layers):
+                try:
+                    change = bias_change(means["means"][layer][target], spec["layers"][layer], 1.0)
+                except ValueError as e:
+                    skipped[f"{layer}/{classes[target]}"] = str(e)
+                    bar.update(len(signs) * len(ks))
+                    continue
+                for si, sign in enumerate(signs):
+                    for ki, k in enumerate(ks):
+                        stim = stimulated(model, layer, sign * k * change) if k else model
+                        hits[si, li, ki, t] = target_hits(stim, signals, white, gammas, target, n=spec["n"],
+                                                          seed=spec["seed"], batch_size=batch, device=device)
+                        fits[f"{sign:+d}/{layer}/{k:g}/{classes[target]}"] = fit(
+                            gammas, hits[si, li, ki, t], spec["n"], kind=spec["fit"], bootstrap=spec["bootstrap"],
+                            seed=spec["seed"])
+                        bar.update()
+    attrs = {"kind": "microstimulation", "spec": spec, "model": str(model_path), "classes": classes,
+             "targets": targets, "layers": layers, "ks": ks, "signs": signs, "gammas": gammas,
+             "activation_counts": means["counts"].tolist(), "skipped": skipped, "fits": fits,
+             "model_sha256": experiment.sha256(model_path)}
+    with store.create(out, attrs) as f:
+        f.create_dataset("hits", data=hits)
+    return fits

@@ -1,0 +1,65 @@
+"""Microstimulation (Eq. 6) and psychometric fits."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from revcor import microstim, models
+from revcor.noise import WhiteNoise
+
+CPU = torch.device("cpu")
+
+
+def test_bias_change_is_eq6():
+    a = np.array([[1.0, 3.0], [0.5, 0.5], [4.0, 0.0]])  # 3 maps, 2 units each; max = 4
+    np.testing.assert_allclose(microstim.bias_change(a, lam=0.1, k=2), 0.1 * 2 * np.array([4, 1, 4]) / 4)
+    np.testing.assert_allclose(microstim.bias_change(a, 0.1, 2, sign=-1), -0.1 * 2 * np.array([4, 1, 4]) / 4)
+    with pytest.raises(ValueError, match="NaN"):
+        microstim.bias_change(np.full((2, 2), np.nan), 1, 1)
+    with pytest.raises(ValueError, match="positive"):
+        microstim.bias_change(-np.ones((2, 2)), 1, 1)
+
+
+def test_stimulated_copy_leaves_the_original_bitwise_untouched():
+    torch.manual_seed(0)
+    model = models.build("mnist_cnn", (1, 28, 28), 10)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    delta = np.linspace(-1, 1, 20)
+    stim = microstim.stimulated(model, "conv1", delta)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    np.testing.assert_allclose(stim.conv1.bias.detach().numpy() - before["conv1.bias"].numpy(), delta, atol=1e-6)
+    assert torch.equal(stim.conv2.weight, model.conv2.weight)
+    with pytest.raises(ValueError, match="shape"):
+        microstim.stimulated(model, "conv1", np.zeros(3))
+
+
+def test_raising_the_target_logit_bias_raises_the_hit_rate():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    signals = torch.zeros(5, 1, 4, 4)
+    source = WhiteNoise((1, 4, 4), storage="float32")
+    gammas = [0.0, 0.5, 1.0]
+    base = microstim.target_hits(model, signals, source, gammas, target=2, n=2000, seed=1)
+    again = microstim.target_hits(model, signals, source, gammas, target=2, n=2000, seed=1)
+    np.testing.assert_array_equal(base, again)  # same stimuli for every model
+    up = microstim.stimulated(model, "1", np.array([0.0, 0.0, 100.0]))
+    assert (microstim.target_hits(up, signals, source, gammas, target=2, n=2000, seed=1) == 2000).all()
+    down = microstim.stimulated(model, "1", np.array([0.0, 0.0, -100.0]))
+    assert (microstim.target_hits(down, signals, source, gammas, target=2, n=2000, seed=1) == 0).all()
+
+
+@pytest.mark.parametrize("kind, truth", [("logistic", {"threshold": 0.35, "width": 0.05, "guess": 0.1, "lapse": 0.02}),
+                                         ("weibull", {"threshold": 0.4, "width": 4.0, "guess": 0.05, "lapse": 0.03})])
+def test_fit_recovers_a_known_psychometric_function(kind, truth):
+    gammas = np.linspace(0, 1, 21)
+    rng = np.random.default_rng(3)
+    n = 2000
+    hits = rng.binomial(n, microstim.curve(gammas, truth, kind))
+    result = microstim.fit(gammas, hits, n, kind=kind, bootstrap=100, seed=0)
+    for key, value in truth.items():
+        assert result[key] == pytest.approx(value, abs=0.03 if key != "width" else 0.2 * value), key
+        lo, hi = result["ci"][key]
+        assert lo <= result[key] <= hi
+    lo, hi = result["ci"]["threshold"]
+    assert lo <= truth["threshold"] <= hi and hi - lo < 0.05
