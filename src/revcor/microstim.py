@@ -182,6 +182,7 @@ def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str 
             signals = data.to_tensor(test.images[test.labels == target])
             if not len(signals):
                 raise ValueError(f"no test images of class {target} for its psychometric curve")
+            baseline = None  # k = 0 is the same unstimulated model for every layer and sign
             for li, layer in enumerate(layers):
                 try:
                     change = bias_change(means["means"][layer][target], spec["layers"][layer], 1.0)
@@ -191,12 +192,15 @@ def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str 
                     continue
                 for si, sign in enumerate(signs):
                     for ki, k in enumerate(ks):
-                        stim = stimulated(model, layer, sign * k * change) if k else model
-                        hits[si, li, ki, t] = target_hits(stim, signals, white, gammas, target, n=spec["n"],
-                                                          seed=spec["seed"], batch_size=batch, device=device)
-                        fits[f"{sign:+d}/{layer}/{k:g}/{classes[target]}"] = fit(
-                            gammas, hits[si, li, ki, t], spec["n"], kind=spec["fit"], bootstrap=spec["bootstrap"],
-                            seed=spec["seed"])
+                        if k or baseline is None:
+                            stim = stimulated(model, layer, sign * k * change) if k else model
+                            h = target_hits(stim, signals, white, gammas, target, n=spec["n"], seed=spec["seed"],
+                                            batch_size=batch, device=device)
+                            result = (h, fit(gammas, h, spec["n"], kind=spec["fit"], bootstrap=spec["bootstrap"],
+                                             seed=spec["seed"]))
+                            baseline = baseline if k else result
+                        hits[si, li, ki, t], fits[f"{sign:+d}/{layer}/{k:g}/{classes[target]}"] = \
+                            result if k else baseline
                         bar.update()
     attrs = {"kind": "microstimulation", "spec": spec, "model": str(model_path), "classes": classes,
              "targets": targets, "layers": layers, "ks": ks, "signs": signs, "gammas": gammas,
