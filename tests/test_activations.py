@@ -111,6 +111,12 @@ def test_class_means_by_label_uses_the_labels():
     for name in ("fc1", "conv"):
         np.testing.assert_allclose(got["means"][name], direct_means(outs[name], y), rtol=1e-5, atol=1e-6)
         assert np.isnan(got["means"][name][2]).all()
+    rect = activations.class_means(net, ["fc1", "conv"], activations.data_batches(
+        (x.numpy() * 255).round().astype(np.uint8), y, 25, CPU), K, by="label", rectify=True, device=CPU)
+    for name in ("fc1", "conv"):  # the mean firing rate: mean of max(output, 0), not max of the mean
+        assert (outs[name] < 0).any()
+        np.testing.assert_allclose(rect["means"][name], direct_means(outs[name].clamp(min=0), y),
+                                   rtol=1e-5, atol=1e-6)
 
 
 def test_class_means_errors_remove_the_hooks():

@@ -20,6 +20,19 @@ def test_bias_change_is_eq6():
         microstim.bias_change(-np.ones((2, 2)), 1, 1)
 
 
+def test_layer_ks_shared_or_per_layer():
+    layers = {"conv1": 0.1, "fc1": 0.01}
+    assert microstim.layer_ks({"layers": layers, "ks": [0, 1]}) == {"conv1": [0, 1], "fc1": [0, 1]}
+    per = {"conv1": [0, 0.01], "fc1": [0, 100]}
+    assert microstim.layer_ks({"layers": layers, "ks": per}) == per
+    with pytest.raises(ValueError, match="no entry for layer"):
+        microstim.layer_ks({"layers": layers, "ks": {"conv1": [0, 1]}})
+    with pytest.raises(ValueError, match="as many values"):
+        microstim.layer_ks({"layers": layers, "ks": {"conv1": [0, 1], "fc1": [0, 1, 2]}})
+    with pytest.raises(ValueError, match="need a 0"):
+        microstim.layer_ks({"layers": layers, "ks": [1, 2]})
+
+
 def test_stimulated_copy_leaves_the_original_bitwise_untouched():
     torch.manual_seed(0)
     model = models.build("mnist_cnn", (1, 28, 28), 10)

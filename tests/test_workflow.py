@@ -1,6 +1,7 @@
 """The Snakemake workflow end to end on a tiny config, and its incremental reruns."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,7 @@ TINY = {
                         "noise": {"kind": "gabor"}},
     },
     "microstimulation": {
-        "stim": {"model": "mnist-5k/cnn", "classes": [0, 8], "ks": [0, 2], "n": 200, "bootstrap": 5,
+        "stim": {"model": "mnist-5k/cnn", "classes": [0, 8], "ks": {"conv1": [0, 0.02], "conv2": [0, 0.1], "fc1": [0, 2]}, "n": 200, "bootstrap": 5,
                  "gammas": [0.0, 0.2, 0.4, 0.6], "activation_noise": {"noise": {"kind": "gabor"}},
                  "activation_n": 3000},
         "binary": {"model": "mnist-5k-1v7/cnn", "ks": [0, 2], "signs": [1], "n": 200, "bootstrap": 5,
@@ -150,10 +151,12 @@ def test_microstimulation(run):
         assert f["hits"].shape == (2, 3, 2, 2, 4)  # signs, layers, ks, targets, gammas
         assert (f["hits"][()] >= 0).all() and (f["hits"][()] <= 200).all()
         fits = json.loads(f.attrs["fits"])
-    assert {"+1/fc1/2/8", "-1/conv1/0/0"} <= set(fits) and "threshold" in fits["+1/fc1/2/8"]["ci"]
+        largest = f["largest_bias_change"][()]  # layers, ks, targets
+    assert largest.shape == (3, 2, 2) and (largest[:, 0] == 0).all() and (largest[:, 1] > 0).all()
+    assert {"+1/fc1/2/8", "-1/conv1/0/0", "+1/conv1/0.02/0"} <= set(fits) and "threshold" in fits["+1/fc1/2/8"]["ci"]
     assert (r / "models/mnist-5k/cnn.pt").read_bytes() == before  # stimulation works on copies
     table = (r / "tables/microstim/stim.md").read_text()
-    assert "| raise | fc1 | 2 | 1 |" in table  # target 8: noise alone is already an 8, no threshold
+    assert re.search(r"\| raise \| fc1 \| 2 \| [0-9.e+-]+ \| 1 \|", table)  # target 8: noise alone is already an 8, no threshold
     assert "curve flattened" in table
     for fig in ("fig23/stim", "fig24/stim", "fig23/binary"):
         assert (r / f"figures/{fig}.png").stat().st_size > 10_000, fig

@@ -91,8 +91,9 @@ def _check_labels(labels: torch.Tensor, n: int, num_classes: int, what: str) -> 
 
 
 def class_means(model: nn.Module, layers: Sequence[str], batches: Iterable[Batch], num_classes: int, *,
-                by: str = "prediction", device: torch.device = torch.device("cpu")) -> dict[str, Any]:
-    """Mean output of each layer per class.
+                by: str = "prediction", rectify: bool = False,
+                device: torch.device = torch.device("cpu")) -> dict[str, Any]:
+    """Mean output of each layer per class (mean of ``max(output, 0)`` with ``rectify``).
 
     ``batches`` yields (inputs (B, C, H, W) float in [0, 1], labels (B,) or None), e.g. from
     :func:`noise_batches` or :func:`data_batches`. A sample's class is the model's predicted
@@ -125,6 +126,7 @@ def class_means(model: nn.Module, layers: Sequence[str], batches: Iterable[Batch
                 if not isinstance(a, torch.Tensor):
                     raise ValueError(f"layer {name!r} outputs a {type(a).__name__}, not a tensor")
                 shapes.setdefault(name, tuple(a.shape[1:]))
+                a = a.clamp(min=0) if rectify else a
                 part = onehot @ a.reshape(a.shape[0], -1).double()
                 sums[name] = sums[name] + part if name in sums else part
     n = counts.cpu().numpy()

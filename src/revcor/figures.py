@@ -339,15 +339,16 @@ def _psychometric(microstim_path: str, sign: int, stem: str) -> None:
         a = {k: store.get_attr(f, k) for k in ("signs", "layers", "ks", "classes", "targets", "gammas", "fits",
                                                 "model", "spec")}
         hits = f["hits"][()][a["signs"].index(sign)]
+        largest = f["largest_bias_change"][()]
     n = a["spec"]["n"]
     x = np.linspace(min(a["gammas"]), max(a["gammas"]), 100)
     fitted = {key[3:]: microstim_mod.curve(x, v, a["spec"]["fit"]) for key, v in a["fits"].items()
               if key.startswith(f"{sign:+d}/")}
     fig = plots.psychometric(np.where(hits < 0, -1.0, hits / n), a["gammas"], a["layers"], a["ks"],
-                             [a["classes"][t] for t in a["targets"]], x, fitted,
+                             [a["classes"][t] for t in a["targets"]], x, fitted, largest=largest,
                              title=f"Microstimulation of {a['spec']['model']}: biases "
                                    f"{'raised' if sign > 0 else 'lowered'}\n(Eq. 6; {n:,} white-noise "
-                                   "stimuli per point)")
+                                   "stimuli per point; |Δb|: largest bias change, median over targets)")
     plots.save(fig, stem)
 
 

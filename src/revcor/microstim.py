@@ -5,10 +5,12 @@ proportion to how active its units are:
 
     b_ml <- b_ml + sign * lambda_l * k * sum_i a_mli / max(a_l)
 
-where a_mli is the mean activation of unit i of map m (over the noise images the model
-assigns to the target class, as the paper says, or over real images of that class when
-asked, named as such) and the max runs over the layer's maps and units. The stimulated
-model is a copy; the original is never touched.
+where a_mli is the mean rectified activation (firing rate) of unit i of map m over the noise
+images the model assigns to the target class, as the paper says, or over real images of that
+class when asked, named as such; the max runs over the layer's maps and units, so the most
+active map gets the largest change and a silent map none. The paper does not give its k;
+with its lambda_l the k that move a curve differ by orders of magnitude between layers, so
+k can be set per layer. The stimulated model is a copy; the original is never touched.
 
 A psychometric curve is the fraction of signal+noise stimuli ``gamma * s + (1 - gamma) * n``
 (Eq. 3) that the model labels as the target class, against gamma. :func:`fit` fits
@@ -144,39 +146,60 @@ def fit(gammas: Sequence[float], hits: Sequence[int], n: int | Sequence[int], *,
     return {"kind": kind, **params, "rise": rise, "ci": ci, "bootstrap": bootstrap}
 
 
+def layer_ks(spec: dict) -> dict[str, list[float]]:
+    """The k of every stimulated layer: ``spec["ks"]`` is one list for all layers or a
+    mapping layer -> list; every layer needs the same number of k and a k = 0."""
+    ks = spec["ks"]
+    out = {layer: [float(k) for k in (ks[layer] if isinstance(ks, dict) else ks)]
+           for layer in spec["layers"] if not isinstance(ks, dict) or layer in ks}
+    missing = [layer for layer in spec["layers"] if layer not in out]
+    if missing:
+        raise ValueError(f"microstimulation ks has no entry for layer(s) {', '.join(missing)}")
+    if len({len(v) for v in out.values()}) > 1:
+        raise ValueError(f"microstimulation ks must have as many values for every layer, got {out}")
+    if any(0 not in v for v in out.values()):
+        raise ValueError("microstimulation ks need a 0 (the unstimulated curve) for every layer")
+    return out
+
+
 def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str | Path, out: str | Path, *,
         generator: str | Path | None = None, device: torch.device = torch.device("cpu"),
         progress: bool = False) -> dict:
     """The workflow's microstimulation step (one entry of the config's ``microstimulation``).
 
-    For every target class: the mean activations of each stimulated layer over the noise the
-    model assigns to that class (``spec["activations"]``: ``noise``, as the paper says, or
+    For every target class: the mean rectified activations of each stimulated layer over the
+    noise the model assigns to that class (``spec["activations"]``: ``noise``, as the paper says, or
     ``data``, the real training images of the class); for every sign, layer and k, the
     stimulated copy's hits on white-noise signal+noise stimuli at every gamma, and a fitted
-    psychometric function. Writes hits (signs, layers, ks, classes, gammas) to HDF5 and the
-    fits to the same file's attributes; returns the fits.
+    psychometric function. Writes hits (signs, layers, ks, classes, gammas) and the largest
+    bias change |delta b| of each (layer, k, class) to HDF5 and the fits to the same file's
+    attributes; returns the fits.
     """
     loaded = experiment.load_model(model_path, device)
     model, shape = loaded.module, loaded.in_shape
     n_logits = experiment.models.check_fits(model, shape, None, str(model_path))
     classes = experiment.classes_of(loaded, n_logits)
     k_classes = len(classes)
-    layers, ks, signs, gammas = list(spec["layers"]), list(spec["ks"]), list(spec["signs"]), list(spec["gammas"])
+    layers, signs, gammas = list(spec["layers"]), list(spec["signs"]), list(spec["gammas"])
+    ks = layer_ks(spec)
+    n_k = len(ks[layers[0]])
     targets = spec["classes"] if spec["classes"] is not None else list(range(k_classes))
     batch = engine_cfg["batch_size"]
     if spec["activations"] == "noise":
         source = experiment.source_for(spec["activation_noise"], engine_cfg, shape, generator, device)
         batches = activations.noise_batches(source, spec["activation_n"], spec["seed"], batch, device)
-        means = activations.class_means(model, layers, batches, k_classes, by="prediction", device=device)
+        means = activations.class_means(model, layers, batches, k_classes, by="prediction", rectify=True,
+                                        device=device)
     else:
         train = data.load(dataset_path, "train")
         means = activations.class_means(model, layers, activations.data_batches(train.images, train.labels, batch, device),
-                                        k_classes, by="label", device=device)
+                                        k_classes, by="label", rectify=True, device=device)
     test = data.load(dataset_path, "test")
     white = noise_mod.WhiteNoise(shape, storage="float32")
-    hits = np.full((len(signs), len(layers), len(ks), len(targets), len(gammas)), -1, dtype=np.int64)
+    hits = np.full((len(signs), len(layers), n_k, len(targets), len(gammas)), -1, dtype=np.int64)
+    largest = np.full((len(layers), n_k, len(targets)), np.nan)
     fits, skipped = {}, {}
-    total = len(signs) * len(layers) * len(ks) * len(targets)
+    total = len(signs) * len(layers) * n_k * len(targets)
     with tqdm(total=total, desc="microstimulation", unit="curve", disable=not progress) as bar:
         for t, target in enumerate(targets):
             signals = data.to_tensor(test.images[test.labels == target])
@@ -188,10 +211,11 @@ def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str 
                     change = bias_change(means["means"][layer][target], spec["layers"][layer], 1.0)
                 except ValueError as e:
                     skipped[f"{layer}/{classes[target]}"] = str(e)
-                    bar.update(len(signs) * len(ks))
+                    bar.update(len(signs) * n_k)
                     continue
+                largest[li, :, t] = np.abs(change).max() * np.asarray(ks[layer])
                 for si, sign in enumerate(signs):
-                    for ki, k in enumerate(ks):
+                    for ki, k in enumerate(ks[layer]):
                         if k or baseline is None:
                             stim = stimulated(model, layer, sign * k * change) if k else model
                             h = target_hits(stim, signals, white, gammas, target, n=spec["n"], seed=spec["seed"],
@@ -208,4 +232,5 @@ def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str 
              "model_sha256": experiment.sha256(model_path)}
     with store.create(out, attrs) as f:
         f.create_dataset("hits", data=hits)
+        f.create_dataset("largest_bias_change", data=largest)
     return fits

@@ -6,6 +6,8 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
+
 from . import paper, store
 
 
@@ -187,11 +189,12 @@ def microstim_rows(path: str | Path) -> list[dict]:
     many targets shift left or right with non-overlapping bootstrap intervals."""
     with store.open_artifact(path, "microstimulation") as f:
         a = {k: store.get_attr(f, k) for k in ("fits", "signs", "layers", "ks", "classes", "targets", "model")}
+        largest = f["largest_bias_change"][()]
     fits, rows = a["fits"], []
     names = [a["classes"][t] for t in a["targets"]]
     for sign in a["signs"]:
-        for layer in a["layers"]:
-            for k in a["ks"]:
+        for li, layer in enumerate(a["layers"]):
+            for ki, k in enumerate(a["ks"][layer]):
                 if k == 0:
                     continue
                 shifts, left, right, flat = [], 0, 0, 0
@@ -207,13 +210,18 @@ def microstim_rows(path: str | Path) -> list[dict]:
                     left += s_hi < b_lo
                     right += s_lo > b_hi
                 rows.append({"model": a["model"], "direction": "raise" if sign > 0 else "lower", "layer": layer,
-                             "k": k, "targets": len(shifts),
+                             "k": k, "largest_bias_change": _median(largest[li, ki]), "targets": len(shifts),
                              "mean_threshold_shift": float(sum(shifts) / len(shifts)) if shifts else None,
                              "left": left, "right": right, "flattened": flat})
     return rows
 
 
 FLAT = 0.2  # a fitted curve rising by less than this over the gammas has no meaningful threshold
+
+
+def _median(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if len(finite) else None
 
 
 def _amplitude(fit: dict) -> float:
@@ -223,13 +231,15 @@ def _amplitude(fit: dict) -> float:
 def write_microstim(path: str | Path, md: str | Path, csv_path: str | Path) -> None:
     """Write the threshold-shift table of one microstimulation analysis."""
     rows = microstim_rows(path)
-    lines = ["| bias | layer | k | targets with a threshold | mean threshold shift (γ) | shifted left | "
-             "shifted right | curve flattened |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| bias | layer | k | largest \\|Δb\\| | targets with a threshold | mean threshold shift (γ) | "
+             "shifted left | shifted right | curve flattened |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         shift = "—" if r["mean_threshold_shift"] is None else f"{r['mean_threshold_shift']:+.3f}"
-        lines.append(f"| {r['direction']} | {r['layer']} | {r['k']:g} | {r['targets']} | {shift} | "
+        db = "—" if r["largest_bias_change"] is None else f"{r['largest_bias_change']:.3g}"
+        lines.append(f"| {r['direction']} | {r['layer']} | {r['k']:g} | {db} | {r['targets']} | {shift} | "
                      f"{r['left']} | {r['right']} | {r['flattened']} |")
-    note = ("\nShifted: the bootstrap 95% intervals of the two thresholds do not overlap; left = the "
+    note = ("\nLargest |Δb|: the largest bias change of Eq. 6 in the layer, median over targets. "
+            "Shifted: the bootstrap 95% intervals of the two thresholds do not overlap; left = the "
             "target is reported at less signal. Targets whose unstimulated curve rises by less than "
             f"{FLAT} (e.g. a class the model gives to noise anyway) have no threshold and are left out; "
             "flattened: stimulation made the curve rise by less than that.\n")
