@@ -12,7 +12,7 @@ SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 def test_default_config_is_valid_and_complete():
     config = validate(yaml.safe_load((ROOT / "config.yaml").read_text()), SCHEMA)
-    assert config["engine"]["chunk_size"] > 0
+    assert config["engine"]["chunk_size"] == "auto" and config["resources"]["gpu"] == 0
     for name, spec in config["experiments"].items():
         dataset, model = spec["model"].split("/")
         assert model in config["models"][dataset], f"experiment {name} names an unknown model"
@@ -23,6 +23,7 @@ def test_defaults_are_filled():
     config = validate({"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},
                        "experiments": {"e": {"model": "mnist-5k/cnn"}}}, SCHEMA)
     assert config["training"]["epochs"] == 15
+    assert config["resources"]["default"] == {"mem_mb": 4000, "runtime": 60} and config["precision"] == "auto"
     assert config["experiments"]["e"]["noise"] == {"kind": "white", "distribution": "uniform", "std": 0.25,
                                                    "dataset": None}
     assert config["experiments"]["e"]["checkpoints"] == [100, 1000, 10000, 100000]
@@ -43,6 +44,9 @@ def test_defaults_are_filled():
     ({"engine": {"storage": "int8"}}, ["engine.storage", "uint8, float16, float32"]),
     ({"experiments": {"e": {"model": "cnn"}}}, ["experiments.e.model", "'cnn'"]),
     ({"threads": "two"}, ["threads", "integer"]),
+    ({"engine": {"chunk_size": "big"}}, ["engine.chunk_size", "'big'", "integer >= 1", "'auto'"]),
+    ({"resources": {"rules": {"nosie": {}}}}, ["resources.rules", "'nosie'", "noise, stats_part"]),
+    ({"resources": {"default": {"mem": 3}}}, ["resources.default", "unknown key 'mem'", "mem_mb, runtime"]),
 ])
 def test_mistakes_name_the_key_and_the_allowed_values(config, expected):
     with pytest.raises(ConfigError) as err:

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from . import engine
 from .data import to_tensor
+from .device import to_device
 from .models import get_layer, predict_labels
 from .neurons import capture
 from .noise import NoiseSource
@@ -79,8 +80,8 @@ def data_batches(images: np.ndarray, labels: np.ndarray, batch: int,
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     for start in range(0, len(images), batch):
-        yield (to_tensor(images[start:start + batch]).to(device),
-               torch.from_numpy(labels[start:start + batch]).to(device))
+        yield (to_device(to_tensor(images[start:start + batch]), device),
+               to_device(torch.from_numpy(labels[start:start + batch]), device))
 
 
 def _check_labels(labels: torch.Tensor, n: int, num_classes: int, what: str) -> None:

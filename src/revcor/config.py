@@ -67,7 +67,20 @@ def _explain(error: jsonschema.ValidationError) -> str:
         return f"{where}: {error.instance!r} should be of type {error.validator_value}"
     if kind == "pattern":
         return f"{where}: {error.instance!r} does not match {error.validator_value}"
+    if kind == "oneOf":
+        options = "; or ".join(_describe(option) for option in error.validator_value)
+        return f"{where}: {error.instance!r} is not allowed; expected {options}"
     return f"{where}: {error.message}"
+
+
+def _describe(schema: dict) -> str:
+    """A schema alternative in words: 'auto', an integer >= 1, a list of number, ..."""
+    if "const" in schema:
+        return repr(schema["const"])
+    kind = {"array": "a list", "object": "a mapping"}.get(schema.get("type"), f"{schema.get('type', 'a value')}")
+    if "minimum" in schema:
+        kind += f" >= {schema['minimum']}"
+    return kind
 
 
 def validate(config: dict[str, Any], schema: dict | str | Path) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import torch
 
 from . import autoencoder, data, engine, evaluate, gabor, maps, models, noise, responses, store
 from .device import dtype as precision_dtype
+from .device import engine_settings
+from .device import precision as resolve_precision
 from .reduce import Layout, Stats, merge
 
 
@@ -96,6 +98,12 @@ def layout_for(spec: dict, classes: list[str]) -> Layout:
     return Layout(classes)
 
 
+def engine_for(engine_cfg: dict, source: noise.NoiseSource, device: torch.device) -> dict:
+    """The engine settings with ``auto`` batch and chunk sizes chosen for ``device`` and the
+    size of ``source``'s stored samples."""
+    return engine_settings(engine_cfg, device, int(np.prod(source.shape)) * np.dtype(source.storage).itemsize)
+
+
 def noise_part(spec: dict, engine_cfg: dict, model_path: str | Path, out: str | Path, part: int, *,
                dataset_path: str | Path | None = None, generator: str | Path | None = None,
                device: torch.device,
@@ -107,6 +115,7 @@ def noise_part(spec: dict, engine_cfg: dict, model_path: str | Path, out: str | 
         raise models.ModelError(f"{model_path}: input shape unknown; give it in the experiment")
     n_logits = models.check_fits(loaded.module, shape, None, str(model_path))
     src = source_for(spec, engine_cfg, shape, generator, device)
+    engine_cfg, precision = engine_for(engine_cfg, src, device), resolve_precision(precision, device)
     signal = signal_for(spec, dataset_path, device)
     if signal is not None:
         models.check_fits(loaded.module, tuple(signal.images.shape[1:]), None, str(model_path))

@@ -184,7 +184,8 @@ def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str 
     ks = layer_ks(spec)
     n_k = len(ks[layers[0]])
     targets = spec["classes"] if spec["classes"] is not None else list(range(k_classes))
-    batch = engine_cfg["batch_size"]
+    white = noise_mod.WhiteNoise(shape, storage="float32")
+    batch = experiment.engine_for(engine_cfg, white, device)["batch_size"]
     if spec["activations"] == "noise":
         source = experiment.source_for(spec["activation_noise"], engine_cfg, shape, generator, device)
         batches = activations.noise_batches(source, spec["activation_n"], spec["seed"], batch, device)
@@ -195,7 +196,6 @@ def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str 
         means = activations.class_means(model, layers, activations.data_batches(train.images, train.labels, batch, device),
                                         k_classes, by="label", rectify=True, device=device)
     test = data.load(dataset_path, "test")
-    white = noise_mod.WhiteNoise(shape, storage="float32")
     hits = np.full((len(signs), len(layers), n_k, len(targets), len(gammas)), -1, dtype=np.int64)
     largest = np.full((len(layers), n_k, len(targets)), np.nan)
     fits, skipped = {}, {}

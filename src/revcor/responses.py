@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from . import store
+from .device import to_device, to_host
 from .engine import Chunk, Signal, chunk_span, draw, mix
 from .noise import NoiseSource, backend
 from .reduce import Layout, Reducer, Stats, predict
@@ -47,16 +48,16 @@ def write(path: str | Path, chunks: Iterable[Chunk], *, n: int, chunk_size: int,
                                     compression=comp, chunks=(rows, *source.shape) if comp else None)
         for c in chunks:
             lo, hi = c.start - start, c.start - start + c.size
-            logits[lo:hi] = c.logits.cpu().numpy()
-            labels[lo:hi] = predict(c.logits)[0].cpu().numpy()
+            logits[lo:hi] = to_host(c.logits)
+            labels[lo:hi] = to_host(predict(c.logits)[0])
             if stim is not None:
-                stim[lo:hi] = c.stored.cpu().numpy()
+                stim[lo:hi] = to_host(c.stored)
             if c.signal_index is not None:
                 if sig is None:
                     sig = f.create_dataset("signal_index", (size,), dtype="i8")
                     gam = f.create_dataset("gamma_index", (size,), dtype="i8")
-                sig[lo:hi] = c.signal_index.cpu().numpy()
-                gam[lo:hi] = c.gamma_index.cpu().numpy()
+                sig[lo:hi] = to_host(c.signal_index)
+                gam[lo:hi] = to_host(c.gamma_index)
 
 
 def reduce(path: str | Path, source: NoiseSource, layout: Layout, checkpoints: list[int],
@@ -81,14 +82,14 @@ def reduce(path: str | Path, source: NoiseSource, layout: Layout, checkpoints: l
         for index in tqdm(chunks, desc=desc, unit="chunk", disable=not progress):
             c0, c1 = chunk_span(index, n, chunk_size)
             if stored_stimuli:
-                stored = torch.from_numpy(f["stimuli"][c0 - start:c1 - start]).to(device)
+                stored = to_device(torch.from_numpy(f["stimuli"][c0 - start:c1 - start]), device)
             else:
                 stored = draw(source, seed, index, n, chunk_size, device)[0]
-            logits = torch.from_numpy(f["logits"][c0 - start:c1 - start]).to(device)
+            logits = to_device(torch.from_numpy(f["logits"][c0 - start:c1 - start]), device)
             sig = gam = None
             if signal is not None:
-                sig = torch.from_numpy(f["signal_index"][c0 - start:c1 - start]).to(device)
-                gam = torch.from_numpy(f["gamma_index"][c0 - start:c1 - start]).to(device)
+                sig = to_device(torch.from_numpy(f["signal_index"][c0 - start:c1 - start]), device)
+                gam = to_device(torch.from_numpy(f["gamma_index"][c0 - start:c1 - start]), device)
             reduce_chunk(reducer, source, c0, stored, logits, signal, sig, gam, batch_size)
         attrs = {k: store.get_attr(f, k) for k in ("experiment", "model", "rng", "seed", "n")
                  if k in f.attrs}

@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import data, models, store
+from .device import to_device
 from .models import check_fits, predict_labels
 
 ImageArray = torch.Tensor | np.ndarray
@@ -44,7 +45,7 @@ def _labels(labels: ImageArray, n: int) -> torch.Tensor:
 
 
 def _batch(images: torch.Tensor, idx: torch.Tensor | slice, device: torch.device) -> torch.Tensor:
-    x = images[idx].to(device)
+    x = to_device(images[idx], device)
     return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
 
 

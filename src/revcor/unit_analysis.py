@@ -32,6 +32,7 @@ def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str 
     loaded = experiment.load_model(model_path, device)
     model, shape = loaded.module, loaded.in_shape
     source = experiment.source_for(spec, engine_cfg, shape, generator, device)
+    engine_cfg = experiment.engine_for(engine_cfg, source, device)
     mean = noise_mean(source, spec["seed"], device)
     batch, chunk = engine_cfg["batch_size"], engine_cfg["chunk_size"]
     units = neurons.run(model, spec["layers"], source, n=spec["n"], seed=spec["seed"], chunk_size=chunk,

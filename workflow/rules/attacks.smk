@@ -31,6 +31,8 @@ rule attack:
         device=config["device"],
         code=code_hash("attacks", "models", "engine"),
     threads: config["threads"]
+    resources:
+        **res("attack", model=True),
     log:
         f"{RESULTS}/logs/attacks/{{exp}}.log",
     script:
@@ -62,6 +64,8 @@ rule attack_table:
         csv=report(f"{RESULTS}/tables/attack.csv", category="Tables", caption="../report/attack.rst"),
     params:
         code=code_hash("tables"),
+    resources:
+        **res("attack_table"),
     log:
         f"{RESULTS}/logs/tables/attack.log",
     script:
@@ -105,6 +109,8 @@ rule backdoor_dataset:
     params:
         spec=lambda w: backdoor(w.name),
         code=code_hash("backdoor", "data", "store"),
+    resources:
+        **res("backdoor_dataset"),
     log:
         f"{RESULTS}/logs/data/{{base}}-bd-{{name}}.log",
     script:
@@ -123,6 +129,8 @@ rule gradients:
         device=config["device"],
         code=code_hash("attacks", "backdoor"),
     threads: config["threads"]
+    resources:
+        **res("gradients", model=True),
     log:
         f"{RESULTS}/logs/backdoors/{{name}}/gradients.log",
     script:
@@ -139,6 +147,8 @@ rule detection:
         models=lambda w: detection_models(config, w.name),
         smooth=config["detection"]["smooth"],
         code=code_hash("backdoor", "maps"),
+    resources:
+        **res("detection"),
     log:
         f"{RESULTS}/logs/backdoors/{{name}}/detection.log",
     script:
@@ -154,6 +164,8 @@ rule detection_table:
                    caption="../report/backdoor_detection.rst"),
     params:
         code=code_hash("tables"),
+    resources:
+        **res("detection_table"),
     log:
         f"{RESULTS}/logs/tables/backdoor_detection.log",
     script:

@@ -28,6 +28,13 @@ wildcard_constraints:
     stim=r"[A-Za-z0-9_-]+",
 
 
+def res(rule, model=False):
+    """A rule's cluster resources: the config's defaults, GPUs for rules that run a model,
+    then the rule's own overrides."""
+    cfg = config["resources"]
+    return {**cfg["default"], **({"gpu": cfg["gpu"]} if model else {}), **cfg["rules"].get(rule, {})}
+
+
 def dataset_settings(name):
     if name not in config["datasets"]:
         raise WorkflowError(

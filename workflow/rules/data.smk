@@ -8,6 +8,8 @@ rule dataset:
     params:
         code=code_hash('data', 'store'),
         settings=lambda w: dataset_settings(w.base),
+    resources:
+        **res("dataset"),
     log:
         f"{RESULTS}/logs/data/{{base}}.log",
     script:
@@ -24,6 +26,8 @@ rule binary_dataset:
         b=r"[0-9]",
     params:
         code=code_hash('data', 'store'),
+    resources:
+        **res("binary_dataset"),
     log:
         f"{RESULTS}/logs/data/{{base}}-{{a}}v{{b}}.log",
     script:
@@ -38,6 +42,8 @@ rule provenance:
                caption="../report/provenance.rst"),
     params:
         code=code_hash("tables"),
+    resources:
+        **res("provenance"),
     log:
         f"{RESULTS}/logs/tables/provenance.log",
     script:

@@ -165,6 +165,8 @@ rule zmaps:
     params:
         fig="zmaps",
         code=code_hash("plots", "figures"),
+    resources:
+        **res("zmaps"),
     log:
         f"{RESULTS}/logs/figures/zmaps/{{exp}}.log",
     script:
@@ -190,6 +192,8 @@ rule sample_complexity:
     params:
         fig="fig14",
         code=code_hash("plots", "figures"),
+    resources:
+        **res("sample_complexity"),
     log:
         f"{RESULTS}/logs/figures/sample_complexity/{{exp}}.log",
     script:
@@ -205,6 +209,8 @@ rule noise_table:
                    caption="../report/noise_comparison.rst"),
     params:
         code=code_hash("tables", "figures", "maps"),
+    resources:
+        **res("noise_table"),
     log:
         f"{RESULTS}/logs/tables/noise_comparison.log",
     script:

@@ -14,6 +14,8 @@ rule generator:
         code=lambda w: code_hash("gabor") if w.kind == "gabor" else code_hash("autoencoder"),
         device=config["device"],
     threads: config["threads"]
+    resources:
+        **res("generator", model=True),
     log:
         f"{RESULTS}/logs/generators/{{dataset}}/{{kind}}.log",
     script:

@@ -39,6 +39,8 @@ rule microstimulation:
         device=config["device"],
         code=code_hash("microstim", "activations", "neurons", "noise", "models"),
     threads: config["threads"]
+    resources:
+        **res("microstimulation", model=True),
     log:
         f"{RESULTS}/logs/microstim/{{stim}}.log",
     script:
@@ -54,6 +56,8 @@ rule microstim_table:
                    caption="../report/microstim.rst", labels={"analysis": "{stim}"}),
     params:
         code=code_hash("tables"),
+    resources:
+        **res("microstim_table"),
     log:
         f"{RESULTS}/logs/tables/microstim/{{stim}}.log",
     script:

@@ -45,6 +45,8 @@ rule neurons:
         device=config["device"],
         code=code_hash("unit_analysis", "neurons", "activations", "noise", "engine", "models"),
     threads: config["threads"]
+    resources:
+        **res("neurons", model=True),
     log:
         f"{RESULTS}/logs/neurons/{{unit}}.log",
     script:

@@ -48,6 +48,8 @@ rule noise:
         device=config["device"],
         precision=config["precision"],
     threads: config["threads"]
+    resources:
+        **res("noise", model=True),
     log:
         f"{RESULTS}/logs/noise/{{exp}}/part{{part}}.log",
     script:
@@ -71,6 +73,8 @@ rule stats_part:
         engine=config["engine"],
         device=config["device"],
     threads: config["threads"]
+    resources:
+        **res("stats_part", model=True),
     log:
         f"{RESULTS}/logs/stats/{{exp}}/part{{part}}.log",
     script:
@@ -86,6 +90,8 @@ rule stats:
         f"{RESULTS}/stats/{{exp}}.h5",
     params:
         code=code_hash('reduce'),
+    resources:
+        **res("stats"),
     log:
         f"{RESULTS}/logs/stats/{{exp}}.log",
     script:
@@ -101,6 +107,8 @@ rule maps:
     params:
         code=code_hash('maps', 'evaluate'),
         device=config["device"],
+    resources:
+        **res("maps"),
     log:
         f"{RESULTS}/logs/maps/{{exp}}.log",
     script:
@@ -115,6 +123,8 @@ rule template_eval:
         f"{RESULTS}/eval/{{exp}}.json",
     params:
         code=code_hash('evaluate'),
+    resources:
+        **res("template_eval"),
     log:
         f"{RESULTS}/logs/eval/{{exp}}.log",
     script:
@@ -142,6 +152,8 @@ rule baselines:
         h5=f"{RESULTS}/baselines/{{dataset}}.h5",
     params:
         code=code_hash("evaluate"),
+    resources:
+        **res("baselines"),
     log:
         f"{RESULTS}/logs/eval/{{dataset}}/baselines.log",
     script:
@@ -162,6 +174,8 @@ rule template_table:
     params:
         models={name: (spec["model"], spec["noise"]["kind"]) for name, spec in template_experiments().items()},
         code=code_hash("tables"),
+    resources:
+        **res("template_table"),
     log:
         f"{RESULTS}/logs/tables/template_accuracy.log",
     script:

@@ -12,6 +12,8 @@ rule train:
         settings=lambda w: model_settings(config, w.dataset, w.model),
         device=config["device"],
     threads: config["threads"]
+    resources:
+        **res("train", model=True),
     log:
         f"{RESULTS}/logs/train/{{dataset}}/{{model}}.log",
     script:

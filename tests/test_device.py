@@ -1,0 +1,46 @@
+"""Device choice and the engine settings that adapt to it."""
+import numpy as np
+import pytest
+import torch
+
+from revcor import device
+
+CPU = torch.device("cpu")
+CUDA = torch.device("cuda")
+ENGINE = {"batch_size": "auto", "chunk_size": "auto", "storage": "uint8"}
+
+
+def test_auto_is_cpu_here_and_missing_devices_are_clear_errors():
+    assert device.resolve("auto") == (CUDA if torch.cuda.is_available() else CPU)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            device.resolve("cuda:0")
+
+
+def test_batch_and_chunk_sizes_adapt_to_the_device_and_the_input_size():
+    mnist, imagenet = 28 * 28, 3 * 224 * 224
+    cpu = device.engine_settings(ENGINE, CPU, mnist)
+    gpu = device.engine_settings(ENGINE, CUDA, mnist)  # the settings only; nothing runs on CUDA
+    assert (cpu["batch_size"], gpu["batch_size"]) == (256, 2048)
+    assert cpu["chunk_size"] == gpu["chunk_size"] == 65536  # same chunks, so the same noise, on any device
+    big_cpu = device.engine_settings(ENGINE, CPU, imagenet)["chunk_size"]
+    big_gpu = device.engine_settings(ENGINE, CUDA, imagenet)["chunk_size"]
+    assert big_cpu == 1024 and big_gpu == 4096  # powers of two within 256 MB / 1 GB of stored stimuli
+    assert big_cpu * imagenet <= device.CHUNK_BYTES["cpu"] < 2 * big_cpu * imagenet
+    fixed = device.engine_settings({**ENGINE, "batch_size": 100, "chunk_size": 5000}, CUDA, imagenet)
+    assert (fixed["batch_size"], fixed["chunk_size"]) == (100, 5000) and ENGINE["batch_size"] == "auto"
+
+
+def test_precision_auto_is_fp32_on_cpu_and_names_are_checked():
+    assert device.precision("auto", CPU) == "fp32"
+    assert device.precision("bf16", CPU) == "bf16"
+    with pytest.raises(ValueError, match="not supported"):
+        device.precision("fp8", CPU)
+
+
+def test_host_copies_round_trip_on_this_device():
+    t = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    dev = device.resolve("auto")
+    on = device.to_device(t, dev)
+    assert on.device.type == dev.type
+    np.testing.assert_array_equal(device.to_host(on), t.numpy())
