@@ -578,3 +578,24 @@ def test_stc_spectrum_band_and_eigenvectors(tmp_path):
     assert len(image_axes(fig)) == 5 and any("no excitatory" in x.get_text() for ax in fig.get_axes() for x in ax.texts)
     plots.save(fig, tmp_path / "stc")
     assert (tmp_path / "stc.png").exists()
+
+
+# --------------------------------------------------------------------------- microstimulation
+
+
+def test_psychometric_has_a_legend_per_layer_and_says_why_a_panel_is_empty():
+    gammas = [0.0, 0.5, 1.0]
+    layers, ks, classes = ["conv1", "fc1"], {"conv1": [0, 0.01], "fc1": [0, 100]}, ["zero", "one"]
+    rates = np.tile(np.array([0.0, 0.5, 1.0]), (2, 2, 2, 1))
+    rates[:, :, 1] = -1  # target "one": no curves
+    x = np.linspace(0, 1, 5)
+    fitted = {f"{layer}/{k:g}/zero": x for layer in layers for k in ks[layer]}
+    largest = np.array([[[0.0, 0.0], [0.24, np.nan]], [[0.0, 0.0], [1.0, np.nan]]])
+    fig = plots.psychometric(rates, gammas, layers, ks, classes, x, fitted, largest=largest,
+                             skipped={"conv1/one": "not stimulated: no noise was called one",
+                                      "fc1/one": "not stimulated: no noise was called one"}, title="T")
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.get_axes() if ax.get_legend()]
+    assert legends == [["k=0 (none)", "k=0.01, |Δb|≤0.24"], ["k=0 (none)", "k=100, |Δb|≤1"]]
+    notes = [t.get_text() for ax in fig.get_axes() for t in ax.texts]
+    assert len(notes) == 2 and all("no noise was called" in n.replace("\n", " ") for n in notes)
+    assert len(fig.get_axes()[0].get_lines()) == 4  # points and fitted line for each k

@@ -337,7 +337,7 @@ def stc(units: str, stem: str) -> None:
 def _psychometric(microstim_path: str, sign: int, stem: str) -> None:
     with store.open_artifact(microstim_path, "microstimulation") as f:
         a = {k: store.get_attr(f, k) for k in ("signs", "layers", "ks", "classes", "targets", "gammas", "fits",
-                                                "model", "spec")}
+                                                "model", "spec", "skipped")}
         hits = f["hits"][()][a["signs"].index(sign)]
         largest = f["largest_bias_change"][()]
     n = a["spec"]["n"]
@@ -346,6 +346,7 @@ def _psychometric(microstim_path: str, sign: int, stem: str) -> None:
               if key.startswith(f"{sign:+d}/")}
     fig = plots.psychometric(np.where(hits < 0, -1.0, hits / n), a["gammas"], a["layers"], a["ks"],
                              [a["classes"][t] for t in a["targets"]], x, fitted, largest=largest,
+                             skipped=a["skipped"],
                              title=f"Microstimulation of {a['spec']['model']}: biases "
                                    f"{'raised' if sign > 0 else 'lowered'}\n(Eq. 6; {n:,} white-noise "
                                    "stimuli per point; |Δb|: largest bias change, median over targets)")

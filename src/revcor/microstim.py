@@ -191,10 +191,12 @@ def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str 
         batches = activations.noise_batches(source, spec["activation_n"], spec["seed"], batch, device)
         means = activations.class_means(model, layers, batches, k_classes, by="prediction", rectify=True,
                                         device=device)
+        source_name = f"{spec['activation_noise'].get('noise', {}).get('kind', 'white')}-noise image of {spec['activation_n']:,}"
     else:
         train = data.load(dataset_path, "train")
         means = activations.class_means(model, layers, activations.data_batches(train.images, train.labels, batch, device),
                                         k_classes, by="label", rectify=True, device=device)
+        source_name = "training image"
     test = data.load(dataset_path, "test")
     hits = np.full((len(signs), len(layers), n_k, len(targets), len(gammas)), -1, dtype=np.int64)
     largest = np.full((len(layers), n_k, len(targets)), np.nan)
@@ -208,6 +210,9 @@ def run(spec: dict, engine_cfg: dict, model_path: str | Path, dataset_path: str 
             baseline = None  # k = 0 is the same unstimulated model for every layer and sign
             for li, layer in enumerate(layers):
                 try:
+                    if not means["counts"][target]:
+                        raise ValueError(f"not stimulated: no {source_name} was called {classes[target]}, "
+                                         "so Eq. 6 has no activations")
                     change = bias_change(means["means"][layer][target], spec["layers"][layer], 1.0)
                 except ValueError as e:
                     skipped[f"{layer}/{classes[target]}"] = str(e)

@@ -17,6 +17,8 @@ usable template.
 """
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any, Mapping, Sequence
@@ -963,14 +965,14 @@ def _stc_row(parent: FigureBase, label: str, result: Mapping[str, Any], shape: t
 def psychometric(rates: np.ndarray, gammas: Sequence[float], layers: Sequence[str],
                  ks: Mapping[str, Sequence[float]], classes: Sequence[str], x: np.ndarray,
                  fitted: Mapping[str, np.ndarray], *, largest: np.ndarray | None = None,
-                 title: str = "") -> Figure:
+                 skipped: Mapping[str, str] | None = None, title: str = "") -> Figure:
     """Psychometric curves (paper Fig. 9, 23-25): one panel per layer (rows) and target class
     (columns), the fraction of stimuli labelled as the target vs the signal weight gamma, one
     colour per k of that layer (``ks[layer]``; redder = stronger stimulation), points = data,
     lines = the fitted functions evaluated at ``x`` (``fitted["{layer}/{k}/{class}"]``).
     ``rates`` is (layers, ks, classes, gammas); negative entries (no curve) are left out.
     ``largest`` (layers, ks, classes), the largest bias change, is quoted in each row's legend
-    (median over classes)."""
+    (median over classes). ``skipped["{layer}/{class}"]`` says why a panel has no curves."""
     nl, nc = len(layers), len(classes)
     fig, axes = plt.subplots(nl, nc, figsize=(max(1.9 * nc + 2.6, 7.0), 1.8 * nl + 1.4), squeeze=False,
                              sharex=True, sharey=True, layout="constrained")
@@ -993,6 +995,11 @@ def psychometric(rates: np.ndarray, gammas: Sequence[float], layers: Sequence[st
                 elif largest is not None and np.isfinite(largest[li, ki]).any():
                     label += f", |Δb|≤{np.nanmedian(largest[li, ki]):.2g}"
                 ax.plot(x, y, color=colour, lw=1, label=label)
+            reason = (skipped or {}).get(f"{layer}/{cls}")
+            if reason:
+                ax.set_facecolor("0.93")
+                ax.text(0.5, 0.5, "\n".join(textwrap.wrap(reason, 22)), ha="center", va="center",
+                        transform=ax.transAxes, fontsize=6, color="0.35")
             ax.set_title(f"{layer}: target {cls}", fontsize=7)
             ax.set_ylim(-0.03, 1.03)
             ax.grid(alpha=0.3)
