@@ -6,6 +6,7 @@ only when complete, so a killed job never leaves a file that looks finished.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib
 import json
@@ -25,32 +26,48 @@ class ArtifactError(RuntimeError):
     """An artifact is missing, unreadable, or not what it claims to be."""
 
 
+def _disk_full(path: Path, e: BaseException) -> bool:
+    """Whether writing beside ``path`` failed because the disk is full."""
+    if isinstance(e, OSError) and e.errno is not None:
+        return e.errno == errno.ENOSPC
+    if not isinstance(e, Exception):  # KeyboardInterrupt, SystemExit
+        return False
+    try:  # torch.save, for one, reports a full disk as a RuntimeError without errno
+        return os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched. An
+    unwritable folder or a full disk raise an :class:`ArtifactError` naming ``path`` and the cause.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ArtifactError(f"cannot create folder {path.parent}: {e.strerror}") from None
-    if not os.access(path.parent, os.W_OK):
-        raise ArtifactError(f"folder {path.parent} is not writable")
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed earlier attempt
-        stale.unlink(missing_ok=True)
+        blocker = next((p for p in path.parents if p.is_file()), None)
+        cause = f"{blocker} is a file, not a folder" if blocker else e.strerror
+        raise ArtifactError(f"cannot create folder {path.parent}: {cause}") from None
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed earlier attempt
+            stale.unlink(missing_ok=True)
+        tmp.touch(exist_ok=False)  # an unwritable folder fails here, before any work
+    except OSError as e:
+        raise ArtifactError(f"cannot write {path}: {e.strerror}") from None
     try:
         yield tmp
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
+        full = _disk_full(path, e)
         tmp.unlink(missing_ok=True)
-        if e.errno == 28:  # ENOSPC
-            raise ArtifactError(f"disk full while writing {path}") from None
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        if full:
+            raise ArtifactError(f"cannot write {path}: disk full (no space left on device); "
+                                "free some space and rerun") from e
         raise
 
 
@@ -98,7 +115,8 @@ def open_artifact(path: str | os.PathLike, kind: str | None = None) -> h5py.File
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise ArtifactError(f"{path} is not a readable HDF5 file (corrupt or truncated?): {e}") from None
+        raise ArtifactError(f"{path} is not a readable HDF5 file (corrupt or truncated?); "
+                            f"delete it and rerun: {e}") from None
     if not f.attrs.get("complete", False):
         f.close()
         raise ArtifactError(f"{path} was not completely written; delete it and rerun")

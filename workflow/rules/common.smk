@@ -14,6 +14,9 @@ except ConfigError as e:
 
 DATA = config["data_dir"]
 RESULTS = config["results_dir"]
+for _key, _folder in (("data_dir", DATA), ("results_dir", RESULTS)):
+    if Path(_folder).exists() and not Path(_folder).is_dir():
+        raise WorkflowError(f"{_key} {_folder!r} is a file, not a folder: move it away or set {_key}")
 BASE_DATASETS = "mnist|fashion-mnist|cifar10|mnist-5k"
 
 
