@@ -76,3 +76,9 @@ def test_fit_recovers_a_known_psychometric_function(kind, truth):
         assert lo <= result[key] <= hi
     lo, hi = result["ci"]["threshold"]
     assert lo <= truth["threshold"] <= hi and hi - lo < 0.05
+
+
+def test_a_flat_curve_has_no_threshold_intervals():
+    gammas = np.linspace(0, 0.8, 9)
+    result = microstim.fit(gammas, [0] * 8 + [2], 1000, bootstrap=50)
+    assert result["rise"] < microstim.FLAT and result["ci"] == {} and result["bootstrap"] == 0

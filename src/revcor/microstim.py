@@ -36,6 +36,7 @@ from .noise import ChunkRNG, NoiseSource
 
 # The paper's lambda_l: fully connected layers, conv1, conv2.
 LAMBDA = {"fc": 0.01, "conv1": 0.1, "conv2": 1.0}
+FLAT = 0.2  # a fitted curve rising by less than this over the gammas has no meaningful threshold
 
 
 def bias_change(mean_activation: np.ndarray, lam: float, k: float, sign: int = 1) -> np.ndarray:
@@ -130,19 +131,21 @@ def fit(gammas: Sequence[float], hits: Sequence[int], n: int | Sequence[int], *,
     gamma), with threshold (the gamma halfway between guess and 1 - lapse for the logistic;
     the Weibull's scale), width (logistic) or shape (Weibull), guess and lapse rates; and
     2.5-97.5% parametric-bootstrap intervals of each (``bootstrap`` refits); ``rise`` is how
-    far the fitted curve climbs over the tested gammas (a flat curve has no threshold)."""
+    far the fitted curve climbs over the tested gammas. A curve rising less than :data:`FLAT`
+    has no threshold to speak of and gets no intervals (``ci`` empty)."""
     if kind not in ("logistic", "weibull"):
         raise ValueError(f"kind must be logistic or weibull, got {kind!r}")
     x = np.asarray(gammas, dtype=np.float64)
     k = np.asarray(hits, dtype=np.float64)
     m = np.broadcast_to(np.asarray(n, dtype=np.float64), k.shape)
     params = _mle(x, k, m, kind, max_lapse)
+    rise = float(np.ptp(curve(x, params, kind)))
+    bootstrap = bootstrap if rise >= FLAT else 0
     rng = np.random.default_rng(seed)
     p = np.clip(curve(x, params, kind), 0, 1)
     boot = [_mle(x, rng.binomial(m.astype(np.int64), p).astype(np.float64), m, kind, max_lapse, params)
             for _ in range(bootstrap)]
     ci = {key: np.percentile([b[key] for b in boot], [2.5, 97.5]).tolist() for key in params} if boot else {}
-    rise = float(np.ptp(curve(x, params, kind)))
     return {"kind": kind, **params, "rise": rise, "ci": ci, "bootstrap": bootstrap}
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import paper, store
+from .microstim import FLAT
 
 
 def _pct(x: float | None) -> str:
@@ -216,9 +217,6 @@ def microstim_rows(path: str | Path) -> list[dict]:
     return rows
 
 
-FLAT = 0.2  # a fitted curve rising by less than this over the gammas has no meaningful threshold
-
-
 def _median(values: np.ndarray) -> float | None:
     finite = values[np.isfinite(values)]
     return float(np.median(finite)) if len(finite) else None
@@ -245,4 +243,64 @@ def write_microstim(path: str | Path, md: str | Path, csv_path: str | Path) -> N
             "flattened: stimulation made the curve rise by less than that.\n")
     with store.atomic_path(md) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n" + note)
+    write_csv(rows, csv_path)
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = round(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _noise_label(noise: dict) -> str:
+    """e.g. "gabor 32x32 -> 224x224" from a noise source's description."""
+    side = lambda shape: f"{shape[1]}x{shape[2]}"  # noqa: E731
+    resized = f" -> {side(noise['input_shape'])}" if "input_shape" in noise else ""
+    return f"{noise['kind']} {side(noise['shape'])}{resized}"
+
+
+def imagenet_rows(evals: dict[str, tuple[str, str, str | Path]]) -> list[dict]:
+    """Table 1 rows, one per experiment, in the paper's order of backbones. ``evals`` maps an
+    experiment name to (its backbone, its weights setting, its
+    :func:`revcor.imagenet.evaluate_maps` JSON); the paper's numbers are given for
+    pretrained backbones only."""
+    rows = []
+    for name, (arch, weights, path) in evals.items():
+        r = json.loads(Path(path).read_text())
+        ref = paper.IMAGENET_TABLE.get(arch, {}) if weights != "none" else {}
+        rows.append({"backbone": arch, "weights": weights, "experiment": name, "noise": _noise_label(r["noise"]),
+                     "n": r["n"], "images": r["images"], "classes": r["classes"], "accuracy": r["accuracy"],
+                     "chance": r["chance"], "centered_accuracy": r["centered_accuracy"],
+                     "run_time_s": r["run_time_s"], "device": r["device"], "empty_classes": r["empty_classes"],
+                     "paper_accuracy": ref.get("accuracy"), "paper_run_time_s": ref.get("run_time_s"),
+                     "paper_empty_classes": ref.get("empty_classes")})
+    order = list(paper.IMAGENET_TABLE)
+    return sorted(rows, key=lambda r: (order.index(r["backbone"]) if r["backbone"] in order else len(order),
+                                       r["experiment"]))
+
+
+def imagenet_markdown(rows: list[dict]) -> str:
+    """Table 1 in Markdown: accuracy, run time (m:ss) and empty classes beside the paper's."""
+    acc = lambda x: "—" if x is None else f"{x:.5f}"  # noqa: E731
+    lines = ["| backbone | weights | noise | samples | accuracy | chance | centred maps | run time | device | "
+             "empty classes | paper: accuracy | paper: run time (1 GPU) | paper: empty classes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        empty = "—" if r["paper_empty_classes"] is None else r["paper_empty_classes"]
+        lines.append(f"| {r['backbone']} | {r['weights']} | {r['noise']} | {r['n']:,} | {acc(r['accuracy'])} | "
+                     f"{acc(r['chance'])} | {acc(r['centered_accuracy'])} | {_minutes(r['run_time_s'])} | "
+                     f"{r['device']} | {r['empty_classes']} of {r['classes']} | {acc(r['paper_accuracy'])} | "
+                     f"{_minutes(r['paper_run_time_s'])} | {empty} |")
+    images = sorted({r["images"] for r in rows})
+    note = (f"\nAccuracy of the bias maps as a template classifier of {', '.join(f'{i:,}' for i in images)} "
+            "validation images (resized to the maps' size); run time: the noise step (noise, forward passes, "
+            "storage) summed over its jobs; empty classes: classes no noise sample was assigned to.\n")
+    return "\n".join(lines) + "\n" + note
+
+
+def write_imagenet(rows: list[dict], md: str | Path, csv_path: str | Path) -> None:
+    """Write Table 1 as Markdown and CSV (atomically)."""
+    with store.atomic_path(md) as tmp:
+        Path(tmp).write_text(imagenet_markdown(rows))
     write_csv(rows, csv_path)
