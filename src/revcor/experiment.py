@@ -166,10 +166,12 @@ def _write_group(group, arrays: dict) -> None:
 
 
 def write_maps(stats: Stats | str | Path, out: str | Path, *, model: torch.nn.Module | None = None,
-               device: torch.device = torch.device("cpu"), attrs: dict | None = None) -> None:
+               device: torch.device = torch.device("cpu"), attrs: dict | None = None,
+               input_shape: tuple[int, int, int] | None = None) -> None:
     """Classification images at every checkpoint; top level holds those of all samples.
 
-    With ``model``, also the label it gives each bias map fed back as an image.
+    With ``model``, also the label it gives each bias map fed back as an image (resized to
+    its ``input_shape`` when the noise had another size).
     """
     if not isinstance(stats, Stats):
         stats = Stats.load(stats)
@@ -184,7 +186,7 @@ def write_maps(stats: Stats | str | Path, out: str | Path, *, model: torch.nn.Mo
         for n in stats.checkpoints:
             _write_group(f.create_group(f"checkpoints/{n}"), compute(stats, n))
         if model is not None and not binary:
-            fb = evaluate.feed_back(model, final["maps"], device)
+            fb = evaluate.feed_back(model, final["maps"], device, None if input_shape is None else input_shape[1:])
             f.create_dataset("feedback", data=np.array([-1 if p is None else p for p in fb]))
 
 

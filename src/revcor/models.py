@@ -1,4 +1,5 @@
-"""Model architectures of the paper, and saving, loading and checking of models.
+"""Model architectures of the paper (with the torchvision ImageNet backbones of its Table 1),
+and saving, loading and checking of models.
 
 Every architecture takes float images in [0, 1] of shape (N, C, H, W) and returns LOGITS
 (no softmax inside ``forward``). Binary tasks use ONE logit: the predicted label is
@@ -10,6 +11,7 @@ together with a state-dict file.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import itertools
@@ -199,6 +201,39 @@ class CifarCNN(nn.Module):
         return self.fc3(a(self.fc2(a(self.fc1(x)))))
 
 
+# torchvision ImageNet classifiers of the paper's Table 1. They are built here with random
+# weights; revcor.backbones loads the published weights into them.
+BACKBONES = ("resnet152", "resnet101", "densenet201", "squeezenet1_1", "googlenet", "mnasnet1_3", "vgg19_bn")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the normalisation every one of their weights was trained with
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# constructor arguments that give the random network the pretrained one's state-dict keys
+# (torchvision's googlenet drops its auxiliary heads when it loads weights)
+_BACKBONE_ARGS = {"googlenet": {"aux_logits": False, "transform_input": True, "init_weights": True}}
+_BACKBONE_MIN_SIDE = {"squeezenet1_1": 17, "densenet201": 29, "vgg19_bn": 32, "googlenet": 15}
+
+
+class Backbone(nn.Module):
+    """A torchvision ImageNet classifier (``net``) that takes images in [0, 1]: it normalises
+    them with the ImageNet mean and std before the network. Its final pooling is adaptive, so
+    it takes any input size from a minimum that depends on the architecture."""
+
+    def __init__(self, arch: str, in_shape: tuple[int, int, int], num_classes: int):
+        super().__init__()
+        _check_classes(arch, num_classes)
+        if in_shape[0] != 3:
+            raise ModelError(f"{arch} takes RGB images (3 channels), got in_shape (C,H,W)={tuple(in_shape)}")
+        if min(in_shape[1:]) < _BACKBONE_MIN_SIDE.get(arch, 1):
+            raise _too_small(arch, in_shape, _BACKBONE_MIN_SIDE[arch])
+        from torchvision.models import get_model
+
+        self.net = get_model(arch, weights=None, num_classes=num_classes, **_BACKBONE_ARGS.get(arch, {}))
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "mnist_cnn": MnistCNN,
     "fashion_cnn": FashionCNN,
@@ -207,6 +242,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "logreg": LogReg,
     "rnn": RNN,
     "cifar_cnn": CifarCNN,
+    **{arch: functools.partial(Backbone, arch) for arch in BACKBONES},
 }
 
 
@@ -302,6 +338,10 @@ def save(
     problem = _state_dict_mismatch(reference, model.state_dict())
     if problem:
         raise ModelError(f"cannot save model to {path}: it is not a {arch} model for in_shape {tuple(in_shape)} ({problem})")
+    state = model.state_dict()
+    cpu_state = type(state)((k, v.detach().cpu()) for k, v in state.items())
+    if hasattr(state, "_metadata"):
+        cpu_state._metadata = state._metadata  # module versions, which e.g. MNASNet needs to load
     obj = {
         "format": FORMAT,
         "arch": arch,
@@ -309,7 +349,7 @@ def save(
         "in_shape": tuple(int(s) for s in in_shape),
         "num_classes": int(num_classes),
         "meta": dict(meta),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": cpu_state,
     }
     with store.atomic_path(path) as tmp:
         torch.save(obj, tmp)

@@ -7,7 +7,9 @@ stream. The backend is recorded with every artifact and checked when a chunk is 
 
 A source yields stimuli in their *stored* form (``uint8`` levels, or floats rounded to the
 storage dtype) so that what is stored is exactly what the model saw;
-:meth:`NoiseSource.to_input` turns them into model inputs.
+:meth:`NoiseSource.to_input` turns them into model inputs. A source made with a noise
+``size`` (e.g. 32x32 noise for a 224x224 ImageNet model, paper Sec. 3.1) stores and reduces
+noise at that size and resizes it (bilinear) to the model's input in ``to_input``.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import autoencoder, gabor
+from . import autoencoder, data, gabor
 from .autoencoder import DecoderGenerator
 from .gabor import GaborPCA
 
@@ -86,20 +88,21 @@ class NoiseSource:
         if storage not in STORAGE_DTYPES:
             raise ValueError(f"storage dtype {storage!r} not supported; allowed: {', '.join(STORAGE_DTYPES)}")
         self.shape = tuple(int(s) for s in shape)
+        self.input_shape = self.shape  # what the model takes; set by make() for a noise size
         self.storage = storage
 
     def sample(self, rng: ChunkRNG, n: int) -> torch.Tensor:
         raise NotImplementedError
 
     def to_input(self, stored: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Stored stimuli -> model inputs in [0, 1]."""
-        if stored.dtype == torch.uint8:
-            return stored.to(dtype).div_(255)
-        return stored.to(dtype)
+        """Stored stimuli -> model inputs in [0, 1], resized to ``input_shape``."""
+        x = stored.to(dtype).div_(255) if stored.dtype == torch.uint8 else stored.to(dtype)
+        return data.resize(x, self.input_shape[1:])
 
     def describe(self) -> dict:
         """Settings recorded in artifacts."""
-        return {"kind": self.kind, "shape": list(self.shape), "storage": self.storage}
+        resized = {"input_shape": list(self.input_shape)} if self.input_shape != self.shape else {}
+        return {"kind": self.kind, "shape": list(self.shape), "storage": self.storage, **resized}
 
     def _store(self, x: torch.Tensor) -> torch.Tensor:
         """Float stimuli in [0, 1] -> their stored form."""
@@ -194,11 +197,27 @@ GENERATED = ("gabor", "ae", "vae")
 
 def make(spec: dict, shape: tuple[int, int, int], generator: str | Path | None = None,
          device: torch.device | None = None) -> NoiseSource:
-    """Build a noise source from a config-style spec such as ``{"kind": "white"}``; the
-    generated kinds (gabor, ae, vae) read their fitted ``generator`` artifact."""
+    """Build a noise source from a config-style spec such as ``{"kind": "white"}`` for a model
+    taking images of ``shape``; the generated kinds (gabor, ae, vae) read their fitted
+    ``generator`` artifact. With ``size``, the noise is ``size`` x ``size`` and resized to
+    ``shape`` for the model."""
     spec = dict(spec)
     kind = spec.pop("kind", "white")
     storage = spec.pop("storage", "uint8")
+    size = spec.pop("size", None)
+    shape = tuple(int(s) for s in shape)
+    noise_shape = shape if size is None else (shape[0], int(size), int(size))
+    source = _make(kind, storage, spec, noise_shape, generator, device)
+    if source.shape != noise_shape:
+        what = f"the noise size {size} asks for" if size else "the model takes"
+        hint = "" if size else f" (a noise size of {source.shape[-1]} resizes its noise to the model's input)"
+        raise ValueError(f"{generator} makes {source.shape} images, {what} {noise_shape}{hint}")
+    source.input_shape = shape
+    return source
+
+
+def _make(kind: str, storage: str, spec: dict, shape: tuple[int, int, int], generator: str | Path | None,
+          device: torch.device | None) -> NoiseSource:
     if kind == "white":
         return WhiteNoise(shape, storage=storage, **spec)
     if kind not in GENERATED:
@@ -211,6 +230,4 @@ def make(spec: dict, shape: tuple[int, int, int], generator: str | Path | None =
         source = DecoderNoise(autoencoder.load(generator, device), storage, device, str(generator))
         if source.kind != kind:
             raise ValueError(f"{generator} is a {source.kind} generator, the experiment asks for {kind}")
-    if source.shape != tuple(shape):
-        raise ValueError(f"{generator} makes {source.shape} images, the model takes {tuple(shape)}")
     return source

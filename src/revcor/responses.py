@@ -4,10 +4,12 @@ Layout of ``results/noise/{experiment}/part{j}.h5``: ``logits`` (N, K) float32, 
 (N,) int64, ``stimuli`` (N, C, H, W) in the storage dtype (absent when
 ``store_stimuli`` is false: chunks are then regenerated from their seeds), and for signal
 trials ``signal_index`` and ``gamma_index``. Attributes record the experiment, the sample
-range, the random stream and the model.
+range, the random stream, the model, and ``wall_time_s``: the seconds the part took to draw
+its noise, run the model and store the results.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -38,6 +40,7 @@ def write(path: str | Path, chunks: Iterable[Chunk], *, n: int, chunk_size: int,
             "start": start, "stop": stop, "store_stimuli": store_stimuli,
             "noise": source.describe()}
     comp = _COMPRESSION[compression]
+    t0 = time.perf_counter()
     with store.create(path, meta) as f:
         logits = f.create_dataset("logits", (size, n_logits), dtype="f4")
         labels = f.create_dataset("labels", (size,), dtype="i8")
@@ -58,6 +61,7 @@ def write(path: str | Path, chunks: Iterable[Chunk], *, n: int, chunk_size: int,
                     gam = f.create_dataset("gamma_index", (size,), dtype="i8")
                 sig[lo:hi] = to_host(c.signal_index)
                 gam[lo:hi] = to_host(c.gamma_index)
+        f.attrs["wall_time_s"] = time.perf_counter() - t0
 
 
 def reduce(path: str | Path, source: NoiseSource, layout: Layout, checkpoints: list[int],

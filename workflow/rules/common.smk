@@ -57,11 +57,11 @@ def all_targets():
     targets += [f"{RESULTS}/models/{d}/{m}.json" for d, m in model_ids()]
     for name, spec in config["experiments"].items():
         targets.append(f"{RESULTS}/maps/{name}.h5")
-        if not spec["signal"] and spec["summary"]:
+        if name in template_experiments():
             targets.append(f"{RESULTS}/eval/{name}.json")
     if template_experiments():
         targets += [f"{RESULTS}/tables/template_accuracy.md"]
-    targets += attack_targets() + backdoor_targets() + neurons_targets() + microstim_targets()
+    targets += attack_targets() + backdoor_targets() + neurons_targets() + microstim_targets() + imagenet_targets()
     if noise_comparison_experiments():
         targets.append(f"{RESULTS}/tables/noise_comparison.md")
     targets += figure_targets()

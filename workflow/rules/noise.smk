@@ -139,9 +139,10 @@ def logreg_of(dataset):
 
 
 def template_experiments():
-    """Plain (not signal+noise) summary experiments, whose maps are template classifiers."""
+    """Plain (not signal+noise) summary experiments, whose maps are template classifiers;
+    those on imagenet make Table 1 instead (workflow/rules/imagenet.smk)."""
     return {name: spec for name, spec in config["experiments"].items()
-            if not spec["signal"] and spec["summary"]}
+            if not spec["signal"] and spec["summary"] and spec["model"].split("/")[0] != "imagenet"}
 
 
 rule baselines:
