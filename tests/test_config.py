@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from revcor.config import ConfigError, model_settings, validate
+from revcor.config import ConfigError, expand, model_settings, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -59,3 +59,10 @@ def test_unknown_model_is_named():
     config = validate({}, SCHEMA)
     with pytest.raises(ConfigError, match="no model mnist/cnn"):
         model_settings(config, "mnist", "cnn")
+
+
+def test_single_units_refuse_a_noise_size():
+    config = validate({"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},
+                       "neurons": {"u": {"model": "mnist-5k/cnn", "layers": ["conv1"], "noise": {"kind": "white", "size": 14}}}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"neurons\.u\.noise\.size: .*remove size"):
+        expand(config)

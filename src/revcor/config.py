@@ -145,6 +145,10 @@ def expand(config: dict[str, Any]) -> dict[str, Any]:
     model of :func:`detection_models`, a copy of ``detection.model`` with its seed, and one
     white-noise experiment of ``detection.n`` samples each (left out of the summary figures
     and tables). Entries already in the config are kept."""
+    for name, unit in config.get("neurons", {}).items():
+        if unit.get("noise", {}).get("size") is not None:
+            raise ConfigError(f"neurons.{name}.noise.size: single-unit analyses draw the noise at the "
+                              "model's input size; remove size")
     det = config["detection"]
     for name, bd in config["backdoors"].items():
         dataset = bd["dataset"]
