@@ -34,8 +34,6 @@ from . import noise as noise_mod
 from .models import get_layer, predict_labels
 from .noise import ChunkRNG, NoiseSource
 
-# The paper's lambda_l: fully connected layers, conv1, conv2.
-LAMBDA = {"fc": 0.01, "conv1": 0.1, "conv2": 1.0}
 FLAT = 0.2  # a fitted curve rising by less than this over the gammas has no meaningful threshold
 
 
