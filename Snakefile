@@ -11,10 +11,23 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9-]+",
+    model=r"[A-Za-z0-9_]+",
+    base="mnist|fashion-mnist|cifar10|mnist-5k",
+    exp=r"[A-Za-z0-9_-]+",
+    part=r"[0-9]+",
+    name=r"[a-z0-9]+",
+    unit=r"[A-Za-z0-9_-]+",
+    stim=r"[A-Za-z0-9_-]+",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/generators.smk"
-include: "workflow/rules/noise.smk"
+include: "workflow/rules/experiments.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/attacks.smk"
 include: "workflow/rules/neurons.smk"
@@ -22,7 +35,11 @@ include: "workflow/rules/microstim.smk"
 include: "workflow/rules/imagenet.smk"
 
 
+check_resource_rules({r.name for r in workflow.rules})
+
+
 rule all:
-    input:
-        all_targets(),
     default_target: True
+    input:
+        PLAN.targets(),
+    localrule: True

@@ -10,6 +10,7 @@ at fp32 and bf16, as samples per second and as a ratio to the bare forward pass 
 precision. Then the correlation of bf16 and fp32 bias maps, and the peak memory of the
 engine at n/10 and n samples (each in a fresh process). Prints a Markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,15 +24,32 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from revcor import engine, experiment, store
-from revcor.device import dtype, resolve
+from revcor.base import store
+from revcor.base.device import dtype, resolve
+from revcor.core import engine
+from revcor.core import maps as core_maps
+from revcor.models import loading
+from revcor.pipeline import responses as pipeline_responses
+from revcor.pipeline import stats as pipeline_stats
 
-ENGINE = {"batch_size": 256, "chunk_size": 65536, "storage": "uint8", "compression": "none",
-          "store_stimuli": True, "threshold": 0.9}
+ENGINE = {
+    "batch_size": 256,
+    "chunk_size": 65536,
+    "storage": "uint8",
+    "compression": "none",
+    "store_stimuli": True,
+    "threshold": 0.9,
+}
 
 
-def bare_forward(model: torch.nn.Module, shape: tuple[int, int, int], n: int, device: torch.device,
-                 batch: int, precision: str = "fp32") -> float:
+def bare_forward(
+    model: torch.nn.Module,
+    shape: tuple[int, int, int],
+    n: int,
+    device: torch.device,
+    batch: int,
+    precision: str = "fp32",
+) -> float:
     """Samples per second of the model alone on pre-generated inputs, in the engine's memory
     format (so that only the engine's overhead differs)."""
     layout = engine.prepare(model)
@@ -49,30 +67,39 @@ def bare_forward(model: torch.nn.Module, shape: tuple[int, int, int], n: int, de
     return n / (time.perf_counter() - t)
 
 
-def full_engine(model_path: str, n: int, precision: str, device: torch.device, folder: Path,
-                batch: int) -> tuple[float, Path]:
+def full_engine(
+    model_path: str, n: int, precision: str, device: torch.device, folder: Path, batch: int
+) -> tuple[float, Path]:
     """Samples per second of noise generation + forward + HDF5 + reduction; the maps file."""
-    spec = {"model": "bench", "n": n, "seed": 0, "jobs": 1, "checkpoints": [], "signal": None,
-            "noise": {"kind": "white", "distribution": "uniform"}}
+    spec = {
+        "model": "bench",
+        "n": n,
+        "seed": 0,
+        "jobs": 1,
+        "checkpoints": [],
+        "signal": None,
+        "noise": {"kind": "white", "distribution": "uniform"},
+    }
     cfg = dict(ENGINE, batch_size=batch)
     responses, stats, out = (folder / f"{precision}-{n}-{k}.h5" for k in ("responses", "stats", "maps"))
     t = time.perf_counter()
-    experiment.noise_part(spec, cfg, model_path, responses, 0, device=device, precision=precision,
-                          progress=False)
-    experiment.stats_part(spec, cfg, responses, stats, device=device)
+    pipeline_responses.part(spec, cfg, model_path, responses, 0, device=device, precision=precision, progress=False)
+    pipeline_stats.part(spec, cfg, responses, stats, device=device)
     elapsed = time.perf_counter() - t
-    experiment.write_maps(stats, out)
+    core_maps.write(stats, out)
     responses.unlink()
     return n / elapsed, out
 
 
 def peak_memory(model_path: str, n: int, device: str, batch: int) -> float:
     """Peak resident memory (MiB) of a fresh process running the engine on n samples."""
-    code = (f"import sys, tempfile, pathlib, resource; sys.path.insert(0, {str(Path(__file__).parent)!r});"
-            f"import engine as b, torch; torch.set_num_threads({torch.get_num_threads()});"
-            f"b.full_engine({model_path!r}, {n}, 'fp32', b.resolve({device!r}), "
-            f"pathlib.Path(tempfile.mkdtemp()), {batch});"
-            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    code = (
+        f"import sys, tempfile, pathlib, resource; sys.path.insert(0, {str(Path(__file__).parent)!r});"
+        f"import engine as b, torch; torch.set_num_threads({torch.get_num_threads()});"
+        f"b.full_engine({model_path!r}, {n}, 'fp32', b.resolve({device!r}), "
+        f"pathlib.Path(tempfile.mkdtemp()), {batch});"
+        f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return int(out.stdout.split()[-1]) / 1024
 
@@ -97,8 +124,13 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve(args.device)
-    results = {"n": args.n, "device": str(device), "threads": args.threads, "repeats": args.repeats,
-               "torch": torch.__version__}
+    results = {
+        "n": args.n,
+        "device": str(device),
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "torch": torch.__version__,
+    }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -106,18 +138,21 @@ def main() -> None:
         for precision in ("fp32", "bf16"):
             runs = []
             for _ in range(args.repeats):  # interleaved, so drifts in machine speed hit both
-                loaded = experiment.load_model(args.model, device, precision)
+                loaded = loading.load(str(args.model), device=device)
+                loaded.module.to(dtype(precision))
                 bare = bare_forward(loaded.module, loaded.in_shape, args.n, device, args.batch_size, precision)
-                full, files[precision] = full_engine(args.model, args.n, precision, device, folder,
-                                                     args.batch_size)
+                full, files[precision] = full_engine(args.model, args.n, precision, device, folder, args.batch_size)
                 runs.append((full / bare, bare, full))
             ratio, bare, full = sorted(runs)[len(runs) // 2]  # the run with the median ratio
-            results[precision] = {"bare_forward": bare, "engine": full, "ratio": ratio,
-                                  "engine_seconds": args.n / full,
-                                  "ratios": [r[0] for r in runs]}
+            results[precision] = {
+                "bare_forward": bare,
+                "engine": full,
+                "ratio": ratio,
+                "engine_seconds": args.n / full,
+                "ratios": [r[0] for r in runs],
+            }
             spread = ", ".join(f"{r[0]:.3f}" for r in runs)
-            rows.append(f"| {precision} | {bare:,.0f} | {full:,.0f} | {ratio:.3f} ({spread}) | "
-                        f"{args.n / full:.1f} |")
+            rows.append(f"| {precision} | {bare:,.0f} | {full:,.0f} | {ratio:.3f} ({spread}) | {args.n / full:.1f} |")
         results["bf16_fp32_map_correlation"] = map_correlation(files["fp32"], files["bf16"])
     peaks = {args.n // 10: [], args.n: []}
     for _ in range(args.repeats):  # the allocator makes single peaks vary by +-20%
@@ -126,14 +161,18 @@ def main() -> None:
     small, large = (float(np.median(peaks[n])) for n in peaks)
     results["peak_mib"] = {str(n): v for n, v in peaks.items()} | {"median_ratio": large / small}
     print(f"n = {args.n:,} samples, device {device}, {args.threads} threads, torch {torch.__version__}\n")
-    print("| precision | bare forward (img/s) | engine (img/s) | engine / bare, median (each run) "
-          "| engine time for n (s) |")
+    print(
+        "| precision | bare forward (img/s) | engine (img/s) | engine / bare, median (each run) "
+        "| engine time for n (s) |"
+    )
     print("|---|---|---|---|---|")
     print("\n".join(rows))
     print(f"\nbf16 vs fp32 bias maps: correlation {results['bf16_fp32_map_correlation']:.5f}")
-    print(f"peak memory, median of {args.repeats}: {small:.0f} MiB at n={args.n // 10:,} "
-          f"({', '.join(f'{v:.0f}' for v in peaks[args.n // 10])}), {large:.0f} MiB at n={args.n:,} "
-          f"({', '.join(f'{v:.0f}' for v in peaks[args.n])}); ratio {large / small:.3f}")
+    print(
+        f"peak memory, median of {args.repeats}: {small:.0f} MiB at n={args.n // 10:,} "
+        f"({', '.join(f'{v:.0f}' for v in peaks[args.n // 10])}), {large:.0f} MiB at n={args.n:,} "
+        f"({', '.join(f'{v:.0f}' for v in peaks[args.n])}); ratio {large / small:.3f}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

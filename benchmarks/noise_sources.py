@@ -10,6 +10,7 @@ measured interleaved in the same run). A ratio well below 1 means sampling is no
 engine's bottleneck. Optionally (--cifar-model with --cifar-gabor) the same for a 32x32 RGB
 model and its per-channel Gabor-PCA. Prints a Markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,10 @@ import time
 
 import torch
 
-from revcor import engine, experiment, noise
-from revcor.device import resolve
+from revcor.base.device import resolve
+from revcor.core import engine
+from revcor.models import loading
+from revcor.noise import sources
 
 
 def seconds(fn, repeats: int) -> list[float]:
@@ -32,25 +35,34 @@ def seconds(fn, repeats: int) -> list[float]:
     return out
 
 
-def measure(model_path: str, sources: dict[str, str | None], chunk: int, repeats: int,
-            device: torch.device, batch: int) -> list[dict]:
+def measure(
+    model_path: str, generators: dict[str, str | None], chunk: int, repeats: int, device: torch.device, batch: int
+) -> list[dict]:
     """Median chunk time of each source and of the forward pass, interleaved."""
-    loaded = experiment.load_model(model_path, device)
+    loaded = loading.load(str(model_path), device=device)
     layout = engine.prepare(loaded.module)
     shape = loaded.in_shape
-    made = {kind: noise.make({"kind": kind, "storage": "uint8"}, shape, path, device)
-            for kind, path in sources.items()}
+    made = {
+        kind: sources.make({"kind": kind, "storage": "uint8"}, shape, path, device) for kind, path in generators.items()
+    }
     x = torch.rand(chunk, *shape, device=device).contiguous(memory_format=layout)
     engine.forward(loaded.module, x[:batch], batch)  # warm-up
     times: dict[str, list[float]] = {k: [] for k in ["forward", *made]}
     for r in range(repeats):
         times["forward"] += seconds(lambda: engine.forward(loaded.module, x, batch), 1)
         for kind, src in made.items():
-            times[kind] += seconds(lambda: src.sample(noise.ChunkRNG(0, r, device), chunk), 1)
+            times[kind] += seconds(lambda src=src, r=r: engine.draw(src, 0, r, repeats * chunk, chunk, device), 1)
     fwd = statistics.median(times["forward"])
-    return [{"model": model_path, "noise": kind, "chunk_seconds": statistics.median(t),
-             "images_per_second": chunk / statistics.median(t), "ratio_to_forward": statistics.median(t) / fwd}
-            for kind, t in times.items()]
+    return [
+        {
+            "model": model_path,
+            "noise": kind,
+            "chunk_seconds": statistics.median(t),
+            "images_per_second": chunk / statistics.median(t),
+            "ratio_to_forward": statistics.median(t) / fwd,
+        }
+        for kind, t in times.items()
+    ]
 
 
 def main() -> None:
@@ -70,16 +82,24 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve(args.device)
-    sources = {"white": None, **{k: getattr(args, k) for k in ("gabor", "ae", "vae") if getattr(args, k)}}
-    rows = measure(args.model, sources, args.chunk, args.repeats, device, args.batch_size)
+    generators = {"white": None, **{k: getattr(args, k) for k in ("gabor", "ae", "vae") if getattr(args, k)}}
+    rows = measure(args.model, generators, args.chunk, args.repeats, device, args.batch_size)
     if args.cifar_model and args.cifar_gabor:
-        rows += measure(args.cifar_model, {"white": None, "gabor": args.cifar_gabor},
-                        args.chunk // 8, args.repeats, device, args.batch_size)
+        rows += measure(
+            args.cifar_model,
+            {"white": None, "gabor": args.cifar_gabor},
+            args.chunk // 8,
+            args.repeats,
+            device,
+            args.batch_size,
+        )
     print(f"chunk {args.chunk:,} images, {args.repeats} interleaved repeats (medians), device {device}\n")
     print("| model | noise | seconds per chunk | images/s | time / forward pass |\n|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['noise']} | {r['chunk_seconds']:.3f} | {r['images_per_second']:,.0f} | "
-              f"{r['ratio_to_forward']:.3f} |")
+        print(
+            f"| {r['model']} | {r['noise']} | {r['chunk_seconds']:.3f} | {r['images_per_second']:,.0f} | "
+            f"{r['ratio_to_forward']:.3f} |"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"chunk": args.chunk, "device": str(device), "rows": rows}, f, indent=1)

@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/scale.py --ns 1e4,1e5,1e6,1e7 --jobs 1,2 --parallel-n 1e6
 
-Runs the real pipeline of one experiment part, as the workflow does: ``experiment.noise_part``
+Runs the real pipeline of one experiment part, as the workflow does: ``pipeline.responses.part``
 (draw white noise chunk by chunk, MNIST CNN forward pass, logits to HDF5) then
-``experiment.stats_part`` (class-conditional float64 reductions, each chunk regenerated from
+``pipeline.stats.part`` (class-conditional float64 reductions, each chunk regenerated from
 its seed), with the engine settings of config.yaml but ``store_stimuli: false`` (1e7 stored
 stimuli would be 7.8 GB). Model: the trained ``results/models/mnist-5k/cnn.pt`` if present,
 else a randomly initialised ``mnist_cnn`` (same cost), or ``--model``.
@@ -13,7 +13,7 @@ else a randomly initialised ``mnist_cnn`` (same cost), or ``--model``.
      samples/s and the child's peak resident memory (flat in n: the engine is chunked);
   2. parallel jobs: --parallel-n samples split into J parts (the experiment's ``jobs``,
      ``engine.part_chunks``), run as J concurrent subprocesses with cores // J threads each,
-     then ``experiment.merge_stats``; wall time of the whole, and a check that the merged
+     then ``pipeline.stats.merge_parts``; wall time of the whole, and a check that the merged
      counts equal the 1-job counts exactly;
   3. baseline: the bare forward pass (benchmarks/engine.py ``bare_forward``) of --parallel-n
      samples in a fresh subprocess, in the same run, so every time is also given as a ratio to
@@ -27,6 +27,7 @@ plus ~2 s of start-up per process: about 10 minutes per repeat on the 2-core mac
 it is quiet (several times longer when it is shared). The test run ``--ns 1e4,3e4 --jobs 1,2
 --parallel-n 3e4`` takes under a minute.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,11 +45,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from engine import ENGINE as BENCH_ENGINE  # benchmarks/engine.py, beside this script
+from engine import bare_forward
 
-from engine import ENGINE as BENCH_ENGINE, bare_forward  # benchmarks/engine.py, beside this script
-from revcor import experiment, models
-from revcor.device import resolve
-from revcor.reduce import Stats
+from revcor.base.device import resolve
+from revcor.core.reduce import Stats
+from revcor.models import architectures, loading
+from revcor.pipeline import responses as pipeline_responses
+from revcor.pipeline import stats as pipeline_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ROOT / "results/models/mnist-5k/cnn.pt"
@@ -59,8 +63,15 @@ EXACT = ("count", "tcount")  # integer-valued statistics: must merge bit for bit
 
 def spec_for(n: int, jobs: int) -> dict:
     """A white-noise experiment entry as the workflow passes it to the steps."""
-    return {"model": "bench", "n": n, "seed": 0, "jobs": jobs, "checkpoints": CHECKPOINTS,
-            "signal": None, "noise": {"kind": "white", "distribution": "uniform"}}
+    return {
+        "model": "bench",
+        "n": n,
+        "seed": 0,
+        "jobs": jobs,
+        "checkpoints": CHECKPOINTS,
+        "signal": None,
+        "noise": {"kind": "white", "distribution": "uniform"},
+    }
 
 
 def child(task: dict) -> dict:
@@ -69,16 +80,16 @@ def child(task: dict) -> dict:
     device = resolve(task["device"])
     out: dict[str, Any] = {}
     if task["kind"] == "bare":
-        loaded = experiment.load_model(task["model"], device)
+        loaded = loading.load(str(task["model"]), device=device)
         out["rate"] = bare_forward(loaded.module, loaded.in_shape, task["n"], device, ENGINE["batch_size"])
     else:
         spec, part = spec_for(task["n"], task["jobs"]), task["part"]
         cfg = ENGINE | {"chunk_size": task["chunk_size"]}
         responses, stats = Path(task["responses"]), Path(task["stats"])
         t0 = time.perf_counter()
-        experiment.noise_part(spec, cfg, task["model"], responses, part, device=device, progress=False)
+        pipeline_responses.part(spec, cfg, task["model"], responses, part, device=device, progress=False)
         t1 = time.perf_counter()
-        experiment.stats_part(spec, cfg, responses, stats, device=device)
+        pipeline_stats.part(spec, cfg, responses, stats, device=device)
         out |= {"noise_s": t1 - t0, "stats_s": time.perf_counter() - t1}
         responses.unlink()
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -86,8 +97,12 @@ def child(task: dict) -> dict:
 
 
 def launch(task: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "--child", json.dumps(task)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, __file__, "--child", json.dumps(task)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def collect(proc: subprocess.Popen) -> dict:
@@ -100,28 +115,51 @@ def collect(proc: subprocess.Popen) -> dict:
 def run_parts(base: dict, n: int, jobs: int, threads: int, chunk: int, folder: Path, tag: str) -> dict:
     """J concurrent part processes, then the merge; wall time of the whole."""
     t = time.perf_counter()
-    procs = [launch(base | {"kind": "part", "n": n, "jobs": jobs, "part": p, "threads": threads,
-                            "chunk_size": chunk,
-                            "responses": str(folder / f"{tag}-responses{p}.h5"),
-                            "stats": str(folder / f"{tag}-stats{p}.h5")}) for p in range(jobs)]
+    procs = [
+        launch(
+            base
+            | {
+                "kind": "part",
+                "n": n,
+                "jobs": jobs,
+                "part": p,
+                "threads": threads,
+                "chunk_size": chunk,
+                "responses": str(folder / f"{tag}-responses{p}.h5"),
+                "stats": str(folder / f"{tag}-stats{p}.h5"),
+            }
+        )
+        for p in range(jobs)
+    ]
     parts = [collect(p) for p in procs]
     children_s = time.perf_counter() - t
     merged = folder / f"{tag}-merged.h5"
-    experiment.merge_stats([folder / f"{tag}-stats{p}.h5" for p in range(jobs)], merged)
+    pipeline_stats.merge_parts([folder / f"{tag}-stats{p}.h5" for p in range(jobs)], merged)
     wall = time.perf_counter() - t
-    return {"n": n, "jobs": jobs, "threads": threads, "wall_s": wall, "children_s": children_s,
-            "merge_s": wall - children_s, "parts": parts, "merged": str(merged),
-            "steps_s": max(p["noise_s"] + p["stats_s"] for p in parts),
-            "peak_mib_sum": sum(p["peak_mib"] for p in parts)}
+    return {
+        "n": n,
+        "jobs": jobs,
+        "threads": threads,
+        "wall_s": wall,
+        "children_s": children_s,
+        "merge_s": wall - children_s,
+        "parts": parts,
+        "merged": str(merged),
+        "steps_s": max(p["noise_s"] + p["stats_s"] for p in parts),
+        "peak_mib_sum": sum(p["peak_mib"] for p in parts),
+    }
 
 
 def compare(one: Path, merged: Path, n: int) -> dict:
     """Merged J-job statistics against the 1-job statistics."""
     a, b = Stats.load(one), Stats.load(merged)
-    rel = max(float(np.max(np.abs(a[k] - b[k])) / max(float(np.max(np.abs(a[k]))), 1e-300))
-              for k in a.arrays)
-    return {"counts_equal": all(np.array_equal(a[k], b[k]) for k in EXACT),
-            "total_count": float(b["count"][-1].sum()), "expected": n, "max_rel_diff_sums": rel}
+    rel = max(float(np.max(np.abs(a[k] - b[k])) / max(float(np.max(np.abs(a[k]))), 1e-300)) for k in a.arrays)
+    return {
+        "counts_equal": all(np.array_equal(a[k], b[k]) for k in EXACT),
+        "total_count": float(b["count"][-1].sum()),
+        "expected": n,
+        "max_rel_diff_sums": rel,
+    }
 
 
 def median_of(runs: list[dict], key: str) -> float:
@@ -129,8 +167,18 @@ def median_of(runs: list[dict], key: str) -> float:
 
 
 def machine(device: str, cores: int) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "CPU"
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "unknown CPU",
+        )
+        if Path("/proc/cpuinfo").exists()
+        else "CPU"
+    )
     return f"{cores} cores ({cpu}), torch {torch.__version__}, device {device}"
 
 
@@ -146,6 +194,7 @@ def plot(res: dict, path: Path) -> None:
     import io
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -157,30 +206,43 @@ def plot(res: dict, path: Path) -> None:
     a.loglog(ns, [p["noise_s"] for p in res["by_n"]], "s--", color="C1", ms=4, label="noise step")
     a.loglog(ns, [p["stats_s"] for p in res["by_n"]], "^--", color="C2", ms=4, label="stats step")
     a.loglog(ns, ns / rate, ":", color="k", label=f"bare forward pass ({rate:,.0f} img/s)")
-    a.loglog(ns, total[-1] * ns / ns[-1], "-", color="0.6", lw=1, zorder=0,
-             label="slope 1 (time ∝ n), through the largest n")
-    for x, y in zip(ns, total):
-        a.annotate(f"{x / y:,.0f}/s", (x, y), textcoords="offset points", xytext=(0, 9), ha="center",
-                   fontsize=8, color="C0")
+    a.loglog(
+        ns, total[-1] * ns / ns[-1], "-", color="0.6", lw=1, zorder=0, label="slope 1 (time ∝ n), through the largest n"
+    )
+    for x, y in zip(ns, total, strict=False):
+        a.annotate(
+            f"{x / y:,.0f}/s", (x, y), textcoords="offset points", xytext=(0, 9), ha="center", fontsize=8, color="C0"
+        )
     a.margins(x=0.12)
     low = min(min(total), min(p["stats_s"] for p in res["by_n"]), ns[0] / rate)
     a.set_ylim(low / 2, max(total) * 12)  # room for the legend above the data
-    a.set(xlabel="noise samples n", ylabel="wall time of the step(s) (s)",
-          title=f"Time vs n (1 job, {res['cores']} threads; annotated: samples/s)")
+    a.set(
+        xlabel="noise samples n",
+        ylabel="wall time of the step(s) (s)",
+        title=f"Time vs n (1 job, {res['cores']} threads; annotated: samples/s)",
+    )
     a.legend(fontsize=8, loc="upper left")
     a.grid(True, which="both", alpha=0.3)
 
     peak = [p["peak_mib"] for p in res["by_n"]]
     b.semilogx(ns, peak, "o-", color="C3", lw=2)
     if ns.max() >= ENGINE["chunk_size"]:
-        b.axvline(ENGINE["chunk_size"], color="0.6", ls="--",
-                  label=f"one chunk ({ENGINE['chunk_size']:,}): memory is bounded from here on")
+        b.axvline(
+            ENGINE["chunk_size"],
+            color="0.6",
+            ls="--",
+            label=f"one chunk ({ENGINE['chunk_size']:,}): memory is bounded from here on",
+        )
         b.legend(fontsize=8, loc="lower right")
     b.margins(x=0.12)
-    for x, y in zip(ns, peak):
+    for x, y in zip(ns, peak, strict=False):
         b.annotate(f"{y:,.0f}", (x, y), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
-    b.set(xlabel="noise samples n", ylabel="peak resident memory of the process (MiB)",
-          title="Peak memory vs n (chunked: flat beyond one chunk)", ylim=(0, max(peak) * 1.3))
+    b.set(
+        xlabel="noise samples n",
+        ylabel="peak resident memory of the process (MiB)",
+        title="Peak memory vs n (chunked: flat beyond one chunk)",
+        ylim=(0, max(peak) * 1.3),
+    )
     b.grid(True, which="both", alpha=0.3)
 
     par = res["parallel"]
@@ -189,22 +251,38 @@ def plot(res: dict, path: Path) -> None:
     c.plot(jobs, wall, "o-", color="C4", lw=2, label="J concurrent processes + merge")
     one = next(p["wall_s"] for p in par if p["jobs"] == 1)
     c.plot(jobs, one / jobs, "--", color="0.6", label="ideal: 1-job time / J")
-    c.axhline(res["parallel_n"] / rate, color="k", ls=":",
-              label=f"bare forward pass of the same n, {res['cores']} threads")
-    for x, y, p in zip(jobs, wall, par):
-        c.annotate(f"{y:.1f} s\n{p['threads']} thread(s)/job", (x, y), textcoords="offset points",
-                   xytext=(0, 9), ha="center", fontsize=8, bbox={"fc": "white", "ec": "none", "alpha": 0.8})
+    c.axhline(
+        res["parallel_n"] / rate, color="k", ls=":", label=f"bare forward pass of the same n, {res['cores']} threads"
+    )
+    for x, y, p in zip(jobs, wall, par, strict=False):
+        c.annotate(
+            f"{y:.1f} s\n{p['threads']} thread(s)/job",
+            (x, y),
+            textcoords="offset points",
+            xytext=(0, 9),
+            ha="center",
+            fontsize=8,
+            bbox={"fc": "white", "ec": "none", "alpha": 0.8},
+        )
     ok = all(p.get("check", {}).get("counts_equal", True) for p in par)
-    c.set(xlabel="parallel jobs J (parts)", ylabel="wall time of all jobs + merge (s)", xticks=jobs,
-          xlim=(jobs.min() - 0.4, jobs.max() + 0.4), ylim=(0, max(wall) * 1.35),
-          title=f"n = {res['parallel_n']:,} split over J jobs (chunk {res['parallel_chunk_size']:,})\n"
-                f"(merged counts = 1-job counts: "
-                f"{'yes' if ok else 'NO'})")
+    c.set(
+        xlabel="parallel jobs J (parts)",
+        ylabel="wall time of all jobs + merge (s)",
+        xticks=jobs,
+        xlim=(jobs.min() - 0.4, jobs.max() + 0.4),
+        ylim=(0, max(wall) * 1.35),
+        title=f"n = {res['parallel_n']:,} split over J jobs (chunk {res['parallel_chunk_size']:,})\n"
+        f"(merged counts = 1-job counts: "
+        f"{'yes' if ok else 'NO'})",
+    )
     c.legend(fontsize=8, loc="lower left")
     c.grid(True, alpha=0.3)
-    fig.suptitle(f"revcor pipeline scaling, MNIST CNN ({res['model_kind']}), white uint8 noise, batch "
-                 f"{ENGINE['batch_size']}, chunk {ENGINE['chunk_size']:,}, stimuli not stored; median of "
-                 f"{res['repeats']} run(s)\n{res['machine']}; {res['date']}", fontsize=10)
+    fig.suptitle(
+        f"revcor pipeline scaling, MNIST CNN ({res['model_kind']}), white uint8 noise, batch "
+        f"{ENGINE['batch_size']}, chunk {ENGINE['chunk_size']:,}, stimuli not stored; median of "
+        f"{res['repeats']} run(s)\n{res['machine']}; {res['date']}",
+        fontsize=10,
+    )
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -226,8 +304,11 @@ def main() -> None:
     p.add_argument("--parallel-n", type=lambda s: int(float(s)), default=1_000_000)
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="torch threads of a 1-job run")
     p.add_argument("--device", default="auto")
-    p.add_argument("--model", help=f"a revcor model file (default: {TRAINED.relative_to(ROOT)} if it "
-                                   "exists, else a randomly initialised mnist_cnn)")
+    p.add_argument(
+        "--model",
+        help=f"a revcor model file (default: {TRAINED.relative_to(ROOT)} if it "
+        "exists, else a randomly initialised mnist_cnn)",
+    )
     p.add_argument("--repeats", type=int, default=1, help="interleaved repetitions; the median is kept")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/scale.json")
     p.add_argument("--plot", type=Path, default=ROOT / "docs/img/scale.png")
@@ -244,8 +325,15 @@ def main() -> None:
         elif model is None:
             torch.manual_seed(0)
             model, kind = str(folder / "cnn.pt"), "random init"
-            models.save(models.build("mnist_cnn", (1, 28, 28), 10), model, arch="mnist_cnn",
-                        in_shape=(1, 28, 28), num_classes=10, kwargs={}, meta={"note": "random init"})
+            loading.save(
+                architectures.build("mnist_cnn", (1, 28, 28), 10),
+                model,
+                arch="mnist_cnn",
+                in_shape=(1, 28, 28),
+                num_classes=10,
+                kwargs={},
+                meta={"note": "random init"},
+            )
         base = {"model": model, "device": device}
         # every job needs a chunk (noise is keyed by chunk, so all J use the same chunk size)
         par_chunk = min(ENGINE["chunk_size"], -(-args.parallel_n // max(args.jobs)))
@@ -258,57 +346,91 @@ def main() -> None:
                 t = time.perf_counter()
                 run = run_parts(base, n, 1, args.cores, ENGINE["chunk_size"], folder, f"n{n}-r{r}")
                 part = run["parts"][0]
-                by_n[n].append({"n": n, "noise_s": part["noise_s"], "stats_s": part["stats_s"],
-                                "steps_s": run["steps_s"], "process_s": time.perf_counter() - t,
-                                "peak_mib": part["peak_mib"]})
+                by_n[n].append(
+                    {
+                        "n": n,
+                        "noise_s": part["noise_s"],
+                        "stats_s": part["stats_s"],
+                        "steps_s": run["steps_s"],
+                        "process_s": time.perf_counter() - t,
+                        "peak_mib": part["peak_mib"],
+                    }
+                )
             for j in args.jobs:
-                run = run_parts(base, args.parallel_n, j, max(1, args.cores // j), par_chunk, folder,
-                                f"j{j}-r{r}")
+                run = run_parts(base, args.parallel_n, j, max(1, args.cores // j), par_chunk, folder, f"j{j}-r{r}")
                 par[j].append(run)
             for j in args.jobs:
-                par[j][-1]["check"] = compare(Path(par[1][-1]["merged"]), Path(par[j][-1]["merged"]),
-                                              args.parallel_n)
+                par[j][-1]["check"] = compare(Path(par[1][-1]["merged"]), Path(par[j][-1]["merged"]), args.parallel_n)
         rate = median_of(bare, "rate")
         res: dict[str, Any] = {
-            "machine": machine(device, args.cores), "cores": args.cores, "device": device,
-            "torch": torch.__version__, "model": model if kind != "random init" else None,
-            "model_kind": kind, "engine": ENGINE, "checkpoints": CHECKPOINTS, "repeats": args.repeats,
-            "date": datetime.date.today().isoformat(), "parallel_n": args.parallel_n,
+            "machine": machine(device, args.cores),
+            "cores": args.cores,
+            "device": device,
+            "torch": torch.__version__,
+            "model": model if kind != "random init" else None,
+            "model_kind": kind,
+            "engine": ENGINE,
+            "checkpoints": CHECKPOINTS,
+            "repeats": args.repeats,
+            "date": datetime.date.today().isoformat(),
+            "parallel_n": args.parallel_n,
             "parallel_chunk_size": par_chunk,
             "bare_forward": {"n": args.parallel_n, "threads": args.cores, "rate": rate, "runs": bare},
-            "by_n": [{"n": n, **{k: median_of(runs, k) for k in
-                                 ("noise_s", "stats_s", "steps_s", "process_s", "peak_mib")},
-                      "runs": runs} for n, runs in by_n.items()],
-            "parallel": [{"jobs": j, "threads": runs[0]["threads"],
-                          **{k: median_of(runs, k) for k in ("wall_s", "steps_s", "merge_s", "peak_mib_sum")},
-                          "check": {"counts_equal": all(x["check"]["counts_equal"] for x in runs),
-                                    "max_rel_diff_sums": max(x["check"]["max_rel_diff_sums"] for x in runs)},
-                          "runs": [{k: v for k, v in x.items() if k != "merged"} for x in runs]}
-                         for j, runs in par.items()],
+            "by_n": [
+                {
+                    "n": n,
+                    **{k: median_of(runs, k) for k in ("noise_s", "stats_s", "steps_s", "process_s", "peak_mib")},
+                    "runs": runs,
+                }
+                for n, runs in by_n.items()
+            ],
+            "parallel": [
+                {
+                    "jobs": j,
+                    "threads": runs[0]["threads"],
+                    **{k: median_of(runs, k) for k in ("wall_s", "steps_s", "merge_s", "peak_mib_sum")},
+                    "check": {
+                        "counts_equal": all(x["check"]["counts_equal"] for x in runs),
+                        "max_rel_diff_sums": max(x["check"]["max_rel_diff_sums"] for x in runs),
+                    },
+                    "runs": [{k: v for k, v in x.items() if k != "merged"} for x in runs],
+                }
+                for j, runs in par.items()
+            ],
         }
     res["total_run_s"] = time.perf_counter() - start
 
     print(f"{res['machine']}; model: MNIST CNN ({kind}); median of {args.repeats} run(s)\n")
     print(f"bare forward pass ({args.cores} threads, n = {args.parallel_n:,}): {rate:,.0f} img/s\n")
-    print("| n | noise (s) | stats (s) | noise + stats (s) | samples/s | / bare forward time "
-          "| process wall (s) | peak RSS (MiB) |")
+    print(
+        "| n | noise (s) | stats (s) | noise + stats (s) | samples/s | / bare forward time "
+        "| process wall (s) | peak RSS (MiB) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for row in res["by_n"]:
         n = row["n"]
-        print(f"| {n:,} | {row['noise_s']:.2f} | {row['stats_s']:.2f} | {row['steps_s']:.2f} | "
-              f"{n / row['steps_s']:,.0f} | {row['steps_s'] * rate / n:.2f} | {row['process_s']:.2f} | "
-              f"{row['peak_mib']:,.0f} |")
+        print(
+            f"| {n:,} | {row['noise_s']:.2f} | {row['stats_s']:.2f} | {row['steps_s']:.2f} | "
+            f"{n / row['steps_s']:,.0f} | {row['steps_s'] * rate / n:.2f} | {row['process_s']:.2f} | "
+            f"{row['peak_mib']:,.0f} |"
+        )
     one = next(row["wall_s"] for row in res["parallel"] if row["jobs"] == 1)
-    print(f"\nn = {args.parallel_n:,} split over J jobs (concurrent processes, then merge_stats; "
-          f"chunk size {par_chunk:,}):\n")
-    print("| jobs | threads/job | wall (s) | speed-up vs 1 job | / bare forward time | merge (s) "
-          "| peak RSS, all jobs (MiB) | merged counts == 1-job | max rel. diff of float sums |")
+    print(
+        f"\nn = {args.parallel_n:,} split over J jobs (concurrent processes, then merge_stats; "
+        f"chunk size {par_chunk:,}):\n"
+    )
+    print(
+        "| jobs | threads/job | wall (s) | speed-up vs 1 job | / bare forward time | merge (s) "
+        "| peak RSS, all jobs (MiB) | merged counts == 1-job | max rel. diff of float sums |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for row in res["parallel"]:
-        print(f"| {row['jobs']} | {row['threads']} | {row['wall_s']:.2f} | {one / row['wall_s']:.2f} | "
-              f"{row['wall_s'] * rate / args.parallel_n:.2f} | {row['merge_s']:.3f} | "
-              f"{row['peak_mib_sum']:,.0f} | {'yes' if row['check']['counts_equal'] else 'NO'} | "
-              f"{row['check']['max_rel_diff_sums']:.1e} |")
+        print(
+            f"| {row['jobs']} | {row['threads']} | {row['wall_s']:.2f} | {one / row['wall_s']:.2f} | "
+            f"{row['wall_s'] * rate / args.parallel_n:.2f} | {row['merge_s']:.3f} | "
+            f"{row['peak_mib_sum']:,.0f} | {'yes' if row['check']['counts_equal'] else 'NO'} | "
+            f"{row['check']['max_rel_diff_sums']:.1e} |"
+        )
     print(f"\ntotal time of this run: {res['total_run_s']:.0f} s")
     write_atomic(args.json, json.dumps(res, indent=2).encode())
     plot(res, args.plot)

@@ -6,11 +6,12 @@ Measures, interleaved ``--repeats`` times (the machine may be shared: the run wi
 median ratio is kept):
   * bare forward: the model alone on pre-generated uniform noise already in memory, in the
     engine's memory format (the baseline);
-  * STA: :func:`revcor.neurons.run` for all conv layers (noise generation, the forward pass
+  * STA: :func:`revcor.analyses.neurons.run` for all conv layers (noise generation, the forward pass
     with hooks and the STA reductions at every position of every layer);
 and prints img/s, the ratio STA / bare (target <= 2) and, as a sanity check, the smallest
 correlation of the conv1 STA with the trained kernels.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,12 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from engine import bare_forward  # benchmarks/engine.py, beside this script
 from torch import nn
 
-from engine import bare_forward  # benchmarks/engine.py, beside this script
-from revcor import experiment, maps, neurons
-from revcor.device import resolve
-from revcor.noise import WhiteNoise
+from revcor.analyses import neurons
+from revcor.base.device import resolve
+from revcor.core import maps
+from revcor.models import loading
+from revcor.noise.sources import WhiteNoise
 
 
 def conv_layers(model: nn.Module) -> list[str]:
@@ -33,12 +36,20 @@ def conv_layers(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
-def sta_run(model: nn.Module, shape: tuple[int, int, int], layers: list[str], n: int,
-            device: torch.device, batch: int, chunk: int) -> tuple[float, dict]:
+def sta_run(
+    model: nn.Module,
+    shape: tuple[int, int, int],
+    layers: list[str],
+    n: int,
+    device: torch.device,
+    batch: int,
+    chunk: int,
+) -> tuple[float, dict]:
     """Samples per second of neurons.run over all ``layers``, and its result."""
     t = time.perf_counter()
-    res = neurons.run(model, layers, WhiteNoise(shape), n=n, seed=0, chunk_size=chunk, batch_size=batch,
-                      device=device, progress=False)
+    res = neurons.run(
+        model, layers, WhiteNoise(shape), n=n, seed=0, chunk_size=chunk, batch_size=batch, device=device, progress=False
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     return n / (time.perf_counter() - t), res
@@ -57,7 +68,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve(args.device)
-    loaded = experiment.load_model(args.model, device)
+    loaded = loading.load(str(args.model), device=device)
     model, shape = loaded.module, loaded.in_shape
     layers = conv_layers(model)
     runs = []
@@ -68,20 +79,34 @@ def main() -> None:
     ratio, bare, full = sorted(runs)[len(runs) // 2]  # the run with the median ratio
     first = res[layers[0]]
     corr = maps.similarity(first["sta"], first["kernel"])
-    results = {"model": args.model, "n": args.n, "device": str(device), "threads": args.threads,
-               "repeats": args.repeats, "batch_size": args.batch_size, "torch": torch.__version__,
-               "layers": {name: {"rf": [res[name]["rf"].height, res[name]["rf"].width],
-                                 "stride": res[name]["rf"].stride_y} for name in layers},
-               "bare_forward": bare, "sta": full, "ratio": ratio, "sta_seconds": args.n / full,
-               "ratios": [r[0] for r in runs], f"{layers[0]}_kernel_correlation_min": float(np.min(corr))}
-    print(f"n = {args.n:,} samples, device {device}, {args.threads} threads, batch {args.batch_size}, "
-          f"torch {torch.__version__}; STA of {', '.join(layers)}\n")
+    results = {
+        "model": args.model,
+        "n": args.n,
+        "device": str(device),
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "batch_size": args.batch_size,
+        "torch": torch.__version__,
+        "layers": {
+            name: {"rf": [res[name]["rf"].height, res[name]["rf"].width], "stride": res[name]["rf"].stride_y}
+            for name in layers
+        },
+        "bare_forward": bare,
+        "sta": full,
+        "ratio": ratio,
+        "sta_seconds": args.n / full,
+        "ratios": [r[0] for r in runs],
+        f"{layers[0]}_kernel_correlation_min": float(np.min(corr)),
+    }
+    print(
+        f"n = {args.n:,} samples, device {device}, {args.threads} threads, batch {args.batch_size}, "
+        f"torch {torch.__version__}; STA of {', '.join(layers)}\n"
+    )
     print("| bare forward (img/s) | STA run (img/s) | STA / bare time, median (each run) | STA time for n (s) |")
     print("|---|---|---|---|")
     spread = ", ".join(f"{r[0]:.3f}" for r in runs)
     print(f"| {bare:,.0f} | {full:,.0f} | {ratio:.3f} ({spread}) | {args.n / full:.1f} |")
-    print(f"\n{layers[0]} STA vs trained kernels: correlation min {np.min(corr):.4f}, "
-          f"median {np.median(corr):.4f}")
+    print(f"\n{layers[0]} STA vs trained kernels: correlation min {np.min(corr):.4f}, median {np.median(corr):.4f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

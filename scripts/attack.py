@@ -1,9 +1,20 @@
 """Bias maps and mean images as a hard-label attack on the experiment's model."""
-from revcor import attacks, device, logs
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import device, logs
+from revcor.pipeline import attack
+
+s = snakemake
 log = logs.setup(s.log[0])
 device.set_threads(s.threads)
-attacks.run(s.input.maps, s.input.model, s.input.dataset, s.input.baselines, s.output.h5, s.output.json,
-            s.params.settings, device=device.resolve(s.params.device), progress=s.config["progress"])
+attack.run(
+    s.input.maps,
+    s.input.model,
+    s.input.dataset,
+    s.input.baselines,
+    s.output.h5,
+    s.output.json,
+    s.params.settings,
+    device=device.resolve(s.params.device),
+    progress=s.config["progress"],
+)
 log.info("wrote %s", s.output.h5)

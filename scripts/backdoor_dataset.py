@@ -1,7 +1,9 @@
 """Poison a dataset's training split with a patch (backdoor) and add a patched test split."""
-from revcor import backdoor, logs
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import logs
+from revcor.pipeline import backdoor
+
+s = snakemake
 log = logs.setup(s.log[0])
 spec = dict(s.params.spec)
 if spec.pop("dataset") != s.wildcards.base:

@@ -1,7 +1,9 @@
 """Derive a binary task (digits a vs b) from its base dataset."""
-from revcor import data, logs
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import logs
+from revcor.data import datasets
+
+s = snakemake
 log = logs.setup(s.log[0])
-data.derive_binary(s.input[0], s.output[0], int(s.wildcards.a), int(s.wildcards.b))
+datasets.derive_binary(s.input[0], s.output[0], int(s.wildcards.a), int(s.wildcards.b))
 log.info("derived %s", s.output[0])

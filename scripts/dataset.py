@@ -1,9 +1,12 @@
 """Build data/{dataset}.h5 from the configured source."""
-from revcor import data, logs
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import logs
+from revcor.data import datasets
+
+s = snakemake
 log = logs.setup(s.log[0])
 settings = s.params.settings
-used = data.build(s.wildcards.base, s.output[0], source=settings["source"],
-                  root=settings["root"], mirror=settings["mirror"])
+used = datasets.build(
+    s.wildcards.base, s.output[0], source=settings["source"], root=settings["root"], mirror=settings["mirror"]
+)
 log.info("built %s from source %r", s.output[0], used)

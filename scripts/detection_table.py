@@ -1,7 +1,9 @@
 """Backdoor detection over seeds: AUROC and the patch location found, per backdoor."""
-from revcor import logs, tables
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import logs
+from revcor.report import tables
+
+s = snakemake
 log = logs.setup(s.log[0])
 tables.write_detection(list(s.input), s.output.md, s.output.csv)
 log.info("wrote %s", s.output.md)

@@ -1,9 +1,11 @@
-"""Draw one figure: call revcor.figures.{params.fig} with the rule's named inputs."""
+"""Draw one figure: call revcor.report.figures.{params.fig} with the rule's named inputs."""
+
 from pathlib import Path
 
-from revcor import figures, logs
+from revcor.base import logs
+from revcor.report import figures
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+s = snakemake
 log = logs.setup(s.log[0])
 stem = Path(s.output.png).with_suffix("")
 getattr(figures, s.params.fig)(**dict(s.input.items()), stem=str(stem))

@@ -1,9 +1,12 @@
 """Build data/imagenet.h5 from a local ImageNet-style validation folder."""
-from revcor import data, logs
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import logs
+from revcor.data import datasets
+
+s = snakemake
 log = logs.setup(s.log[0])
 settings = s.params.settings
-data.build("imagenet", s.output[0], source=settings["source"], root=settings["root"], size=settings["size"],
-           workers=s.threads)
+datasets.build(
+    "imagenet", s.output[0], source=settings["source"], root=settings["root"], size=settings["size"], workers=s.threads
+)
 log.info("built %s from %s", s.output[0], settings["root"])

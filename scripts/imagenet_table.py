@@ -1,9 +1,11 @@
 """Table 1: ImageNet backbones' bias maps as template classifiers, beside the paper's numbers."""
+
 import re
 
-from revcor import logs, tables
+from revcor.base import logs
+from revcor.report import tables
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+s = snakemake
 log = logs.setup(s.log[0])
 evals = {re.sub(r".*/imagenet/(.*)\.json$", r"\1", p): p for p in s.input}
 rows = tables.imagenet_rows({n: (*s.params.backbones[n], p) for n, p in evals.items()})

@@ -1,10 +1,19 @@
 """Microstimulation of one model: psychometric curves with raised or lowered layer biases."""
-from revcor import device, logs, microstim
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import device, logs
+from revcor.pipeline import microstim
+
+s = snakemake
 log = logs.setup(s.log[0])
 device.set_threads(s.threads)
-microstim.run(s.params.spec, s.params.engine, s.input.model, s.input.dataset, s.output[0],
-              generator=s.input.get("generator"), device=device.resolve(s.params.device),
-              progress=s.config["progress"])
+microstim.run(
+    s.params.spec,
+    s.params.engine,
+    s.input.model,
+    s.input.dataset,
+    s.output[0],
+    generator=s.input.get("generator"),
+    device=device.resolve(s.params.device),
+    progress=s.config["progress"],
+)
 log.info("wrote %s", s.output[0])

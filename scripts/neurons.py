@@ -1,10 +1,19 @@
 """Single-unit analyses of one model: STA, STC, layer activations, activation injection."""
-from revcor import device, logs, unit_analysis
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import device, logs
+from revcor.pipeline import neurons
+
+s = snakemake
 log = logs.setup(s.log[0])
 device.set_threads(s.threads)
-unit_analysis.run(s.params.spec, s.params.engine, s.input.model, s.input.dataset, s.output[0],
-                  generator=s.input.get("generator"), device=device.resolve(s.params.device),
-                  progress=s.config["progress"])
+neurons.run(
+    s.params.spec,
+    s.params.engine,
+    s.input.model,
+    s.input.dataset,
+    s.output[0],
+    generator=s.input.get("generator"),
+    device=device.resolve(s.params.device),
+    progress=s.config["progress"],
+)
 log.info("wrote %s", s.output[0])

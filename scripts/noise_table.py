@@ -1,9 +1,11 @@
 """Sample complexity of the noise kinds as a table: convergence and accuracy versus n."""
+
 from pathlib import Path
 
-from revcor import figures, logs, store, tables
+from revcor.base import logs, store
+from revcor.report import figures, tables
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+s = snakemake
 log = logs.setup(s.log[0])
 rows = tables.noise_rows(*figures.noise_curves(list(s.input.maps), list(s.input.evaluations)))
 with store.atomic_path(s.output.md) as tmp:

@@ -1,7 +1,9 @@
 """Provenance of every dataset artifact of the run, as a table for the report."""
-from revcor import logs, tables
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import logs
+from revcor.report import tables
+
+s = snakemake
 log = logs.setup(s.log[0])
 tables.write_csv(tables.provenance_rows(list(s.input)), s.output[0])
 log.info("wrote %s", s.output[0])

@@ -1,11 +1,19 @@
 """Reduce one part's stimuli and responses to sufficient statistics."""
-from revcor import device, experiment, logs
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import device, logs
+from revcor.pipeline import stats
+
+s = snakemake
 log = logs.setup(s.log[0])
 device.set_threads(s.threads)
-experiment.stats_part(s.params.spec, s.params.engine, s.input.responses, s.output[0],
-                      dataset_path=s.input.get("dataset"),
-                      generator=s.input.get("generator"), device=device.resolve(s.params.device),
-                      progress=s.config["progress"])
+stats.part(
+    s.params.spec,
+    s.params.engine,
+    s.input.responses,
+    s.output[0],
+    dataset_path=s.input.get("dataset"),
+    generator=s.input.get("generator"),
+    device=device.resolve(s.params.device),
+    progress=s.config["progress"],
+)
 log.info("wrote %s", s.output[0])

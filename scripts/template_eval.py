@@ -1,7 +1,9 @@
 """Accuracy of an experiment's classification images as a template classifier."""
-from revcor import experiment, logs
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+from revcor.base import logs
+from revcor.pipeline import evaluation
+
+s = snakemake
 log = logs.setup(s.log[0])
-result = experiment.template_eval(s.input.maps, s.input.dataset, s.output[0])
+result = evaluation.template_eval(s.input.maps, s.input.dataset, s.output[0])
 log.info("template accuracy %s at n=%d", result["final"]["bias_maps"]["accuracy"], result["n"])

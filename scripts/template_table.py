@@ -1,9 +1,11 @@
 """Template-classifier accuracies of all experiments and baselines, beside the paper's."""
+
 import re
 
-from revcor import logs, tables
+from revcor.base import logs
+from revcor.report import tables
 
-s = snakemake  # noqa: F821  (injected by Snakemake)
+s = snakemake
 log = logs.setup(s.log[0])
 evals = {re.sub(r".*/eval/(.*)\.json$", r"\1", p): p for p in s.input.evals}
 baselines = {re.sub(r".*/eval/(.*)/baselines\.json$", r"\1", p): p for p in s.input.baselines}

@@ -5,7 +5,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from revcor import activations, engine, maps, noise
+from revcor.analyses import activations
+from revcor.core import engine, maps
+from revcor.models.layers import replace_output
+from revcor.noise import sources
 
 K, C, H, W = 4, 1, 6, 6
 CPU = torch.device("cpu")
@@ -146,22 +149,22 @@ def test_class_means_errors_remove_the_hooks():
 def test_replace_hook_changes_the_output_and_is_removed_on_exit_and_on_exception():
     net = Tiny()
     x = images(3)
-    with activations._replace(net, "fc1", lambda a: torch.zeros_like(a)):
+    with replace_output(net, "fc1", lambda a: torch.zeros_like(a)):
         assert net.fc1._forward_hooks
         replaced = net(x)
     assert torch.allclose(replaced, net.fc2(torch.zeros(3, 5)).expand(3, K))
     assert no_hooks(net)
     with pytest.raises(KeyError):
-        with activations._replace(net, "conv", lambda a: a):
+        with replace_output(net, "conv", lambda a: a):
             raise KeyError("inside")
     assert no_hooks(net)
     with pytest.raises(ValueError, match="no layer 'nope'"):
-        with activations._replace(net, "nope", lambda a: a):
+        with replace_output(net, "nope", lambda a: a):
             pass
 
 
 def test_noise_and_data_batches():
-    source = noise.make({"kind": "white"}, (C, H, W))
+    source = sources.make({"kind": "white"}, (C, H, W))
     got = list(activations.noise_batches(source, 25, 7, 4, CPU, chunk_size=10))
     assert [len(x) for x, _ in got] == [4, 4, 2] * 2 + [4, 1]
     assert all(y is None and x.dtype == torch.float32 for x, y in got)
@@ -207,7 +210,7 @@ def test_similarity_is_the_per_class_pearson_correlation():
 
 
 def noise_means(net, layers):
-    source = noise.make({"kind": "white"}, (C, H, W))
+    source = sources.make({"kind": "white"}, (C, H, W))
     return activations.class_means(net, layers, activations.noise_batches(source, 400, 3, 64, CPU), K,
                                    device=CPU)["means"]
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from revcor import attacks
+from revcor.analyses import attacks
 
 K, C, H, W = 4, 1, 6, 6
 GAMMAS = [0.0, 0.25, 0.5, 0.75, 1.0]

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from revcor import autoencoder, gabor, store
-from revcor.autoencoder import Autoencoder
+from revcor.base import store
+from revcor.noise import autoencoder, gabor
+from revcor.noise.autoencoder import Autoencoder
 
 
 def bars(n: int, side: int = 8, channels: int = 1, seed: int = 0) -> np.ndarray:
@@ -57,7 +58,7 @@ def test_fit_gives_decoder_of_images_in_unit_range(images, variational):
 def test_training_loss_decreases(images, variational):
     gen = autoencoder.fit(images, variational=variational, epochs=5, lr=3e-3, batch_size=32)
     h = gen.history
-    assert all(a > b for a, b in zip(h, h[1:])), h
+    assert all(a > b for a, b in zip(h, h[1:], strict=False)), h
     assert h[-1] < 0.9 * h[0]
 
 

@@ -1,4 +1,4 @@
-"""Tests for revcor.backdoor: patches, poisoning, the derived dataset, and detection from z-maps."""
+"""Tests for revcor.analyses.backdoor: patches, poisoning, the derived dataset, and detection from z-maps."""
 from __future__ import annotations
 
 import hashlib
@@ -7,14 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from revcor import backdoor, data, store
+from revcor.analyses import backdoor
+from revcor.base import store
+from revcor.data import datasets
 
 CLASSES = list("0123456789")
 
 
-def toy_split(n: int, seed: int, shape: tuple[int, ...] = (1, 28, 28)) -> data.Split:
+def toy_split(n: int, seed: int, shape: tuple[int, ...] = (1, 28, 28)) -> datasets.Split:
     rng = np.random.default_rng(seed)
-    return data.Split(rng.integers(0, 200, (n, *shape), dtype=np.uint8),
+    return datasets.Split(rng.integers(0, 200, (n, *shape), dtype=np.uint8),
                       rng.permutation(np.arange(n) % 10).astype(np.int64), CLASSES)
 
 
@@ -26,7 +28,7 @@ def toy(tmp_path):
              "counts": {"train": 200, "test": 50}, "image_shape": [1, 28, 28], "subset": False,
              "description": "Toy digits."}
     path = tmp_path / "toy.h5"
-    data.write(path, attrs, splits)
+    datasets.write(path, attrs, splits)
     return path, splits
 
 
@@ -116,7 +118,7 @@ def test_poison_patches_and_relabels_a_seeded_fraction_of_the_source_class():
 
 def test_poison_errors_are_clear():
     split = toy_split(200, 0)
-    no_sevens = data.Split(split.images, np.where(split.labels == 7, 6, split.labels), CLASSES)
+    no_sevens = datasets.Split(split.images, np.where(split.labels == 7, 6, split.labels), CLASSES)
     with pytest.raises(ValueError, match=r"no images of class 7 \('7'\)"):
         backdoor.poison(no_sevens, "x", 7, 1, 0.5, 0)
     for fraction in (0, -0.1, 1.5):
@@ -136,7 +138,7 @@ def test_derive_round_trip(toy, tmp_path):
     src, splits = toy
     out = tmp_path / "bd.h5"
     backdoor.derive(src, out, name="x01", patch="x", source=0, target=1, fraction=0.5, seed=7)
-    train, test, patched = (data.load(out, s) for s in ("train", "test", "test_patched"))
+    train, test, patched = (datasets.load(out, s) for s in ("train", "test", "test_patched"))
 
     expected, idx = backdoor.poison(splits["train"], "x", 0, 1, 0.5, 7)
     np.testing.assert_array_equal(train.images, expected.images)

@@ -9,9 +9,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
-from revcor import data
 from test_workflow import snakemake, write_config
+
+from revcor.data import datasets
 
 N_TRAIN, N_TEST = 600, 200
 
@@ -41,7 +41,7 @@ def write_cifar(folder: Path, seed: int = 0) -> None:
         batch = {"batch_label": name, "data": images, "labels": labels,
                  "filenames": [f"{i}.png" for i in range(n)]}
         (src / name).write_bytes(pickle.dumps(batch, protocol=2))
-    meta = {"label_names": list(data.DATASETS["cifar10"].classes)}
+    meta = {"label_names": list(datasets.DATASETS["cifar10"].classes)}
     (src / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as tar:
         tar.add(src, arcname="cifar-10-batches-py")
@@ -103,7 +103,7 @@ def test_colour_maps_and_template_accuracy(run, exp):
 
 
 def test_gabor_noise_is_stored_in_colour_and_in_range(run):
-    with h5py.File(run / "results/noise/cifar-gabor/part0.h5") as f:
+    with h5py.File(run / "results/responses/cifar-gabor/part0.h5") as f:
         stimuli = f["stimuli"][:500]
         noise = json.loads(f.attrs["noise"])
     assert stimuli.shape == (500, 3, 32, 32) and stimuli.dtype == np.uint8

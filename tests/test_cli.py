@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from revcor import cli, store
+from revcor import cli
+from revcor.base import store
 
 
 class Tiny(nn.Module):

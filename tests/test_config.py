@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from revcor.config import ConfigError, expand, model_settings, validate
+from revcor.base.config import ConfigError, expand, model_settings, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from revcor import device
+from revcor.base import device
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")

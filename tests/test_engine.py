@@ -4,8 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from revcor import engine, noise, responses
-from revcor.reduce import Layout, Reducer, Stats, merge, predict
+from revcor.core import engine, responses
+from revcor.core.reduce import Layout, Reducer, Stats, merge, predict, reduce_responses
+from revcor.noise import sources
+from revcor.noise.rng import backend
 
 CPU = torch.device("cpu")
 
@@ -24,7 +26,7 @@ class Linear(nn.Module):
 
 def run_parts(tmp_path, jobs, n=1000, chunk_size=128, store_stimuli=True, signal=None, k=3):
     model = Linear(k).eval()
-    src = noise.WhiteNoise((1, 6, 6))
+    src = sources.WhiteNoise((1, 6, 6))
     layout = Layout([str(i) for i in range(k)]) if signal is None else Layout(
         ["0", "1"], ["0", "1"], signal.gammas)
     parts = []
@@ -35,14 +37,14 @@ def run_parts(tmp_path, jobs, n=1000, chunk_size=128, store_stimuli=True, signal
                             batch_size=50, device=CPU, signal=signal, progress=False)
         responses.write(path, chunks, n=n, chunk_size=chunk_size, chunk_indices=idx, source=src,
                         n_logits=model.w.shape[0] if k > 1 else 1,
-                        attrs={"seed": 7, "rng": noise.backend(CPU)}, store_stimuli=store_stimuli)
-        parts.append(responses.reduce(path, src, layout, [100, 500, n], CPU, signal=signal,
+                        attrs={"seed": 7, "rng": backend(CPU)}, store_stimuli=store_stimuli)
+        parts.append(reduce_responses(path, src, layout, [100, 500, n], CPU, signal=signal,
                                       batch_size=64))
     return merge(parts)
 
 
 def test_chunks_are_reproducible_and_independent_of_order():
-    src = noise.WhiteNoise((1, 6, 6))
+    src = sources.WhiteNoise((1, 6, 6))
     a = engine.draw(src, 3, 5, 1000, 100, CPU)[0]
     b = engine.draw(src, 3, 5, 1000, 100, CPU)[0]
     c = engine.draw(src, 3, 6, 1000, 100, CPU)[0]
@@ -76,7 +78,7 @@ def test_reduction_matches_direct_computation(tmp_path):
     n = 1000
     stats = run_parts(tmp_path, 2, n=n)
     model = Linear().eval()
-    src = noise.WhiteNoise((1, 6, 6))
+    src = sources.WhiteNoise((1, 6, 6))
     x = torch.cat([engine.draw(src, 7, i, n, 128, CPU)[0] for i in range(engine.n_chunks(n, 128))])
     x = x.double().div(255).reshape(n, -1)
     logits = model(x.float().reshape(n, 1, 6, 6)).detach()
@@ -127,12 +129,14 @@ def test_reducer_memory_does_not_depend_on_n():
 
 
 def test_bf16_runs_and_agrees_with_fp32(tmp_path):
-    from revcor import experiment, models
+    from revcor.models import architectures, loading
+    from revcor.pipeline import responses as pipeline_responses
+    from revcor.pipeline import stats as pipeline_stats
 
     torch.manual_seed(0)
-    model = models.build("mlp", (1, 8, 8), 3)
+    model = architectures.build("mlp", (1, 8, 8), 3)
     path = tmp_path / "mlp.pt"
-    models.save(model, path, arch="mlp", in_shape=(1, 8, 8), num_classes=3, kwargs={},
+    loading.save(model, path, arch="mlp", in_shape=(1, 8, 8), num_classes=3, kwargs={},
                 meta={"classes": ["a", "b", "c"]})
     spec = {"model": "x/mlp", "n": 4000, "seed": 0, "jobs": 1, "checkpoints": [], "signal": None,
             "noise": {"kind": "white"}}
@@ -141,9 +145,9 @@ def test_bf16_runs_and_agrees_with_fp32(tmp_path):
     counts = {}
     for precision in ("fp32", "bf16"):
         responses_path, stats_path = tmp_path / f"{precision}.h5", tmp_path / f"{precision}-stats.h5"
-        experiment.noise_part(spec, cfg, path, responses_path, 0, device=CPU, precision=precision,
+        pipeline_responses.part(spec, cfg, path, responses_path, 0, device=CPU, precision=precision,
                               progress=False)
-        experiment.stats_part(spec, cfg, responses_path, stats_path, device=CPU)
+        pipeline_stats.part(spec, cfg, responses_path, stats_path, device=CPU)
         counts[precision] = Stats.load(stats_path)["count"][-1, 0, 0]
     assert counts["fp32"].sum() == counts["bf16"].sum() == 4000
     # bf16 rounding flips only answers close to a decision boundary

@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import h5py
 import numpy as np
@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from revcor import store
+from revcor.base import store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ CONFIG = {
     "attacks": {"experiments": []}, "backdoors": {}, "neurons": {}, "microstimulation": {},
 }
 MAPS = "results/maps/big.h5"
-PART = "results/noise/big/part0.h5"
+PART = "results/responses/big/part0.h5"
 
 
 def snakemake_cmd(workdir: Path, *args: str) -> list[str]:

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from revcor import gabor, noise, store
+from revcor.base import store
+from revcor.noise import gabor, sources
+from revcor.noise.rng import ChunkRNG
 
 CPU = torch.device("cpu")
 
@@ -61,23 +63,23 @@ def test_fit_keeps_the_mean_and_intercept():
 
 def test_gabor_noise_samples_in_range_reproducibly_and_structured():
     fitted = gabor.fit(images(), components=40)
-    source = noise.GaborNoise(fitted, storage="float32")
-    a = source.sample(noise.ChunkRNG(3, 5, CPU), 2000)
-    b = source.sample(noise.ChunkRNG(3, 5, CPU), 2000)
+    source = sources.GaborNoise(fitted, storage="float32")
+    a = source.sample(ChunkRNG(3, 5, CPU), 2000)
+    b = source.sample(ChunkRNG(3, 5, CPU), 2000)
     assert a.shape == (2000, 1, 28, 28) and a.dtype == torch.float32
-    assert torch.equal(a, b) and not torch.equal(a, source.sample(noise.ChunkRNG(3, 6, CPU), 2000))
+    assert torch.equal(a, b) and not torch.equal(a, source.sample(ChunkRNG(3, 6, CPU), 2000))
     assert a.min() >= 0 and a.max() <= 1
     x = a.double().numpy()
     assert np.corrcoef(x[..., :-1].ravel(), x[..., 1:].ravel())[0, 1] > 0.3  # smooth, unlike white
     # without clipping, the mean image is the PCA mean plus the scores' mid-range projection
-    u8 = noise.GaborNoise(fitted, storage="uint8").sample(noise.ChunkRNG(3, 5, CPU), 10)
+    u8 = sources.GaborNoise(fitted, storage="uint8").sample(ChunkRNG(3, 5, CPU), 10)
     assert u8.dtype == torch.uint8
 
 
 def test_colour_is_fitted_per_channel():
     fitted = gabor.fit(images(n=200, c=3, side=32), components=30)
     assert fitted.projection.shape == (3, 30, 1024) and fitted.explained.shape == (3,)
-    x = noise.GaborNoise(fitted, storage="float32").sample(noise.ChunkRNG(0, 0, CPU), 8)
+    x = sources.GaborNoise(fitted, storage="float32").sample(ChunkRNG(0, 0, CPU), 8)
     assert x.shape == (8, 3, 32, 32)
 
 
@@ -88,12 +90,12 @@ def test_save_load_round_trip(tmp_path):
     for name in ("projection", "offset", "low", "high", "explained", "examples"):
         np.testing.assert_array_equal(getattr(back, name), getattr(fitted, name))
     assert back.settings == fitted.settings and back.shape == (1, 28, 28)
-    source = noise.make({"kind": "gabor", "storage": "float32"}, (1, 28, 28), tmp_path / "g.h5")
+    source = sources.make({"kind": "gabor", "storage": "float32"}, (1, 28, 28), tmp_path / "g.h5")
     assert source.describe()["generator"].endswith("g.h5") and source.describe()["components"] == 10
     with pytest.raises(ValueError, match=r"makes \(1, 28, 28\) images, the model takes \(3, 32, 32\)"):
-        noise.make({"kind": "gabor"}, (3, 32, 32), tmp_path / "g.h5")
+        sources.make({"kind": "gabor"}, (3, 32, 32), tmp_path / "g.h5")
     with pytest.raises(ValueError, match="needs its fitted generator"):
-        noise.make({"kind": "gabor"}, (1, 28, 28))
+        sources.make({"kind": "gabor"}, (1, 28, 28))
 
 
 def test_clear_errors():

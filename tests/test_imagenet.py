@@ -14,8 +14,13 @@ import torchvision
 from PIL import Image
 from torchvision.transforms import CenterCrop, Resize
 
-from revcor import backbones, data, models, noise, paper, store, tables
-from revcor.models import ModelError
+from revcor.base import paper, store
+from revcor.data import datasets
+from revcor.models import architectures, backbones, loading
+from revcor.models.architectures import ModelError
+from revcor.noise import sources
+from revcor.noise.rng import ChunkRNG
+from revcor.report import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,8 +38,8 @@ def test_images_get_torchvisions_evaluation_transform(tmp_path):
     wide = _png(tmp_path / "val/n2/a.png", 100, 50, seed=1)
     tall = _png(tmp_path / "val/n1/b.png", 41, 90, seed=2)
     Image.fromarray(np.full((30, 30), 7, np.uint8)).save(tmp_path / "val/n1/c.JPEG")  # greyscale JPEG
-    data.build("imagenet", tmp_path / "in.h5", root=tmp_path / "val", size=16)
-    val = data.load(tmp_path / "in.h5", "test")
+    datasets.build("imagenet", tmp_path / "in.h5", root=tmp_path / "val", size=16)
+    val = datasets.load(tmp_path / "in.h5", "test")
     assert val.classes == ["n1", "n2"] and val.labels.tolist() == [0, 0, 1]
     transform = lambda im: np.asarray(CenterCrop(16)(Resize(18)(im))).transpose(2, 0, 1)  # noqa: E731  18 = 16*256/224
     assert (val.images[0] == transform(tall)).all() and (val.images[2] == transform(wide)).all()
@@ -60,18 +65,18 @@ def test_bad_validation_folders_are_named(tmp_path, layout, expected):
         (root / "n2").mkdir()
     if layout == "corrupt":
         (root / "n1" / "b.JPEG").write_bytes(b"not a jpeg")
-    with pytest.raises(data.DataError, match=expected):
-        data.build("imagenet", tmp_path / "in.h5", root=root)
+    with pytest.raises(datasets.DataError, match=expected):
+        datasets.build("imagenet", tmp_path / "in.h5", root=root)
     assert not (tmp_path / "in.h5").exists()
 
 
 def test_imagenet_cannot_be_downloaded(tmp_path):
-    with pytest.raises(data.DataError, match="only source is a local folder"):
-        data.build("imagenet", tmp_path / "in.h5", source="torchvision")
-    with pytest.raises(data.DataError, match="needs root"):
-        data.build("imagenet", tmp_path / "in.h5")
-    with pytest.raises(data.DataError, match="size applies to imagenet only"):
-        data.build("mnist", tmp_path / "m.h5", size=32)
+    with pytest.raises(datasets.DataError, match="only source is a local folder"):
+        datasets.build("imagenet", tmp_path / "in.h5", source="torchvision")
+    with pytest.raises(datasets.DataError, match="needs root"):
+        datasets.build("imagenet", tmp_path / "in.h5")
+    with pytest.raises(datasets.DataError, match="size applies to imagenet only"):
+        datasets.build("mnist", tmp_path / "m.h5", size=32)
 
 
 # --------------------------------------------------------------------------- backbones
@@ -137,14 +142,14 @@ def test_pretrained_weights_come_from_torch_hubs_cache(torch_home, tmp_path):
         assert torch.equal(model.net.state_dict()[k], v), k
     # the backbone takes [0, 1] images and normalises them itself
     x = torch.rand(2, 3, 32, 32)
-    mean, std = torch.tensor(models.IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(models.IMAGENET_STD).view(1, 3, 1, 1)
+    mean, std = torch.tensor(architectures.IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(architectures.IMAGENET_STD).view(1, 3, 1, 1)
     with torch.no_grad():
         assert torch.allclose(model(x), model.net((x - mean) / std))
 
 
 def test_pretrained_weights_need_all_1000_classes(torch_home, tmp_path):
     _png(tmp_path / "val/n1/a.png", 40, 40)
-    data.build("imagenet", tmp_path / "in.h5", root=tmp_path / "val", size=32)
+    datasets.build("imagenet", tmp_path / "in.h5", root=tmp_path / "val", size=32)
     with pytest.raises(ModelError, match="predicts 1000 ImageNet classes, but dataset imagenet has 1"):
         backbones.prepare(tmp_path / "in.h5", {"arch": "resnet152", "seed": 0}, model_out=tmp_path / "m.pt",
                           metrics_out=tmp_path / "m.json")
@@ -155,23 +160,23 @@ def test_pretrained_weights_need_all_1000_classes(torch_home, tmp_path):
 @pytest.mark.parametrize("arch", ["googlenet", "mnasnet1_3"])
 def test_backbone_model_files_round_trip(tmp_path, arch):
     torch.manual_seed(0)
-    model = models.build(arch, (3, 32, 32), 5).eval()
-    models.save(model, tmp_path / "m.pt", arch=arch, in_shape=(3, 32, 32), num_classes=5, kwargs={}, meta={})
-    loaded = models.load(tmp_path / "m.pt")
+    model = architectures.build(arch, (3, 32, 32), 5).eval()
+    loading.save(model, tmp_path / "m.pt", arch=arch, in_shape=(3, 32, 32), num_classes=5, kwargs={}, meta={})
+    loaded = loading.load(tmp_path / "m.pt")
     x = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(loaded.module(x), model(x))
     with pytest.raises(ModelError, match="at least 32x32"):
-        models.build("vgg19_bn", (3, 24, 24), 5)
+        architectures.build("vgg19_bn", (3, 24, 24), 5)
     with pytest.raises(ModelError, match="3 channels"):
-        models.build(arch, (1, 32, 32), 5)
+        architectures.build(arch, (1, 32, 32), 5)
 
 
 # --------------------------------------------------------------------------- noise size
 
 def test_noise_size_draws_small_noise_and_resizes_it_for_the_model():
-    source = noise.make({"kind": "white", "size": 8}, (3, 24, 24))
-    stored = source.sample(noise.ChunkRNG(0, 0, torch.device("cpu")), 5)
+    source = sources.make({"kind": "white", "size": 8}, (3, 24, 24))
+    stored = source.sample(ChunkRNG(0, 0, torch.device("cpu")), 5)
     assert stored.shape == (5, 3, 8, 8) and source.input_shape == (3, 24, 24)
     x = source.to_input(stored)
     expected = torch.nn.functional.interpolate(stored.float() / 255, size=(24, 24), mode="bilinear",
@@ -179,20 +184,20 @@ def test_noise_size_draws_small_noise_and_resizes_it_for_the_model():
     assert torch.allclose(x, expected, atol=1e-6) and 0 <= x.min() and x.max() <= 1
     assert source.describe()["input_shape"] == [3, 24, 24]
     # the reductions rebuild the source at the stored size: no resizing there
-    again = noise.make({"kind": "white", "size": 8}, tuple(source.describe()["shape"]))
+    again = sources.make({"kind": "white", "size": 8}, tuple(source.describe()["shape"]))
     assert torch.equal(again.to_input(stored), stored.float() / 255) and "input_shape" not in again.describe()
 
 
 def test_a_generator_of_another_size_says_to_set_the_noise_size(tmp_path):
-    from revcor import gabor
+    from revcor.noise import gabor
 
     images = np.random.default_rng(0).integers(0, 256, (40, 3, 16, 16), dtype=np.uint8)
     gabor.save(gabor.fit(images, sizes=(4, 8), components=5), tmp_path / "g.h5")
     with pytest.raises(ValueError, match="the model takes \\(3, 64, 64\\) \\(a noise size of 16 resizes"):
-        noise.make({"kind": "gabor"}, (3, 64, 64), tmp_path / "g.h5")
+        sources.make({"kind": "gabor"}, (3, 64, 64), tmp_path / "g.h5")
     with pytest.raises(ValueError, match="the noise size 32 asks for \\(3, 32, 32\\)"):
-        noise.make({"kind": "gabor", "size": 32}, (3, 64, 64), tmp_path / "g.h5")
-    assert noise.make({"kind": "gabor", "size": 16}, (3, 64, 64), tmp_path / "g.h5").input_shape == (3, 64, 64)
+        sources.make({"kind": "gabor", "size": 32}, (3, 64, 64), tmp_path / "g.h5")
+    assert sources.make({"kind": "gabor", "size": 16}, (3, 64, 64), tmp_path / "g.h5").input_shape == (3, 64, 64)
 
 
 # --------------------------------------------------------------------------- table 1
@@ -217,7 +222,7 @@ def test_table1_rows_sit_beside_the_papers(tmp_path):
 
 
 def test_config_keys(tmp_path):
-    from revcor.config import ConfigError, validate
+    from revcor.base.config import ConfigError, validate
 
     schema = ROOT / "workflow/schemas/config.schema.yaml"
     config = validate({"datasets": {"imagenet": {"root": "/val"}},

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from revcor import data, evaluate, experiment, models
 from test_cifar_workflow import write_cifar
 from test_workflow import snakemake, write_config
+
+from revcor.core import evaluate
+from revcor.data import datasets
+from revcor.models import architectures, loading
 
 WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361")
 PER_CLASS = 5
@@ -74,7 +76,7 @@ def run(tmp_path_factory):
 
 def test_validation_folder_becomes_the_test_split(run):
     path = run / "data/imagenet.h5"
-    val = data.load(path, "test")
+    val = datasets.load(path, "test")
     assert val.images.shape == (len(WNIDS) * PER_CLASS, 3, 64, 64) and val.images.dtype == np.uint8
     assert val.classes == list(WNIDS)
     assert (val.labels == np.repeat(np.arange(len(WNIDS)), PER_CLASS)).all()
@@ -96,14 +98,14 @@ def test_backbones_are_built_not_trained(run):
     metrics = json.loads((run / "results/models/imagenet/squeeze.json").read_text())
     assert metrics["weights"] is None and metrics["in_shape"] == [3, 64, 64]
     assert metrics["test"]["n"] == len(WNIDS) * PER_CLASS and "train_loss" not in metrics
-    goog = models.load(run / "results/models/imagenet/goog.pt")
+    goog = loading.load(run / "results/models/imagenet/goog.pt")
     assert goog.in_shape == (3, 32, 32) and goog.meta["classes"] == list(WNIDS)
-    assert isinstance(goog.module, models.Backbone) and goog.module.net.aux1 is None
-    assert models.check_fits(goog.module, (3, 32, 32), len(WNIDS)) == len(WNIDS)
+    assert isinstance(goog.module, architectures.Backbone) and goog.module.net.aux1 is None
+    assert loading.check_fits(goog.module, (3, 32, 32), len(WNIDS)) == len(WNIDS)
 
 
 def test_noise_is_drawn_at_32_and_resized_for_the_model(run):
-    part = run / "results/noise/in-squeeze/part0.h5"
+    part = run / "results/responses/in-squeeze/part0.h5"
     with h5py.File(part) as f:
         stimuli, logits = f["stimuli"][:20], f["logits"][:20]
         described = json.loads(f.attrs["noise"])
@@ -111,14 +113,14 @@ def test_noise_is_drawn_at_32_and_resized_for_the_model(run):
     assert stimuli.shape == (20, 3, 32, 32)
     assert described["shape"] == [3, 32, 32] and described["input_shape"] == [3, 64, 64]
     # what the model saw: the stored noise resized to 64x64
-    model = experiment.load_model(run / "results/models/imagenet/squeeze.pt", torch.device("cpu")).module
+    model = loading.load(str(run / "results/models/imagenet/squeeze.pt")).module
     x = torch.nn.functional.interpolate(torch.from_numpy(stimuli).float() / 255, size=(64, 64),
                                         mode="bilinear", align_corners=False)
     with torch.no_grad():
         assert torch.allclose(model(x), torch.from_numpy(logits), atol=1e-4)
-    with h5py.File(run / "results/noise/in-goog/part0.h5") as f:
+    with h5py.File(run / "results/responses/in-goog/part0.h5") as f:
         assert f["stimuli"].shape == (1000, 3, 32, 32) and "input_shape" not in json.loads(f.attrs["noise"])
-    with h5py.File(run / "results/noise/in-squeeze-white/part0.h5") as f:
+    with h5py.File(run / "results/responses/in-squeeze-white/part0.h5") as f:
         assert f["stimuli"].shape == (1000, 3, 64, 64)
 
 
@@ -146,7 +148,7 @@ def test_table1(run):
     assert result["run_time_s"] == pytest.approx(sum(parts)) and result["parts"] == 2
     assert set(result["by_n"]) == {"500", "1500"} and result["map_shape"] == [3, 32, 32]
     # the template classifier of the final maps on the validation images resized to 32x32
-    val = data.load(run / "data/imagenet.h5", "test")
+    val = datasets.load(run / "data/imagenet.h5", "test")
     small = torch.nn.functional.interpolate(torch.from_numpy(val.images).float() / 255, size=(32, 32),
                                             mode="bilinear", antialias=True).double().numpy()
     with h5py.File(r / "maps/in-squeeze.h5") as f:

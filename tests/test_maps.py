@@ -3,14 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from revcor import engine, evaluate, maps, noise
-from revcor.reduce import Layout, Reducer
+from revcor.core import engine, evaluate, maps
+from revcor.core.reduce import Layout, Reducer
+from revcor.noise import sources
 
 CPU = torch.device("cpu")
 
 
 def reduce(logits_fn, n=60000, shape=(1, 8, 8), k=3, checkpoints=(6000,)):
-    src = noise.WhiteNoise(shape)
+    src = sources.WhiteNoise(shape)
     red = Reducer(Layout([str(i) for i in range(k)]), shape, k, list(checkpoints) + [n], 0, n, CPU)
     for i in range(engine.n_chunks(n, 10000)):
         stored = engine.draw(src, 0, i, n, 10000, CPU)[0]

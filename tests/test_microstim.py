@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from revcor import microstim, models
-from revcor.noise import WhiteNoise
+from revcor.analyses import microstim
+from revcor.models import architectures
+from revcor.noise.sources import WhiteNoise
 
 CPU = torch.device("cpu")
 
@@ -35,7 +36,7 @@ def test_layer_ks_shared_or_per_layer():
 
 def test_stimulated_copy_leaves_the_original_bitwise_untouched():
     torch.manual_seed(0)
-    model = models.build("mnist_cnn", (1, 28, 28), 10)
+    model = architectures.build("mnist_cnn", (1, 28, 28), 10)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     delta = np.linspace(-1, 1, 20)
     stim = microstim.stimulated(model, "conv1", delta)

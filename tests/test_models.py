@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from revcor import models
-from revcor.models import ModelError
+from revcor.models import architectures, loading
+from revcor.models.architectures import ModelError
+from revcor.models.layers import get_layer, layer_names
 
 MNIST = (1, 28, 28)
 CIFAR = (3, 32, 32)
@@ -37,30 +38,30 @@ def n_params(model: nn.Module) -> int:
 
 
 def test_all_architectures_covered():
-    assert set(CASES) == set(models.ARCHITECTURES) - set(models.BACKBONES)  # backbones: test_imagenet.py
+    assert set(CASES) == set(architectures.ARCHITECTURES) - set(architectures.BACKBONES)  # backbones: test_imagenet.py
 
 
 @pytest.mark.parametrize("arch", sorted(CASES))
 def test_architecture_shapes_layers_and_size(arch):
     in_shape, kwargs, k, outputs, layers, count = CASES[arch]
     torch.manual_seed(0)
-    model = models.build(arch, in_shape, k, **kwargs).eval()
+    model = architectures.build(arch, in_shape, k, **kwargs).eval()
     out = model(torch.rand(3, *in_shape))
     assert out.shape == (3, outputs)
-    assert set(layers) <= set(models.layer_names(model))
+    assert set(layers) <= set(layer_names(model))
     for name in layers:
-        assert models.get_layer(model, name) is getattr(model, name)
+        assert get_layer(model, name) is getattr(model, name)
     assert n_params(model) == count
-    assert models.check_fits(model, in_shape, k) == outputs
+    assert loading.check_fits(model, in_shape, k) == outputs
 
 
 def test_mnist_cnn_parameter_count_is_431080():
-    assert n_params(models.build("mnist_cnn", MNIST, 10)) == 431080
+    assert n_params(architectures.build("mnist_cnn", MNIST, 10)) == 431080
 
 
 def test_logits_not_probabilities():
     torch.manual_seed(0)
-    model = models.build("logreg", MNIST, 10)
+    model = architectures.build("logreg", MNIST, 10)
     with torch.no_grad():
         model.fc.weight.mul_(100)
         out = model(torch.rand(4, *MNIST))
@@ -69,12 +70,12 @@ def test_logits_not_probabilities():
 
 
 def test_variants_and_other_sizes():
-    assert models.build("binary_cnn", MNIST, 1, conv1_channels=40).conv1.out_channels == 40
-    tanh = models.build("cifar_cnn", CIFAR, 10, activation="tanh").eval()
+    assert architectures.build("binary_cnn", MNIST, 1, conv1_channels=40).conv1.out_channels == 40
+    tanh = architectures.build("cifar_cnn", CIFAR, 10, activation="tanh").eval()
     assert tanh(torch.rand(2, *CIFAR)).shape == (2, 10)
-    assert models.build("mnist_cnn", (3, 32, 32), 5).fc1.in_features == 50 * 5 * 5
-    assert models.build("cifar_cnn", (1, 16, 24), 4).fc1.in_features == 256 * 2 * 3
-    assert models.build("rnn", (3, 10, 7), 3)(torch.rand(2, 3, 10, 7)).shape == (2, 3)
+    assert architectures.build("mnist_cnn", (3, 32, 32), 5).fc1.in_features == 50 * 5 * 5
+    assert architectures.build("cifar_cnn", (1, 16, 24), 4).fc1.in_features == 256 * 2 * 3
+    assert architectures.build("rnn", (3, 10, 7), 3)(torch.rand(2, 3, 10, 7)).shape == (2, 3)
 
 
 @pytest.mark.parametrize(
@@ -92,18 +93,18 @@ def test_variants_and_other_sizes():
 )
 def test_build_errors(args, kwargs, match):
     with pytest.raises(ModelError, match=match):
-        models.build(*args, **kwargs)
+        architectures.build(*args, **kwargs)
 
 
 def test_save_load_roundtrip(tmp_path):
     torch.manual_seed(1)
-    model = models.build("binary_cnn", MNIST, 2, conv1_channels=40)
+    model = architectures.build("binary_cnn", MNIST, 2, conv1_channels=40)
     rng = torch.get_rng_state()
     path = tmp_path / "sub" / "m.pt"
-    models.save(model, path, arch="binary_cnn", in_shape=MNIST, num_classes=2,
+    loading.save(model, path, arch="binary_cnn", in_shape=MNIST, num_classes=2,
                 kwargs={"conv1_channels": 40}, meta={"task": "1 vs 7", "acc": 0.99})
     assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temp files left
-    loaded = models.load(path)
+    loaded = loading.load(path)
     assert torch.equal(torch.get_rng_state(), rng)  # saving and loading leave the global RNG alone
     assert not loaded.module.training
     assert loaded.in_shape == MNIST and loaded.num_classes == 2
@@ -115,11 +116,11 @@ def test_save_load_roundtrip(tmp_path):
 
 
 def test_save_rejects_wrong_arch_and_bad_meta(tmp_path):
-    model = models.build("logreg", MNIST, 10)
+    model = architectures.build("logreg", MNIST, 10)
     with pytest.raises(ModelError, match="not a mlp model"):
-        models.save(model, tmp_path / "m.pt", arch="mlp", in_shape=MNIST, num_classes=10, kwargs={}, meta={})
+        loading.save(model, tmp_path / "m.pt", arch="mlp", in_shape=MNIST, num_classes=10, kwargs={}, meta={})
     with pytest.raises(ModelError, match="meta is not JSON-serialisable"):
-        models.save(model, tmp_path / "m.pt", arch="logreg", in_shape=MNIST, num_classes=10, kwargs={},
+        loading.save(model, tmp_path / "m.pt", arch="logreg", in_shape=MNIST, num_classes=10, kwargs={},
                     meta={"x": object()})
     assert not list(tmp_path.iterdir())
 
@@ -137,12 +138,12 @@ def test_torchscript_loads(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.jit.trace(model, x).save(str(path))
-    loaded = models.load(path)
+    loaded = loading.load(path)
     assert "TorchScript" in loaded.source and loaded.in_shape is None
     assert not loaded.module.training
     with torch.no_grad():
         torch.testing.assert_close(loaded.module(x), model(x))
-    assert models.check_fits(loaded.module, (1, 8, 8), 4) == 4
+    assert loading.check_fits(loaded.module, (1, 8, 8), 4) == 4
 
 
 def export(model: nn.Module, x: torch.Tensor, path, dynamic: bool = True) -> None:
@@ -155,23 +156,23 @@ def test_torch_export_loads(tmp_path):
     model = small_cnn().eval()
     x = torch.rand(5, 1, 8, 8)
     export(model, x, tmp_path / "m.pt2")
-    loaded = models.load(tmp_path / "m.pt2")
+    loaded = loading.load(tmp_path / "m.pt2")
     assert "torch.export" in loaded.source
     assert loaded.in_shape == (1, 8, 8)
     loaded.module.eval()  # a no-op, but must not raise
     with torch.no_grad():
         torch.testing.assert_close(loaded.module(x), model(x))
-    assert models.check_fits(loaded.module, loaded.in_shape, 4) == 4
+    assert loading.check_fits(loaded.module, loaded.in_shape, 4) == 4
 
 
 def test_torch_export_rejects_training_mode_and_fixed_batch(tmp_path):
     x = torch.rand(5, 1, 8, 8)
     export(small_cnn().train(), x, tmp_path / "train.pt2")
     with pytest.raises(ModelError, match=r"exported in training mode.*model.eval\(\)"):
-        models.load(tmp_path / "train.pt2")
+        loading.load(tmp_path / "train.pt2")
     export(small_cnn().eval(), x, tmp_path / "fixed.pt2", dynamic=False)
     with pytest.raises(ModelError, match="fixed batch size of 5"):
-        models.load(tmp_path / "fixed.pt2")
+        loading.load(tmp_path / "fixed.pt2")
 
 
 @pytest.fixture
@@ -199,7 +200,7 @@ def test_factory_with_state_dict(factory_module):
     torch.manual_seed(4)
     model = mynets.make()
     torch.save(model.state_dict(), factory_module / "w.pt")
-    loaded = models.load("mynets:make", state_dict=factory_module / "w.pt")
+    loaded = loading.load("mynets:make", state_dict=factory_module / "w.pt")
     assert "mynets:make" in loaded.source and not loaded.module.training
     x = torch.rand(2, 1, 4, 4)
     with torch.no_grad():
@@ -232,46 +233,46 @@ def test_bad_specs(factory_module, monkeypatch, spec, weights, match):
     torch.save(good, "whole.pt")
     (factory_module / "garbage.pt").write_bytes(b"not a model at all")
     with pytest.raises(ModelError, match=match) as info:
-        models.load(spec, state_dict=weights)
+        loading.load(spec, state_dict=weights)
     assert "\n" not in str(info.value)
 
 
 def test_check_fits_errors():
-    model = models.build("mnist_cnn", MNIST, 10)
+    model = architectures.build("mnist_cnn", MNIST, 10)
     with pytest.raises(ModelError, match=r"mnist_cnn does not accept inputs of shape \(N,C,H,W\)=\(N,3,32,32\)") as info:
-        models.check_fits(model, CIFAR, 10, name="mnist_cnn")
+        loading.check_fits(model, CIFAR, 10, name="mnist_cnn")
     assert "\n" not in str(info.value)
     with pytest.raises(ModelError, match="has 10 outputs but the data has 3 classes"):
-        models.check_fits(model, MNIST, 3)
-    binary = models.build("binary_cnn", MNIST, 2)
-    assert models.check_fits(binary, MNIST, 2) == 1
+        loading.check_fits(model, MNIST, 3)
+    binary = architectures.build("binary_cnn", MNIST, 2)
+    assert loading.check_fits(binary, MNIST, 2) == 1
     with pytest.raises(ModelError, match="has 1 output but the data has 10 classes"):
-        models.check_fits(binary, MNIST, 10)
+        loading.check_fits(binary, MNIST, 10)
 
 
 def test_check_fits_keeps_mode_and_batchnorm_statistics():
-    model = models.build("cifar_cnn", CIFAR, 10).train()
+    model = architectures.build("cifar_cnn", CIFAR, 10).train()
     before = model.bn1.running_mean.clone()
-    models.check_fits(model, CIFAR, 10)
+    loading.check_fits(model, CIFAR, 10)
     assert model.training
     assert torch.equal(model.bn1.running_mean, before)
 
 
 def test_predict_labels():
     one = torch.tensor([[-1.0], [0.5], [0.0], [3.0]])
-    assert models.predict_labels(one).tolist() == [0, 1, 0, 1]
-    assert models.predict_labels(one[:, 0]).tolist() == [0, 1, 0, 1]
+    assert architectures.predict_labels(one).tolist() == [0, 1, 0, 1]
+    assert architectures.predict_labels(one[:, 0]).tolist() == [0, 1, 0, 1]
     many = torch.tensor([[0.1, 2.0, -1.0], [5.0, 0.0, 1.0]])
-    assert models.predict_labels(many).tolist() == [1, 0]
+    assert architectures.predict_labels(many).tolist() == [1, 0]
     with pytest.raises(ModelError, match="shape"):
-        models.predict_labels(torch.zeros(2, 3, 4))
+        architectures.predict_labels(torch.zeros(2, 3, 4))
 
 
 def test_unknown_layer_lists_valid_names():
-    model = models.build("mnist_cnn", MNIST, 10)
-    assert models.layer_names(model) == ["conv1", "conv2", "fc1", "fc2"]
+    model = architectures.build("mnist_cnn", MNIST, 10)
+    assert layer_names(model) == ["conv1", "conv2", "fc1", "fc2"]
     with pytest.raises(ModelError, match="no layer 'conv3'; valid layers: conv1, conv2, fc1, fc2"):
-        models.get_layer(model, "conv3")
-    rnn = models.build("rnn", MNIST, 10)
+        get_layer(model, "conv3")
+    rnn = architectures.build("rnn", MNIST, 10)
     with pytest.raises(ModelError, match="valid layers: rnn, fc"):
-        models.get_layer(rnn, "")
+        get_layer(rnn, "")

@@ -6,8 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from revcor import maps, models, neurons
-from revcor.noise import WhiteNoise
+from revcor.analyses import neurons
+from revcor.core import maps
+from revcor.models import architectures
+from revcor.models.layers import capture
+from revcor.noise.sources import WhiteNoise
 
 CPU = torch.device("cpu")
 UNIFORM_VAR = (256 ** 2 - 1) / 12 / 255 ** 2  # variance of uint8 uniform noise on [0, 1]
@@ -15,12 +18,12 @@ UNIFORM_VAR = (256 ** 2 - 1) / 12 / 255 ** 2  # variance of uint8 uniform noise 
 
 def mnist_cnn(seed=0):
     torch.manual_seed(seed)
-    return models.build("mnist_cnn", (1, 28, 28), 10).eval()
+    return architectures.build("mnist_cnn", (1, 28, 28), 10).eval()
 
 
 def feed(model, layers, reducer, x, batch=1000):
     """Run ``x`` through ``model`` in batches and update ``reducer``."""
-    with neurons.capture(model, layers) as out, torch.no_grad():
+    with capture(model, layers) as out, torch.no_grad():
         for i in range(0, len(x), batch):
             model(x[i:i + batch])
             reducer.update(x[i:i + batch], out)
@@ -44,17 +47,17 @@ def projection_norm(basis, vectors):
 def test_capture_records_outputs_and_removes_hooks():
     model = mnist_cnn()
     x = torch.rand(3, 1, 28, 28)
-    with neurons.capture(model, ["conv1", "fc2"]) as out:
+    with capture(model, ["conv1", "fc2"]) as out:
         logits = model(x)
         assert model.conv1._forward_hooks and model.fc2._forward_hooks
     assert out["conv1"].shape == (3, 20, 24, 24) and torch.equal(out["fc2"], logits)
     assert all(not m._forward_hooks for m in model.modules())
     with pytest.raises(RuntimeError, match="boom"):
-        with neurons.capture(model, "conv2"):
+        with capture(model, "conv2"):
             raise RuntimeError("boom")
     assert all(not m._forward_hooks for m in model.modules())
-    with pytest.raises(models.ModelError, match="valid layers: conv1, conv2, fc1, fc2"):
-        with neurons.capture(model, ["conv1", "pool"]):
+    with pytest.raises(architectures.ModelError, match="valid layers: conv1, conv2, fc1, fc2"):
+        with capture(model, ["conv1", "pool"]):
             pass
     assert all(not m._forward_hooks for m in model.modules())
 
@@ -67,7 +70,7 @@ def test_receptive_fields():
     assert neurons.receptive_field(model, "fc1", (1, 28, 28)) == neurons.RF(0, 0, 28, 28, 0, 0, (500,))
     assert model.training and all(p.requires_grad for p in model.parameters())  # restored
     torch.manual_seed(0)
-    cifar = models.build("cifar_cnn", (3, 32, 32), 10, activation="tanh")
+    cifar = architectures.build("cifar_cnn", (3, 32, 32), 10, activation="tanh")
     assert neurons.receptive_field(cifar, "conv1", (3, 32, 32)) == neurons.RF(-1, -1, 3, 3, 1, 1, (32, 32, 32))
     # larger than the image at the border, with padding on every side
     assert neurons.receptive_field(cifar, "conv6", (3, 32, 32)) == neurons.RF(-14, -14, 32, 32, 4, 4, (256, 8, 8))
@@ -93,7 +96,7 @@ def test_sta_of_first_conv_layer_is_its_kernel():
     model = mnist_cnn()
     x = uniform(20000)
     sta, rect = (neurons.STA(model, ["conv1"], (1, 28, 28), rectify=r) for r in (False, True))
-    with neurons.capture(model, ["conv1"]) as out, torch.no_grad():
+    with capture(model, ["conv1"]) as out, torch.no_grad():
         for i in range(0, len(x), 2000):
             model(x[i:i + 2000])
             sta.update(x[i:i + 2000], out)
@@ -120,7 +123,7 @@ def test_no_dc_offset_from_the_noise_mean():
         conv.c.bias.fill_(1.0)
     x = uniform(4000, (1, 16, 16))
     centred, nominal0 = (neurons.STA(conv, ["c"], (1, 16, 16), mean=m, rectify=True) for m in (0.5, 0.0))
-    with neurons.capture(conv, ["c"]) as out, torch.no_grad():
+    with capture(conv, ["c"]) as out, torch.no_grad():
         conv(x)
         centred.update(x, out)
         nominal0.update(x, out)
@@ -139,7 +142,7 @@ def test_no_dc_offset_from_the_noise_mean():
 
 def test_linear_layer_sta_is_the_weight_rows():
     torch.manual_seed(3)
-    model = models.build("logreg", (1, 28, 28), 10)
+    model = architectures.build("logreg", (1, 28, 28), 10)
     res = neurons.run(model, ["fc"], WhiteNoise((1, 28, 28)), n=100_000, seed=1, chunk_size=40_000,
                       batch_size=5000, progress=False)
     fc = res["fc"]

@@ -3,7 +3,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from revcor import plots
+from revcor.report import plots
 
 K, H, W = 4, 8, 8
 CLASSES = ["zero", "one", "two", "three"]
@@ -432,7 +432,7 @@ def grid_axes(fig, nrows):
 
 
 def test_fig20_maps_scales_similarity_and_distances(tmp_path):
-    from revcor.maps import similarity
+    from revcor.core.maps import similarity
 
     noise, data = layer_means(0, empty=(1,)), layer_means(1)
     data["fc"][0] = 2 * noise["fc"][0] + 1  # perfectly correlated with the noise map
@@ -518,7 +518,7 @@ def all_titles(fig):
 
 
 def test_fig8_sta_filters_beside_kernels(tmp_path):
-    from revcor.neurons import RF
+    from revcor.analyses.neurons import RF
 
     rng = np.random.default_rng(6)
     kernel = rng.normal(size=(20, 1, 5, 5))

@@ -15,12 +15,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from slurm_cluster import Unavailable, local_cluster
 from test_workflow import ROOT, TINY, snakemake, write_config
 
 EXP = "split"
-PARTS = [f"results/noise/{EXP}/part{part}.h5" for part in (0, 1)]
+PARTS = [f"results/responses/{EXP}/part{part}.h5" for part in (0, 1)]
 TARGET = f"results/maps/{EXP}.h5"
 INPUTS = ("data/mnist-5k.h5", "results/models/mnist-5k/logreg.pt", "results/models/mnist-5k/logreg.json")
 CONFIG = {

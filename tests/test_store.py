@@ -2,7 +2,7 @@
 import h5py
 import pytest
 
-from revcor import store
+from revcor.base import store
 
 
 def test_complete_artifact_is_renamed_into_place(tmp_path):

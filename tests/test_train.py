@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from revcor import models
-from revcor.train import evaluate, train
+from revcor.models import architectures
+from revcor.models.train import evaluate, train
 
 
 def separable(n: int, k: int, side: int, seed: int, channels: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -23,7 +23,7 @@ def test_logreg_learns_separable_problem():
     x, y = separable(400, 4, 8, seed=0)
     xt, yt = separable(200, 4, 8, seed=1)
     torch.manual_seed(0)
-    model = models.build("logreg", (1, 8, 8), 4)
+    model = architectures.build("logreg", (1, 8, 8), 4)
     metrics = train(model, x, y, epochs=5, lr=0.05, batch_size=32, seed=0, progress=False, test=(xt, yt))
     assert not model.training
     assert set(metrics) >= {"epochs", "seed", "lr", "batch_size", "optimizer", "wall_time_s", "train_loss", "test"}
@@ -35,7 +35,7 @@ def test_logreg_learns_separable_problem():
 def test_small_cnn_learns_with_sgd_on_tensors():
     x, y = separable(256, 2, 16, seed=2)
     torch.manual_seed(0)
-    model = models.build("mnist_cnn", (1, 16, 16), 2)
+    model = architectures.build("mnist_cnn", (1, 16, 16), 2)
     metrics = train(model, torch.from_numpy(x), torch.from_numpy(y), epochs=4, lr=0.1, batch_size=32,
                     optimizer="sgd", momentum=0.9, seed=0, progress=False)
     assert metrics["optimizer"] == "sgd" and metrics["momentum"] == 0.9
@@ -45,7 +45,7 @@ def test_small_cnn_learns_with_sgd_on_tensors():
 def test_binary_one_logit_training():
     x, y = separable(256, 2, 16, seed=3)
     torch.manual_seed(0)
-    model = models.build("binary_cnn", (1, 16, 16), 2)
+    model = architectures.build("binary_cnn", (1, 16, 16), 2)
     train(model, x, y, epochs=4, lr=1e-3, batch_size=32, seed=0, progress=False)
     result = evaluate(model, x, y)
     assert result["accuracy"] > 0.95
@@ -55,7 +55,7 @@ def test_binary_one_logit_training():
 
 
 def run(seed: int, initial: dict, x: np.ndarray, y: np.ndarray) -> dict:
-    model = models.build("cifar_cnn", (3, 8, 8), 3)  # has dropout and batch norm
+    model = architectures.build("cifar_cnn", (3, 8, 8), 3)  # has dropout and batch norm
     model.load_state_dict(initial)
     rng_before = torch.get_rng_state()
     train(model, x, y, epochs=2, lr=1e-3, batch_size=16, seed=seed, progress=False)
@@ -66,7 +66,7 @@ def run(seed: int, initial: dict, x: np.ndarray, y: np.ndarray) -> dict:
 def test_training_is_deterministic_per_seed():
     x, y = separable(64, 3, 8, seed=4, channels=3)
     torch.manual_seed(0)
-    initial = {k: v.clone() for k, v in models.build("cifar_cnn", (3, 8, 8), 3).state_dict().items()}
+    initial = {k: v.clone() for k, v in architectures.build("cifar_cnn", (3, 8, 8), 3).state_dict().items()}
     a, b, c = run(7, initial, x, y), run(7, initial, x, y), run(8, initial, x, y)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
@@ -109,7 +109,7 @@ def test_evaluate_one_logit_model():
 
 def test_progress_bar_and_argument_errors(capsys):
     x, y = separable(40, 2, 8, seed=5)
-    model = models.build("logreg", (1, 8, 8), 2)
+    model = architectures.build("logreg", (1, 8, 8), 2)
     train(model, x, y, epochs=1, lr=0.01, batch_size=16, seed=0, progress=True)
     assert "epoch 1/1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="labels range over 0..4 but the model has 2 outputs"):
@@ -122,5 +122,5 @@ def test_progress_bar_and_argument_errors(capsys):
         train(model, x, y[:10], epochs=1, lr=0.01, batch_size=16, seed=0)
     with pytest.raises(ValueError, match=r"images must be uint8 .* got torch.int32"):
         evaluate(model, x.astype(np.int32), y)
-    with pytest.raises(models.ModelError, match="does not accept inputs of shape"):
+    with pytest.raises(architectures.ModelError, match="does not accept inputs of shape"):
         evaluate(model, separable(4, 2, 9, seed=0)[0], y[:4])

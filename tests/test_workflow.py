@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from revcor import maps
+from revcor.core import maps
 
 ROOT = Path(__file__).resolve().parents[1]
 

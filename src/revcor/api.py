@@ -4,6 +4,7 @@
 >>> stats = revcor.classification_images("model.pt", n=100_000, seed=0)   # doctest: +SKIP
 >>> revcor.save_maps(stats, "maps.h5", model="model.pt", test_data="data/mnist.h5")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,30 +12,45 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import data, engine, evaluate, experiment, maps, models, noise
-from .device import dtype as precision_dtype
-from .device import resolve
-from .reduce import Layout, Reducer, Stats
-from .responses import reduce_chunk
+from revcor.base.device import dtype as precision_dtype
+from revcor.base.device import resolve
+from revcor.core import engine, evaluate, maps, reduce
+from revcor.core.reduce import Layout, Reducer, Stats, reduce_chunk
+from revcor.data import datasets
+from revcor.models import architectures, loading
+from revcor.noise import sources
+from revcor.noise.rng import backend
 
 
-def _as_model(model: nn.Module | str | Path, state_dict: str | Path | None,
-              device: torch.device) -> models.LoadedModel:
+def _as_model(
+    model: nn.Module | str | Path, state_dict: str | Path | None, device: torch.device
+) -> loading.LoadedModel:
     if isinstance(model, nn.Module):
-        return models.LoadedModel(model.to(device).eval(), None, None, type(model).__name__, {})
-    return models.load(str(model), state_dict=state_dict, device=device)
+        return loading.LoadedModel(model.to(device).eval(), None, None, type(model).__name__, {})
+    return loading.load(str(model), state_dict=state_dict, device=device)
 
 
-def classification_images(model: nn.Module | str | Path, n: int, *, seed: int = 0,
-                          input_shape: tuple[int, int, int] | None = None,
-                          state_dict: str | Path | None = None, noise_spec: dict | None = None,
-                          storage: str = "uint8", classes: list[str] | None = None,
-                          checkpoints: list[int] | tuple[int, ...] = (), device: str = "auto",
-                          precision: str = "fp32", batch_size: int = 256, chunk_size: int = 65536,
-                          threshold: float = 0.9, progress: bool = True) -> Stats:
+def classification_images(
+    model: nn.Module | str | Path,
+    n: int,
+    *,
+    seed: int = 0,
+    input_shape: tuple[int, int, int] | None = None,
+    state_dict: str | Path | None = None,
+    noise_spec: dict | None = None,
+    storage: str = "uint8",
+    classes: list[str] | None = None,
+    checkpoints: list[int] | tuple[int, ...] = (),
+    device: str = "auto",
+    precision: str = "fp32",
+    batch_size: int = 256,
+    chunk_size: int = 65536,
+    threshold: float = 0.9,
+    progress: bool = True,
+) -> Stats:
     """Feed ``n`` noise images to ``model`` and reduce its answers to sufficient statistics.
 
-    ``model`` is an ``nn.Module`` or anything :func:`revcor.models.load` accepts (a revcor
+    ``model`` is an ``nn.Module`` or anything :func:`revcor.models.loading.load` accepts (a revcor
     model file, TorchScript, a ``torch.export`` program, or ``package.module:factory`` with
     ``state_dict``). The input shape is taken from the model when it records one, else from
     ``input_shape``. Nothing is stored; memory does not grow with ``n``.
@@ -43,27 +59,50 @@ def classification_images(model: nn.Module | str | Path, n: int, *, seed: int = 
     loaded = _as_model(model, state_dict, dev)
     shape = tuple(input_shape) if input_shape else loaded.in_shape
     if shape is None:
-        raise models.ModelError(f"the input shape of {loaded.source} is unknown: give input_shape=(C, H, W)")
-    n_logits = models.check_fits(loaded.module, shape, loaded.num_classes, loaded.source)
-    names = list(classes) if classes else experiment.classes_of(loaded, n_logits)
+        raise architectures.ModelError(f"the input shape of {loaded.source} is unknown: give input_shape=(C, H, W)")
+    n_logits = loading.check_fits(loaded.module, shape, loaded.num_classes, loaded.source)
+    names = list(classes) if classes else loaded.class_names(n_logits)
     if len(names) != max(n_logits, 2):
-        raise ValueError(f"{len(names)} class names given for a model with {n_logits} outputs")
+        raise architectures.ModelError(f"{len(names)} class names given for a model with {n_logits} outputs")
     loaded.module.to(precision_dtype(precision))
-    src = noise.make({**(noise_spec or {}), "storage": storage}, shape)
-    cps = experiment.checkpoints({"n": n, "checkpoints": list(checkpoints)})
+    src = sources.make({**(noise_spec or {}), "storage": storage}, shape)
+    cps = reduce.checkpoints(n, checkpoints)
     reducer = Reducer(Layout(names), shape, n_logits, cps, 0, n, dev, threshold)
-    chunks = engine.run(loaded.module, src, n=n, seed=seed, chunk_size=chunk_size,
-                        chunks=range(engine.n_chunks(n, chunk_size)), batch_size=batch_size,
-                        device=dev, dtype=precision_dtype(precision), progress=progress)
+    chunks = engine.run(
+        loaded.module,
+        src,
+        n=n,
+        seed=seed,
+        chunk_size=chunk_size,
+        chunks=range(engine.n_chunks(n, chunk_size)),
+        batch_size=batch_size,
+        device=dev,
+        dtype=precision_dtype(precision),
+        progress=progress,
+    )
     for chunk in chunks:
         reduce_chunk(reducer, src, chunk.start, chunk.stored, chunk.logits)
-    return reducer.result({"model": loaded.source, "seed": seed, "n": n, "rng": noise.backend(dev),
-                           "noise": src.describe(), "precision": precision})
+    return reducer.result(
+        {
+            "model": loaded.source,
+            "seed": seed,
+            "n": n,
+            "rng": backend(dev),
+            "noise": src.describe(),
+            "precision": precision,
+        }
+    )
 
 
-def save_maps(stats: Stats, out: str | Path, *, model: nn.Module | str | Path | None = None,
-              state_dict: str | Path | None = None, test_data: str | Path | None = None,
-              device: str = "auto") -> dict | None:
+def save_maps(
+    stats: Stats,
+    out: str | Path,
+    *,
+    model: nn.Module | str | Path | None = None,
+    state_dict: str | Path | None = None,
+    test_data: str | Path | None = None,
+    device: str = "auto",
+) -> dict | None:
     """Write classification images (and, given ``test_data``, template accuracy) to HDF5.
 
     ``test_data`` is a revcor dataset file (``data/{dataset}.h5``); the template-classifier
@@ -73,9 +112,10 @@ def save_maps(stats: Stats, out: str | Path, *, model: nn.Module | str | Path | 
     module = _as_model(model, state_dict, dev).module if model is not None else None
     result, attrs = None, {}
     if test_data is not None:
-        test = data.load(test_data, "test")
-        result = evaluate.template_accuracy(maps.class_maps(stats)["maps"],
-                                            test.images.astype("float64") / 255, test.labels)
+        test = datasets.load(test_data, "test")
+        result = evaluate.template_accuracy(
+            maps.class_maps(stats)["maps"], test.images.astype("float64") / 255, test.labels
+        )
         attrs = {"template_accuracy": result, "test_data": str(test_data)}
-    experiment.write_maps(stats, out, model=module, device=dev, attrs=attrs)
+    maps.write(stats, out, model=module, device=dev, attrs=attrs)
     return result

@@ -1,11 +1,14 @@
 """Command line: ``revcor images MODEL ...`` computes classification images of any model."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import __version__, api, data, models, store
-from .config import ConfigError
+from revcor import __version__, api
+from revcor.base.errors import RevcorError
+from revcor.data import datasets
+from revcor.models import architectures, loading
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -21,21 +24,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"revcor {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     im = sub.add_parser(
-        "images", help="classification images (bias maps) of a model from white noise",
+        "images",
+        help="classification images (bias maps) of a model from white noise",
         description="Feed white noise to MODEL, average the noise by the class the model gives "
-                    "it, and write counts, bias maps and their significance to an HDF5 file.")
-    im.add_argument("model", help="revcor model file, TorchScript file, torch.export program (.pt2), "
-                                  "or package.module:factory (with --state-dict)")
+        "it, and write counts, bias maps and their significance to an HDF5 file.",
+    )
+    im.add_argument(
+        "model",
+        help="revcor model file, TorchScript file, torch.export program (.pt2), "
+        "or package.module:factory (with --state-dict)",
+    )
     im.add_argument("--state-dict", help="weights for a package.module:factory model")
-    im.add_argument("--noise", default="white", choices=["white", "gaussian"],
-                    help="uniform white noise on [0,1], or Gaussian (mean 0.5, --std) clipped to it")
+    im.add_argument(
+        "--noise",
+        default="white",
+        choices=["white", "gaussian"],
+        help="uniform white noise on [0,1], or Gaussian (mean 0.5, --std) clipped to it",
+    )
     im.add_argument("--std", type=float, default=0.25, help="standard deviation of Gaussian noise")
     im.add_argument("-n", type=int, default=100_000, help="number of noise images (default 100000)")
     im.add_argument("--seed", type=int, default=0)
     im.add_argument("--input-shape", type=_shape, help="C,H,W when the model does not record it")
     im.add_argument("--classes", help="comma-separated class names")
-    im.add_argument("--test-data", help="a revcor dataset file (data/NAME.h5) to measure the "
-                                        "template-classifier accuracy of the maps on")
+    im.add_argument(
+        "--test-data",
+        help="a revcor dataset file (data/NAME.h5) to measure the template-classifier accuracy of the maps on",
+    )
     im.add_argument("--checkpoints", default="", help="comma-separated prefix sizes to keep too")
     im.add_argument("--device", default="auto")
     im.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
@@ -48,34 +62,45 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_test_data(args: argparse.Namespace) -> None:
     """Fail before any noise is drawn if the test data does not fit the model."""
-    test = data.load(args.test_data, "test")
-    loaded = models.load(args.model, state_dict=args.state_dict)
+    test = datasets.load(args.test_data, "test")
+    loaded = loading.load(args.model, state_dict=args.state_dict)
     shape = tuple(test.images.shape[1:])
     if args.input_shape and tuple(args.input_shape) != shape:
-        raise ValueError(f"--input-shape {args.input_shape} differs from the test data's images {shape}")
-    models.check_fits(loaded.module, shape, len(test.classes), f"model {args.model}")
+        raise architectures.ModelError(f"--input-shape {args.input_shape} differs from the test data's images {shape}")
+    loading.check_fits(loaded.module, shape, len(test.classes), f"model {args.model}")
 
 
 def _images(args: argparse.Namespace) -> None:
     if args.test_data:
         _check_test_data(args)
-    noise_spec = {"kind": "white", "distribution": "uniform" if args.noise == "white" else "gaussian",
-                  "std": args.std}
+    noise_spec = {"kind": "white", "distribution": "uniform" if args.noise == "white" else "gaussian", "std": args.std}
     stats = api.classification_images(
-        args.model, args.n, seed=args.seed, input_shape=args.input_shape, state_dict=args.state_dict,
-        noise_spec=noise_spec, classes=args.classes.split(",") if args.classes else None,
-        checkpoints=[int(c) for c in args.checkpoints.split(",") if c], device=args.device,
-        precision=args.precision, batch_size=args.batch_size, chunk_size=args.chunk_size,
-        progress=not args.quiet)
-    result = api.save_maps(stats, args.out, model=args.model, state_dict=args.state_dict,
-                           test_data=args.test_data, device=args.device)
+        args.model,
+        args.n,
+        seed=args.seed,
+        input_shape=args.input_shape,
+        state_dict=args.state_dict,
+        noise_spec=noise_spec,
+        classes=args.classes.split(",") if args.classes else None,
+        checkpoints=[int(c) for c in args.checkpoints.split(",") if c],
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        progress=not args.quiet,
+    )
+    result = api.save_maps(
+        stats, args.out, model=args.model, state_dict=args.state_dict, test_data=args.test_data, device=args.device
+    )
     counts = stats["count"][-1, 0, 0]
     print(f"wrote {args.out}: {args.n} noise images")
-    for name, c in zip(stats.layout.responses, counts):
+    for name, c in zip(stats.layout.responses, counts, strict=False):
         print(f"  class {name:>12}: {int(c):>10} ({100 * c / counts.sum():5.1f}%)")
     if result is not None:
-        print(f"template-classifier accuracy on {args.test_data}: {100 * result['accuracy']:.2f}% "
-              f"(chance {100 / len(counts):.1f}%, {result['empty_classes']} empty classes)")
+        print(
+            f"template-classifier accuracy on {args.test_data}: {100 * result['accuracy']:.2f}% "
+            f"(chance {100 / len(counts):.1f}%, {result['empty_classes']} empty classes)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "images":
             _images(args)
-    except (models.ModelError, data.DataError, store.ArtifactError, ConfigError, ValueError) as e:
+    except RevcorError as e:  # anything else is a bug: its traceback is printed
         print(f"revcor: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -1,10 +1,11 @@
-# Shared set-up: validate the config before any rule runs, and name the artifacts.
+# Shared set-up: validate the config before any rule runs, and plan the artifacts. Which
+# files exist and which experiments feed which figure is decided in revcor.pipeline.plan.
 from pathlib import Path
 
-from revcor.config import (ConfigError, backdoor_dataset, detection_experiment, detection_models,
-                           model_settings, validate)
-from revcor.config import expand as expand_config
-from revcor.store import code_hash
+from revcor.base.codeversion import code_version
+from revcor.base.config import ConfigError, validate
+from revcor.base.config import expand as expand_config
+from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES, Plan
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 try:  # defaults, then the models and experiments that backdoor detection implies (with defaults)
@@ -17,18 +18,13 @@ RESULTS = config["results_dir"]
 for _key, _folder in (("data_dir", DATA), ("results_dir", RESULTS)):
     if Path(_folder).exists() and not Path(_folder).is_dir():
         raise WorkflowError(f"{_key} {_folder!r} is a file, not a folder: move it away or set {_key}")
-BASE_DATASETS = "mnist|fashion-mnist|cifar10|mnist-5k"
+PLAN = Plan(config, DATA, RESULTS)
 
 
-wildcard_constraints:
-    dataset=r"[A-Za-z0-9-]+",
-    model=r"[A-Za-z0-9_]+",
-    base=BASE_DATASETS,
-    exp=r"[A-Za-z0-9_-]+",
-    part=r"[0-9]+",
-    name=r"[a-z0-9]+",
-    unit=r"[A-Za-z0-9_-]+",
-    stim=r"[A-Za-z0-9_-]+",
+def script_version(script):
+    """Code version of scripts/{script}.py: it and every revcor module it imports, so that an
+    edit reruns exactly the rules whose code it changes (revcor.base.codeversion)."""
+    return code_version(Path(workflow.basedir) / "scripts" / f"{script}.py")
 
 
 def res(rule, model=False):
@@ -38,31 +34,27 @@ def res(rule, model=False):
     return {**cfg["default"], **({"gpu": cfg["gpu"]} if model else {}), **cfg["rules"].get(rule, {})}
 
 
-def dataset_settings(name):
-    if name not in config["datasets"]:
-        raise WorkflowError(
-            f"dataset {name!r} is used but not configured under 'datasets' "
-            f"(configured: {', '.join(config['datasets']) or 'none'})"
+def figure_output(stem, caption, subcategory, **labels):
+    """PNG and PDF of a figure, both in the report."""
+    return {
+        ext: report(
+            f"{stem}.{ext}",
+            caption=caption,
+            category="Figures",
+            subcategory=subcategory,
+            labels={**labels, "format": ext.upper()},
         )
-    return config["datasets"][name]
+        for ext in ("png", "pdf")
+    }
 
 
-def model_ids():
-    return [(d, m) for d, models in config["models"].items() for m in models]
+def figure_inputs(fig):
+    """Input function of paper figure `fig` (bound now, not when the loop variable changes)."""
+    return lambda wildcards: PLAN.figure_inputs(fig)
 
 
-def all_targets():
-    targets = [f"{DATA}/{d}.h5" for d in config["datasets"]]
-    targets.append(f"{RESULTS}/tables/provenance.csv")
-    targets += [f"{RESULTS}/models/{d}/{m}.json" for d, m in model_ids()]
-    for name, spec in config["experiments"].items():
-        targets.append(f"{RESULTS}/maps/{name}.h5")
-        if name in template_experiments():
-            targets.append(f"{RESULTS}/eval/{name}.json")
-    if template_experiments():
-        targets += [f"{RESULTS}/tables/template_accuracy.md"]
-    targets += attack_targets() + backdoor_targets() + neurons_targets() + microstim_targets() + imagenet_targets()
-    if noise_comparison_experiments():
-        targets.append(f"{RESULTS}/tables/noise_comparison.md")
-    targets += figure_targets()
-    return targets
+def check_resource_rules(names):
+    """Stop on a `resources.rules` entry that names no rule of the workflow."""
+    unknown = sorted(set(config["resources"]["rules"]) - set(names))
+    if unknown:
+        raise WorkflowError(f"resources.rules names {', '.join(unknown)}, not one of: {', '.join(sorted(names))}")

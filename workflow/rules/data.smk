@@ -5,13 +5,13 @@
 rule dataset:
     output:
         f"{DATA}/{{base}}.h5",
-    params:
-        code=code_hash('data', 'store'),
-        settings=lambda w: dataset_settings(w.base),
-    resources:
-        **res("dataset"),
     log:
         f"{RESULTS}/logs/data/{{base}}.log",
+    resources:
+        **res("dataset"),
+    params:
+        code=script_version("dataset"),
+        settings=lambda w: PLAN.dataset_settings(w.base),
     script:
         "../../scripts/dataset.py"
 
@@ -21,30 +21,34 @@ rule binary_dataset:
         f"{DATA}/{{base}}.h5",
     output:
         f"{DATA}/{{base}}-{{a}}v{{b}}.h5",
+    log:
+        f"{RESULTS}/logs/data/{{base}}-{{a}}v{{b}}.log",
     wildcard_constraints:
         a=r"[0-9]",
         b=r"[0-9]",
-    params:
-        code=code_hash('data', 'store'),
     resources:
         **res("binary_dataset"),
-    log:
-        f"{RESULTS}/logs/data/{{base}}-{{a}}v{{b}}.log",
+    params:
+        code=script_version("binary_dataset"),
     script:
         "../../scripts/binary_dataset.py"
 
 
 rule provenance:
     input:
-        lambda w: sorted({f"{DATA}/{d}.h5" for d in list(config["datasets"]) + list(config["models"])}),
+        sorted({PLAN.dataset_file(d) for d in list(config["datasets"]) + list(config["models"])}),
     output:
-        report(f"{RESULTS}/tables/provenance.csv", category="Data",
-               caption="../report/provenance.rst"),
-    params:
-        code=code_hash("tables"),
-    resources:
-        **res("provenance"),
+        report(
+            f"{RESULTS}/tables/provenance.csv",
+            category="Data",
+            caption="../report/provenance.rst",
+        ),
     log:
         f"{RESULTS}/logs/tables/provenance.log",
+    localrule: True
+    resources:
+        **res("provenance"),
+    params:
+        code=script_version("provenance"),
     script:
         "../../scripts/provenance.py"

@@ -7,14 +7,14 @@ rule train:
     output:
         model=f"{RESULTS}/models/{{dataset}}/{{model}}.pt",
         metrics=f"{RESULTS}/models/{{dataset}}/{{model}}.json",
-    params:
-        code=code_hash('train', 'models', 'data'),
-        settings=lambda w: model_settings(config, w.dataset, w.model),
-        device=config["device"],
+    log:
+        f"{RESULTS}/logs/train/{{dataset}}/{{model}}.log",
     threads: config["threads"]
     resources:
         **res("train", model=True),
-    log:
-        f"{RESULTS}/logs/train/{{dataset}}/{{model}}.log",
+    params:
+        code=script_version("train"),
+        settings=lambda w: PLAN.model_settings(f"{w.dataset}/{w.model}"),
+        device=config["device"],
     script:
         "../../scripts/train.py"

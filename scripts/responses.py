@@ -1,0 +1,22 @@
+"""Run one part of a noise experiment through its model; store stimuli and responses."""
+
+from revcor.base import device, logs
+from revcor.pipeline import responses
+
+s = snakemake
+log = logs.setup(s.log[0])
+device.set_threads(s.threads)
+responses.part(
+    s.params.spec,
+    s.params.engine,
+    s.input.model,
+    s.output[0],
+    int(s.wildcards.part),
+    dataset_path=s.input.get("dataset"),
+    generator=s.input.get("generator"),
+    device=device.resolve(s.params.device),
+    precision=s.params.precision,
+    progress=s.config["progress"],
+    name=s.wildcards.exp,
+)
+log.info("wrote %s", s.output[0])

@@ -1,0 +1,9 @@
+"""Merge the parts' statistics of one experiment by addition."""
+
+from revcor.base import logs
+from revcor.pipeline import stats
+
+s = snakemake
+log = logs.setup(s.log[0])
+stats.merge_parts(list(s.input), s.output[0])
+log.info("merged %d parts into %s", len(s.input), s.output[0])

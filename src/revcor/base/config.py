@@ -1,0 +1,180 @@
+"""Validate a workflow config against its JSON Schema, fill defaults, explain errors."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from revcor.base.errors import RevcorError
+
+
+class ConfigError(RevcorError, ValueError):
+    """The config does not fit the schema; the message names the key and what is allowed."""
+
+
+def _with_defaults(cls: type) -> type:
+    """A validator class that fills in ``default`` values of properties as it validates."""
+    check_properties = cls.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):  # noqa: ANN001
+        if isinstance(instance, dict):
+            for key, sub in props.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": properties})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def load_schema(path: str | Path) -> dict:
+    """Read a schema written in YAML or JSON."""
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def _allowed(schema: dict) -> str:
+    if "enum" in schema:
+        return ", ".join(map(str, schema["enum"]))
+    if "pattern" in schema:
+        return f"names matching {schema['pattern']}"
+    return "see workflow/schemas/config.schema.yaml"
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    where = _where(error)
+    kind = error.validator
+    if kind == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(known))
+        return f"{where}: unknown key {', '.join(map(repr, extra))}; allowed keys: {', '.join(known)}"
+    if kind == "propertyNames":
+        bad = error.instance
+        return f"{where}: {bad!r} is not an allowed name; allowed: {_allowed(error.schema['propertyNames'] if 'propertyNames' in error.schema else error.schema)}"
+    if kind == "enum":
+        return f"{where}: {error.instance!r} is not allowed; allowed values: {_allowed(error.schema)}"
+    if kind == "required":
+        return f"{where}: {error.message}"
+    if kind == "type":
+        return f"{where}: {error.instance!r} should be of type {error.validator_value}"
+    if kind == "pattern":
+        return f"{where}: {error.instance!r} does not match {error.validator_value}"
+    if kind == "oneOf":
+        options = "; or ".join(_describe(option) for option in error.validator_value)
+        return f"{where}: {error.instance!r} is not allowed; expected {options}"
+    return f"{where}: {error.message}"
+
+
+def _describe(schema: dict) -> str:
+    """A schema alternative in words: 'auto', an integer >= 1, a list of number, ..."""
+    if "const" in schema:
+        return repr(schema["const"])
+    kind = {"array": "a list", "object": "a mapping"}.get(schema.get("type"), f"{schema.get('type', 'a value')}")
+    if "minimum" in schema:
+        kind += f" >= {schema['minimum']}"
+    return kind
+
+
+def validate(config: dict[str, Any], schema: dict | str | Path) -> dict[str, Any]:
+    """Validate ``config`` in place (filling defaults) and return it.
+
+    Raises :class:`ConfigError` naming the offending key and the allowed values.
+    """
+    if not isinstance(schema, dict):
+        schema = load_schema(schema)
+    validator = _Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.path)))
+    if errors:
+        # propertyNames errors point at the parent; report the deepest, most specific first
+        lines = [_explain(_specific(e)) for e in errors]
+        raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(lines)))
+    return config
+
+
+def _specific(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """Descend into a propertyNames error to the failing name."""
+    if error.validator == "propertyNames" and error.context:
+        inner = error.context[0]
+        inner.schema = {"propertyNames": error.schema["propertyNames"]}
+        inner.validator = "propertyNames"
+        inner.path = error.path
+        return inner
+    return error
+
+
+def model_settings(config: dict[str, Any], dataset: str, model: str) -> dict[str, Any]:
+    """A model's full training settings: the ``training`` defaults overlaid by its own."""
+    try:
+        spec = config["models"][dataset][model]
+    except KeyError:
+        known = [f"{d}/{m}" for d, ms in config.get("models", {}).items() for m in ms]
+        raise ConfigError(f"no model {dataset}/{model} in config; known: {', '.join(known)}") from None
+    return {**config["training"], **spec}
+
+
+def backdoor_dataset(config: dict[str, Any], name: str) -> str:
+    """Name of the poisoned dataset of backdoor ``name``: ``{dataset}-bd-{name}``."""
+    return f"{config['backdoors'][name]['dataset']}-bd-{name}"
+
+
+def detection_models(config: dict[str, Any], name: str) -> dict[str, list[str]]:
+    """The models ("dataset/model") that backdoor detection compares for backdoor ``name``:
+    poisoned and clean models trained with each seed, and clean reference models."""
+    det, dataset = config["detection"], config["backdoors"][name]["dataset"]
+    base = det["model"]
+    return {
+        "poisoned": [f"{backdoor_dataset(config, name)}/{base}_s{s}" for s in det["seeds"]],
+        "clean": [f"{dataset}/{base}_s{s}" for s in det["seeds"]],
+        "reference": [f"{dataset}/{base}_r{s}" for s in det["reference_seeds"]],
+    }
+
+
+def detection_experiment(model: str) -> str:
+    """Experiment name of a detection model ``dataset/model``."""
+    return "detect-" + model.replace("/", "-")
+
+
+def expand(config: dict[str, Any]) -> dict[str, Any]:
+    """Add the models and noise experiments that ``backdoors`` and ``detection`` imply: every
+    model of :func:`detection_models`, a copy of ``detection.model`` with its seed, and one
+    white-noise experiment of ``detection.n`` samples each (left out of the summary figures
+    and tables). Entries already in the config are kept."""
+    for name, unit in config.get("neurons", {}).items():
+        if unit.get("noise", {}).get("size") is not None:
+            raise ConfigError(
+                f"neurons.{name}.noise.size: single-unit analyses draw the noise at the model's input size; remove size"
+            )
+    det = config["detection"]
+    for name, bd in config["backdoors"].items():
+        dataset = bd["dataset"]
+        if dataset not in config["datasets"]:
+            raise ConfigError(
+                f"backdoors.{name}.dataset: {dataset!r} is not under 'datasets' "
+                f"(configured: {', '.join(config['datasets']) or 'none'})"
+            )
+        if bd["source"] == bd["target"]:
+            raise ConfigError(f"backdoors.{name}: source and target are both {bd['source']}")
+        spec = config["models"].get(dataset, {}).get(det["model"])
+        if spec is None:
+            raise ConfigError(
+                f"detection.model: {det['model']!r} is not a model of {dataset!r} "
+                f"(models.{dataset}: {', '.join(config['models'].get(dataset, {})) or 'none'})"
+            )
+        for model in (m for ms in detection_models(config, name).values() for m in ms):
+            ds, m = model.split("/")
+            seed = int(m.rsplit("_", 1)[1][1:])
+            config["models"].setdefault(ds, {}).setdefault(m, {**copy.deepcopy(spec), "seed": seed})
+            config["experiments"].setdefault(
+                detection_experiment(model), {"model": model, "n": det["n"], "checkpoints": [], "summary": False}
+            )
+    return config

@@ -1,0 +1,198 @@
+"""The noise engine: chunk by chunk, draw stimuli on the device, run the model, hand on.
+
+An experiment of ``n`` samples is cut into chunks of ``chunk_size``; chunk ``i`` is drawn
+from a generator keyed by ``(seed, i)`` (see :mod:`revcor.noise.sources`), so chunks can be run in
+any order, split over any number of jobs, and regenerated exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from revcor.base.device import engine_settings
+from revcor.data import datasets
+from revcor.noise.rng import ChunkRNG
+from revcor.noise.sources import NoiseSource
+
+
+@dataclass
+class Signal:
+    """Signal+noise trials (Eq. 3): ``t = gamma * s + (1 - gamma) * n``.
+
+    Each trial draws a signal image uniformly from ``images``; trial ``k`` of the
+    experiment uses ``gammas[k % len(gammas)]``, so every gamma gets the same count.
+    """
+
+    images: torch.Tensor  # (S, C, H, W) float in [0, 1]
+    labels: torch.Tensor  # (S,) int64, the class index of each signal image
+    gammas: list[float]
+
+
+@dataclass
+class Chunk:
+    """One chunk's stimuli (in stored form) and the model's responses, on the device."""
+
+    index: int
+    start: int
+    stored: torch.Tensor
+    logits: torch.Tensor
+    signal_index: torch.Tensor | None = None
+    gamma_index: torch.Tensor | None = None
+
+    @property
+    def size(self) -> int:
+        return self.stored.shape[0]
+
+
+def signal_for(spec: dict, dataset_path: str | Path | None, device: torch.device) -> Signal | None:
+    """The signal images of a signal+noise experiment spec (the test split of its model's
+    dataset); None for a plain noise experiment."""
+    if not spec.get("signal"):
+        return None
+    if dataset_path is None:
+        raise ValueError("a signal+noise experiment needs the model's dataset")
+    test = datasets.load(dataset_path, "test")
+    return Signal(
+        datasets.to_tensor(test.images).to(device),
+        torch.as_tensor(test.labels, device=device),
+        list(spec["signal"]["gammas"]),
+    )
+
+
+def settings_for(engine_cfg: dict, source: NoiseSource, device: torch.device) -> dict:
+    """The engine settings with ``auto`` batch and chunk sizes chosen for ``device`` and the
+    size of ``source``'s stored samples."""
+    return engine_settings(engine_cfg, device, int(np.prod(source.shape)) * np.dtype(source.storage).itemsize)
+
+
+def n_chunks(n: int, chunk_size: int) -> int:
+    """Number of chunks in an experiment of ``n`` samples."""
+    return math.ceil(n / chunk_size)
+
+
+def part_chunks(n: int, chunk_size: int, jobs: int, part: int) -> range:
+    """The chunk indices that job ``part`` of ``jobs`` handles (contiguous, balanced)."""
+    total = n_chunks(n, chunk_size)
+    if not 0 <= part < jobs:
+        raise ValueError(f"part {part} out of range for {jobs} jobs")
+    lo, hi = (total * part) // jobs, (total * (part + 1)) // jobs
+    return range(lo, hi)
+
+
+def chunk_span(index: int, n: int, chunk_size: int) -> tuple[int, int]:
+    """Sample range [start, stop) of chunk ``index``."""
+    start = index * chunk_size
+    return start, min(start + chunk_size, n)
+
+
+def draw(
+    source: NoiseSource,
+    seed: int,
+    index: int,
+    n: int,
+    chunk_size: int,
+    device: torch.device,
+    signal: Signal | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Regenerate chunk ``index``: stored stimuli, and signal and gamma indices if any."""
+    start, stop = chunk_span(index, n, chunk_size)
+    rng = ChunkRNG(seed, index, device)
+    stored = source.sample(rng, stop - start).to(device, non_blocking=True)
+    if signal is None:
+        return stored, None, None
+    sig = rng.integers(len(signal.images), stop - start).to(device)
+    gam = torch.arange(start, stop, device=device) % len(signal.gammas)
+    return stored, sig, gam
+
+
+def mix(signal: torch.Tensor, noise: torch.Tensor, gamma: torch.Tensor | float) -> torch.Tensor:
+    """Eq. 3: ``gamma * signal + (1 - gamma) * noise``, with ``gamma`` broadcast against the images.
+    Every signal+noise stimulus of revcor (trials, attacks, microstimulation, activation
+    injection) is made here."""
+    return gamma * signal + (1 - gamma) * noise
+
+
+def signal_trials(
+    noise: torch.Tensor, signal: Signal, signal_index: torch.Tensor, gamma_index: torch.Tensor
+) -> torch.Tensor:
+    """The signal+noise stimuli of trials (Eq. 3), in the dtype of ``noise``."""
+    g = torch.as_tensor(signal.gammas, dtype=noise.dtype, device=noise.device)[gamma_index]
+    return mix(signal.images[signal_index].to(noise.dtype), noise, g.view(-1, *([1] * (noise.dim() - 1))))
+
+
+def stimuli(
+    source: NoiseSource,
+    stored: torch.Tensor,
+    dtype: torch.dtype,
+    signal: Signal | None = None,
+    signal_index: torch.Tensor | None = None,
+    gamma_index: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """What the model sees: the noise, or signal+noise for signal trials, in ``dtype``."""
+    x = source.to_input(stored, torch.float32)
+    if signal is not None:
+        x = signal_trials(x, signal, signal_index, gamma_index)
+    return x.to(dtype)
+
+
+def prepare(model: nn.Module) -> torch.memory_format:
+    """Put a convolutional model in channels-last memory format, which the CPU and GPU
+    convolution kernels run fastest in (2x here); return the format its inputs should have."""
+    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+@torch.inference_mode()
+def forward(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` in batches, as float32 of shape (N, K)."""
+    out = [model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+    logits = torch.cat(out).float()
+    return logits.unsqueeze(1) if logits.dim() == 1 else logits
+
+
+def run(
+    model: nn.Module,
+    source: NoiseSource,
+    *,
+    n: int,
+    seed: int,
+    chunk_size: int,
+    chunks: Iterable[int],
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    signal: Signal | None = None,
+    progress: bool = True,
+    desc: str = "noise",
+) -> Iterator[Chunk]:
+    """Yield each chunk's stimuli and responses; memory does not grow with ``n``."""
+    layout = prepare(model)
+    spans = {i: chunk_span(i, n, chunk_size) for i in chunks}
+    total = sum(stop - start for start, stop in spans.values())
+    with tqdm(total=total, unit="img", unit_scale=True, desc=desc, disable=not progress) as bar:
+        for index, (start, stop) in spans.items():
+            stored, sig, gam = draw(source, seed, index, n, chunk_size, device, signal)
+            logits = []
+            for i in range(0, stop - start, batch_size):
+                part = slice(i, i + batch_size)
+                x = stimuli(
+                    source,
+                    stored[part],
+                    dtype,
+                    signal,
+                    None if sig is None else sig[part],
+                    None if gam is None else gam[part],
+                )
+                logits.append(forward(model, x.contiguous(memory_format=layout), batch_size))
+            yield Chunk(index, start, stored, torch.cat(logits), sig, gam)
+            bar.update(stop - start)

@@ -1,0 +1,326 @@
+"""Class-conditional reductions of noise and responses, as sufficient statistics.
+
+Every statistic is a float64 sum, so partial results over disjoint sample ranges merge
+exactly by addition: one job or a thousand give the same maps. Sums are kept for every
+prefix size in ``checkpoints`` (for sample-complexity curves) at no extra pass: each sample
+is added to the bucket of the first checkpoint that includes it, and buckets are
+cumulated at the end.
+
+Groups are trials with the same (gamma, signal class, response class); plain noise
+experiments have one gamma and no signal, so groups are just response classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from revcor.base import store
+from revcor.base.device import to_device
+from revcor.core.engine import Signal, chunk_span, draw, signal_trials
+from revcor.models.architectures import predict_labels
+from revcor.noise.rng import backend
+from revcor.noise.sources import NoiseSource
+
+# statistics with one row per group (the others have one row per logit: xsum, lsum, lsumsq)
+GROUP_SUMS = ("sum", "sumsq", "wsum", "tsum")
+GROUP_COUNTS = ("count", "wcount", "tcount")
+SIGNAL_SUMS = ("ssum",)
+
+
+@dataclass
+class Layout:
+    """How trials are grouped: response classes, and for signal trials signal classes and gammas."""
+
+    responses: list[str]
+    signals: list[str] | None = None
+    gammas: list[float] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(gammas, signal classes, responses)."""
+        return (len(self.gammas or [0]), len(self.signals or [0]), len(self.responses))
+
+    @property
+    def n_groups(self) -> int:
+        g, s, r = self.shape
+        return g * s * r
+
+    def group(
+        self, response: torch.Tensor, signal: torch.Tensor | None = None, gamma: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Group id of each trial."""
+        _, ns, nr = self.shape
+        gid = response.clone()
+        if signal is not None:
+            gid += nr * signal
+        if gamma is not None:
+            gid += nr * ns * gamma
+        return gid
+
+    def to_attrs(self) -> dict:
+        return {"responses": self.responses, "signals": self.signals, "gammas": self.gammas}
+
+
+def predict(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted labels (:func:`~revcor.models.architectures.predict_labels`) and confidence
+    (the probability of the predicted class)."""
+    labels = predict_labels(logits)
+    if logits.shape[1] == 1:
+        p = torch.sigmoid(logits[:, 0].double())
+        return labels, torch.maximum(p, 1 - p)
+    return labels, torch.softmax(logits.double(), dim=1).max(dim=1).values
+
+
+@dataclass
+class Stats:
+    """Sufficient statistics for prefixes ``checkpoints`` of the samples [start, stop).
+
+    Group statistics have shape (checkpoints, gammas, signal classes, responses[, pixels]);
+    logit statistics (checkpoints, logits[, pixels]).
+    """
+
+    layout: Layout
+    checkpoints: list[int]
+    image_shape: tuple[int, ...]
+    arrays: dict[str, np.ndarray]
+    start: int = 0
+    stop: int = 0
+    attrs: dict = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.arrays[key]
+
+    def save(self, path: str | Path, attrs: dict | None = None) -> None:
+        """Write to an HDF5 artifact (atomically)."""
+        meta = {
+            **self.attrs,
+            **(attrs or {}),
+            "kind": "stats",
+            "layout": self.layout.to_attrs(),
+            "checkpoints": self.checkpoints,
+            "image_shape": list(self.image_shape),
+            "start": self.start,
+            "stop": self.stop,
+        }
+        with store.create(path, meta) as f:
+            for key, arr in self.arrays.items():
+                f.create_dataset(key, data=arr)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Stats:
+        """Read a stats artifact."""
+        with store.open_artifact(path, "stats") as f:
+            layout = Layout(**store.get_attr(f, "layout"))
+            attrs = {
+                k: store.get_attr(f, k)
+                for k in f.attrs
+                if k not in ("layout", "checkpoints", "image_shape", "start", "stop")
+            }
+            return cls(
+                layout,
+                list(store.get_attr(f, "checkpoints")),
+                tuple(store.get_attr(f, "image_shape")),
+                {k: f[k][()] for k in f},
+                int(f.attrs["start"]),
+                int(f.attrs["stop"]),
+                attrs,
+            )
+
+    def select(self, n: int) -> dict[str, np.ndarray]:
+        """The statistics of the first ``n`` samples (``n`` must be a checkpoint)."""
+        if n not in self.checkpoints:
+            raise ValueError(f"{n} is not a checkpoint; available: {self.checkpoints}")
+        i = self.checkpoints.index(n)
+        return {k: v[i] for k, v in self.arrays.items()}
+
+
+def merge(parts: list[Stats]) -> Stats:
+    """Add statistics of disjoint, adjacent sample ranges; checks they tile [0, stop)."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    parts = sorted(parts, key=lambda s: s.start)
+    first = parts[0]
+    expected = first.start
+    for p in parts:
+        if p.start != expected:
+            raise ValueError(f"parts do not tile the sample range: gap or overlap at {expected} vs {p.start}")
+        if p.checkpoints != first.checkpoints or p.layout != first.layout:
+            raise ValueError("parts come from different experiment settings; rerun them together")
+        expected = p.stop
+    arrays = {k: np.sum([p.arrays[k] for p in parts], axis=0) for k in first.arrays}
+    return Stats(first.layout, first.checkpoints, first.image_shape, arrays, first.start, expected, dict(first.attrs))
+
+
+class Reducer:
+    """Accumulates :class:`Stats` on the device in float64, batch by batch."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        image_shape: tuple[int, ...],
+        n_logits: int,
+        checkpoints: list[int],
+        start: int,
+        stop: int,
+        device: torch.device,
+        threshold: float = 0.9,
+        dtype: torch.dtype = torch.float64,
+    ):
+        self.layout, self.image_shape = layout, tuple(image_shape)
+        self.checkpoints = sorted(set(int(c) for c in checkpoints))
+        self.start, self.stop, self.threshold = start, stop, threshold
+        self.device, self.dtype = device, dtype
+        d, g, p = int(np.prod(image_shape)), layout.n_groups, len(self.checkpoints)
+        self._cp = torch.as_tensor(self.checkpoints, device=device)
+        zeros = lambda *s: torch.zeros(*s, dtype=dtype, device=device)  # noqa: E731
+        self.acc = {k: zeros(p * g, d) for k in GROUP_SUMS}
+        self.acc |= {k: zeros(p * g) for k in GROUP_COUNTS}
+        self.acc |= {"xsum": zeros(p, n_logits, d), "lsum": zeros(p, n_logits), "lsumsq": zeros(p, n_logits)}
+        if layout.signals is not None:
+            self.acc["ssum"] = zeros(p * g, d)
+
+    def update(
+        self,
+        start: int,
+        noise: torch.Tensor,
+        logits: torch.Tensor,
+        signal_label: torch.Tensor | None = None,
+        gamma_index: torch.Tensor | None = None,
+        stimulus: torch.Tensor | None = None,
+    ) -> None:
+        """Add trials ``start .. start + len(noise)`` (noise and stimulus flattened or not).
+
+        All group sums come from one matrix product per checkpoint bucket: rows of
+        [one-hot group; one-hot x confidence; one-hot x (confidence > threshold); logits]
+        times the (trials x pixels) noise, in float64.
+        """
+        b, g = noise.shape[0], self.layout.n_groups
+        x = noise.reshape(b, -1).to(self.dtype)
+        labels, conf = predict(logits)
+        idx = torch.arange(start, start + b, device=self.device)
+        bucket = torch.searchsorted(self._cp, idx, right=True)
+        if int(bucket[-1]) >= len(self.checkpoints):
+            raise ValueError(f"trial index beyond the last checkpoint {self.checkpoints[-1]}")
+        onehot = torch.zeros(g, b, dtype=self.dtype, device=self.device)
+        onehot[self.layout.group(labels, signal_label, gamma_index), torch.arange(b, device=self.device)] = 1
+        lg = logits.to(self.dtype)
+        w = torch.cat([onehot, onehot * conf.to(self.dtype), onehot * (conf > self.threshold), lg.T])
+        sq = x * x
+        stim = None if stimulus is None else stimulus.reshape(b, -1).to(self.dtype)
+        first, last = int(bucket[0]), int(bucket[-1])
+        for p in range(first, last + 1):
+            wp = w if first == last else w * (bucket == p)
+            rows = slice(p * g, (p + 1) * g)
+            out = wp @ x
+            a = self.acc
+            a["sum"][rows] += out[:g]
+            a["wsum"][rows] += out[g : 2 * g]
+            a["tsum"][rows] += out[2 * g : 3 * g]
+            a["xsum"][p] += out[3 * g :]
+            totals = wp.sum(1)
+            a["count"][rows] += totals[:g]
+            a["wcount"][rows] += totals[g : 2 * g]
+            a["tcount"][rows] += totals[2 * g : 3 * g]
+            a["lsum"][p] += totals[3 * g :]
+            a["lsumsq"][p] += (wp[3 * g :] ** 2).sum(1)
+            a["sumsq"][rows] += wp[:g] @ sq
+            if stim is not None:
+                a["ssum"][rows] += wp[:g] @ stim
+
+    def result(self, attrs: dict | None = None) -> Stats:
+        """Cumulate buckets into prefix statistics and move them to the host."""
+        p = len(self.checkpoints)
+        arrays = {}
+        for k, v in self.acc.items():
+            if k in GROUP_SUMS + GROUP_COUNTS + SIGNAL_SUMS:
+                v = v.reshape(p, *self.layout.shape, *v.shape[1:])
+            arrays[k] = torch.cumsum(v, dim=0).cpu().numpy()
+        return Stats(self.layout, self.checkpoints, self.image_shape, arrays, self.start, self.stop, dict(attrs or {}))
+
+
+def checkpoints(n: int, wanted: list[int] | tuple[int, ...] = ()) -> list[int]:
+    """The prefix sizes kept for ``n`` samples: the wanted checkpoints below n, and n."""
+    return sorted({c for c in wanted if c < n} | {n})
+
+
+def layout_for(spec: dict, classes: list[str]) -> Layout:
+    """How the trials of an experiment spec are grouped."""
+    if spec.get("signal"):
+        return Layout(classes, classes, list(spec["signal"]["gammas"]))
+    return Layout(classes)
+
+
+def reduce_responses(
+    path: str | Path,
+    source: NoiseSource,
+    layout: Layout,
+    checkpoints: list[int],
+    device: torch.device,
+    *,
+    signal: Signal | None = None,
+    threshold: float = 0.9,
+    batch_size: int = 1024,
+    progress: bool = False,
+    desc: str = "reduce",
+) -> Stats:
+    """Reduce one responses artifact to sufficient statistics (stimuli read or regenerated)."""
+    with store.open_artifact(path, "responses") as f:
+        n, chunk_size = int(f.attrs["n"]), int(f.attrs["chunk_size"])
+        start, stop = int(f.attrs["start"]), int(f.attrs["stop"])
+        seed = int(f.attrs["seed"])
+        stored_stimuli = bool(f.attrs["store_stimuli"])
+        if not stored_stimuli and f.attrs["rng"] != backend(device):
+            raise store.ArtifactError(
+                f"{path}: stimuli were not stored and were drawn with {f.attrs['rng']}; "
+                f"they can only be regenerated on a {f.attrs['rng'].split('-')[0]} device "
+                f"(this one uses {backend(device)})"
+            )
+        if stored_stimuli and f["stimuli"].dtype != np.dtype(source.storage):
+            raise store.ArtifactError(f"{path}: stored stimuli are {f['stimuli'].dtype}, expected {source.storage}")
+        reducer = Reducer(layout, source.shape, f["logits"].shape[1], checkpoints, start, stop, device, threshold)
+        chunks = range(int(f.attrs["first_chunk"]), int(f.attrs["last_chunk"]) + 1)
+        for index in tqdm(chunks, desc=desc, unit="chunk", disable=not progress):
+            c0, c1 = chunk_span(index, n, chunk_size)
+            if stored_stimuli:
+                stored = to_device(torch.from_numpy(f["stimuli"][c0 - start : c1 - start]), device)
+            else:
+                stored = draw(source, seed, index, n, chunk_size, device)[0]
+            logits = to_device(torch.from_numpy(f["logits"][c0 - start : c1 - start]), device)
+            sig = gam = None
+            if signal is not None:
+                sig = to_device(torch.from_numpy(f["signal_index"][c0 - start : c1 - start]), device)
+                gam = to_device(torch.from_numpy(f["gamma_index"][c0 - start : c1 - start]), device)
+            reduce_chunk(reducer, source, c0, stored, logits, signal, sig, gam, batch_size)
+        attrs = {k: store.get_attr(f, k) for k in ("experiment", "model", "rng", "seed", "n") if k in f.attrs}
+    return reducer.result(attrs)
+
+
+def reduce_chunk(
+    reducer: Reducer,
+    source: NoiseSource,
+    start: int,
+    stored: torch.Tensor,
+    logits: torch.Tensor,
+    signal: Signal | None = None,
+    signal_index: torch.Tensor | None = None,
+    gamma_index: torch.Tensor | None = None,
+    batch_size: int = 1024,
+) -> None:
+    """Add one chunk's trials to ``reducer`` in float64, a batch at a time (small batches
+    keep the float64 copy in cache)."""
+    for i in range(0, stored.shape[0], batch_size):
+        j = slice(i, i + batch_size)
+        noise = source.to_input(stored[j], torch.float64)
+        extra = {}
+        if signal is not None:
+            extra = {
+                "signal_label": signal.labels[signal_index[j]],
+                "gamma_index": gamma_index[j],
+                "stimulus": signal_trials(noise, signal, signal_index[j], gamma_index[j]),
+            }
+        reducer.update(start + i, noise, logits[j], **extra)

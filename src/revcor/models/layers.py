@@ -1,0 +1,104 @@
+"""Layers addressed by their dotted ``named_modules()`` names, and forward hooks on them
+that are always released: capture outputs, stop a pass early, replace an output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from revcor.models.architectures import ModelError
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Dotted names of all submodules (as in ``named_modules``), excluding the model itself."""
+    return [n for n, _ in model.named_modules() if n]
+
+
+def get_layer(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called ``name`` (dotted ``named_modules`` name)."""
+    modules = dict(model.named_modules())
+    if not name or name not in modules:
+        raise ModelError(f"model has no layer {name!r}; valid layers: {', '.join(layer_names(model)) or 'none'}")
+    return modules[name]
+
+
+@contextmanager
+def capture(model: nn.Module, names: str | Sequence[str]) -> Iterator[dict[str, Any]]:
+    """Record the outputs of the named submodules during forward passes.
+
+    Yields a dict that each forward pass fills with ``name -> module output`` (the last
+    call wins if a module runs twice). Unknown names raise :class:`ModelError` listing the
+    valid ones. The hooks are removed on exit, also when the block raises.
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    modules = {name: get_layer(model, name) for name in names}
+    outputs: dict[str, Any] = {}
+    handles = []
+    try:
+        for name, module in modules.items():
+            handles.append(module.register_forward_hook(_recorder(outputs, name)))
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _recorder(outputs: dict[str, Any], name: str):
+    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        outputs[name] = output
+
+    return hook
+
+
+class _Stop(Exception):
+    """Raised by a hook to end a forward pass once the layers of interest have run."""
+
+
+@contextmanager
+def stop_after(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
+    """End every forward pass (raising :class:`_Stop`, see :func:`run_hooks`) as soon as all
+    the named modules have run in it: what comes after them is not needed. Register it
+    after :func:`capture` so that the outputs are recorded first."""
+    pending: set[str] = set()
+
+    def start(module: nn.Module, inputs: Any) -> None:
+        pending.update(names)
+
+    def done(name: str):
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            pending.discard(name)
+            if not pending:
+                raise _Stop
+
+        return hook
+
+    handles = [model.register_forward_pre_hook(start)]
+    try:
+        handles += [get_layer(model, name).register_forward_hook(done(name)) for name in names]
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def run_hooks(model: nn.Module, x: torch.Tensor) -> None:
+    """Run ``model`` on ``x`` for its hooks' sake, up to where :func:`stop_after` ends it."""
+    try:
+        model(x)
+    except _Stop:
+        pass
+
+
+@contextmanager
+def replace_output(model: nn.Module, name: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    """Within the block the output ``a`` of module ``name`` is replaced by ``fn(a)``; the
+    hook is removed on exit, also on an exception."""
+    handle = get_layer(model, name).register_forward_hook(lambda module, args, output: fn(output))
+    try:
+        yield
+    finally:
+        handle.remove()

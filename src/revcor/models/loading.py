@@ -1,0 +1,360 @@
+"""Saving, loading and checking models.
+
+:func:`load` reads four kinds of model specs: a revcor model file written by :func:`save`,
+a TorchScript file, a ``torch.export`` program (``.pt2``), or ``package.module:factory``
+together with a state-dict file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+import os
+import pickle
+import re
+import warnings
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from revcor.base import store
+from revcor.models.architectures import ModelError, build, check_in_shape
+
+FORMAT = "revcor-model/1"
+_FACTORY_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _rebuild(arch: str, in_shape: Any, num_classes: int, kwargs: Mapping[str, Any]) -> nn.Module:
+    """Build a model whose weights will be replaced, without consuming the global torch RNG."""
+    with torch.random.fork_rng(devices=[]):
+        return build(arch, in_shape, num_classes, **kwargs)
+
+
+def _short(e: BaseException, limit: int = 240) -> str:
+    """A one-line description of an exception."""
+    lines = [s.strip() for s in str(e).splitlines() if s.strip()]
+    text = lines[0] if lines else type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _listing(items: list[str], limit: int = 5) -> str:
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def _state_dict_mismatch(model: nn.Module, state: Mapping[str, Any]) -> str | None:
+    """Describe how ``state`` fails to match ``model.state_dict()``, or None if it matches."""
+    own = model.state_dict()
+    problems = []
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and isinstance(state[k], torch.Tensor) and state[k].shape != v.shape
+    ]
+    if missing:
+        problems.append(f"missing keys {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys {_listing(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatch {_listing(shapes, 3)}")
+    return "; ".join(problems) or None
+
+
+def save(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    arch: str,
+    in_shape: tuple[int, int, int],
+    num_classes: int,
+    kwargs: dict,
+    meta: dict,
+) -> None:
+    """Write ``model`` as a revcor model file (atomically) that :func:`load` can rebuild.
+
+    The file is a ``torch.save`` of a plain dict {format, arch, kwargs, in_shape,
+    num_classes, meta, state_dict}; ``kwargs`` and ``meta`` must be JSON-serialisable.
+    """
+    for what, value in (("kwargs", kwargs), ("meta", meta)):
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as e:
+            raise ModelError(f"cannot save model to {path}: {what} is not JSON-serialisable ({e})") from None
+    reference = _rebuild(arch, in_shape, num_classes, kwargs)
+    problem = _state_dict_mismatch(reference, model.state_dict())
+    if problem:
+        raise ModelError(
+            f"cannot save model to {path}: it is not a {arch} model for in_shape {tuple(in_shape)} ({problem})"
+        )
+    state = model.state_dict()
+    cpu_state = type(state)((k, v.detach().cpu()) for k, v in state.items())
+    if hasattr(state, "_metadata"):
+        cpu_state._metadata = state._metadata  # module versions, which e.g. MNASNet needs to load
+    obj = {
+        "format": FORMAT,
+        "arch": arch,
+        "kwargs": dict(kwargs),
+        "in_shape": tuple(int(s) for s in in_shape),
+        "num_classes": int(num_classes),
+        "meta": dict(meta),
+        "state_dict": cpu_state,
+    }
+    with store.atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+@dataclass
+class LoadedModel:
+    """A loaded model in eval mode, with what is known about its inputs and outputs."""
+
+    module: nn.Module
+    in_shape: tuple[int, int, int] | None
+    num_classes: int | None
+    source: str
+    meta: dict = field(default_factory=dict)
+
+    def class_names(self, n_logits: int) -> list[str]:
+        """Class names recorded with a revcor model, else numbers (two for one logit)."""
+        names = self.meta.get("classes") if self.meta else None
+        return list(names) if names else [str(i) for i in range(max(n_logits, 2))]
+
+
+class ExportedModule(nn.Module):
+    """Wraps a ``torch.export`` program. Its train/eval behaviour was fixed at export time
+    (:func:`load` only accepts programs exported in eval mode), so ``train()`` only sets the flag."""
+
+    def __init__(self, program: nn.Module):
+        super().__init__()
+        self.program = program
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.program(x)
+
+    def train(self, mode: bool = True) -> ExportedModule:
+        self.training = mode
+        return self
+
+
+def _zip_kind(path: Path) -> str | None:
+    """'export' for a torch.export archive, 'torchscript' for a TorchScript archive, else None."""
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    if any(n == "archive_format" or n.endswith("/archive_format") for n in names):
+        return "export"
+    if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+        return "torchscript"
+    return None
+
+
+def _torch_load(path: Path, what: str) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" not in str(e):
+            raise ModelError(f"{what} {path} is not a file torch.load can read (corrupt, or another format)") from None
+        raise ModelError(
+            f"{what} {path} contains pickled Python objects (e.g. torch.save(model)), which revcor "
+            "does not unpickle; save a state_dict, TorchScript or torch.export program instead"
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+        raise ModelError(f"{what} {path} is not readable by torch.load: {_short(e)}") from None
+
+
+def _training_ops(graph: torch.fx.Graph) -> list[str]:
+    """Names of ops in an exported graph that run in training mode (dropout, batch-norm statistics)."""
+    found = []
+    for node in graph.nodes:
+        schema = getattr(node.target, "_schema", None)
+        if node.op != "call_function" or schema is None:
+            continue
+        for i, arg in enumerate(schema.arguments):
+            if arg.name in ("train", "training"):
+                value = node.args[i] if i < len(node.args) else node.kwargs.get(arg.name)
+                if value is True:
+                    found.append(str(node.target))
+    return found
+
+
+def _load_export(path: Path) -> tuple[nn.Module, tuple[int, int, int] | None]:
+    try:
+        program = torch.export.load(path)
+    except (RuntimeError, OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise ModelError(f"cannot load torch.export program {path}: {_short(e)}") from None
+    user_inputs = list(program.graph_signature.user_inputs)
+    if len(user_inputs) != 1:
+        raise ModelError(f"torch.export program {path} takes {len(user_inputs)} inputs; expected one image batch")
+    training = _training_ops(program.graph)
+    if training:
+        raise ModelError(
+            f"torch.export program {path} was exported in training mode ({_listing(sorted(set(training)), 3)}); "
+            "call model.eval() before torch.export.export"
+        )
+    in_shape = None
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name == user_inputs[0]:
+            shape = tuple(getattr(node.meta.get("val"), "shape", ()))
+            if len(shape) == 4 and isinstance(shape[0], int):
+                raise ModelError(
+                    f"torch.export program {path} was exported with a fixed batch size of {shape[0]}; export it "
+                    "with dynamic_shapes={'x': {0: torch.export.Dim('batch')}} and an example batch of >= 2"
+                )
+            if len(shape) == 4 and all(isinstance(s, int) for s in shape[1:]):
+                in_shape = tuple(shape[1:])
+    try:
+        module = program.module()
+    except (RuntimeError, ValueError) as e:
+        raise ModelError(f"cannot turn torch.export program {path} into a module: {_short(e)}") from None
+    return ExportedModule(module), in_shape  # type: ignore[return-value]
+
+
+def _load_revcor(path: Path, obj: Any) -> LoadedModel:
+    if not isinstance(obj, Mapping):
+        raise ModelError(f"{path} holds a {type(obj).__name__}, not a model")
+    if "format" not in obj:
+        if all(isinstance(v, torch.Tensor) for v in obj.values()):
+            raise ModelError(
+                f"{path} is a bare state dict, not a model; pass it as the state dict "
+                "together with a package.module:factory spec"
+            )
+        raise ModelError(f"{path} is not a revcor model file (no 'format' entry)")
+    if obj["format"] != FORMAT:
+        raise ModelError(f"{path} has format {obj['format']!r}; this revcor reads {FORMAT!r}")
+    try:
+        arch, kwargs, in_shape, num_classes = obj["arch"], obj["kwargs"], tuple(obj["in_shape"]), obj["num_classes"]
+        state, meta = obj["state_dict"], obj["meta"]
+    except KeyError as e:
+        raise ModelError(f"revcor model file {path} lacks the entry {e}") from None
+    try:
+        model = _rebuild(arch, in_shape, num_classes, kwargs)
+    except ModelError as e:
+        raise ModelError(f"cannot rebuild the model in {path}: {e}") from None
+    _load_state(model, state, f"revcor model file {path}")
+    return LoadedModel(model, in_shape, num_classes, f"{arch} model {path}", dict(meta))  # type: ignore[arg-type]
+
+
+def _load_state(model: nn.Module, state: Any, what: str) -> None:
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{what} does not hold a state dict (a mapping of names to tensors)")
+    problem = _state_dict_mismatch(model, state)
+    if problem:
+        raise ModelError(f"{what} does not fit the model: {problem}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ModelError(f"{what} does not fit the model: {_short(e)}") from None
+
+
+def _load_factory(spec: str, state_dict: str | os.PathLike | None) -> nn.Module:
+    module_name, attr = spec.split(":")
+    if state_dict is None:
+        raise ModelError(f"model spec {spec!r} needs a state dict file with the trained weights")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ModelError(
+            f"cannot import module {module_name!r} for model spec {spec!r}: {type(e).__name__}: {_short(e)}"
+        ) from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ModelError(f"module {module_name!r} has no callable {attr!r} (model spec {spec!r})")
+    try:
+        model = factory()
+    except TypeError as e:
+        raise ModelError(f"calling {spec}() failed: {type(e).__name__}: {_short(e)}") from None
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"{spec}() returned a {type(model).__name__}, not a torch.nn.Module")
+    path = Path(state_dict)
+    if not path.is_file():
+        raise ModelError(f"state dict file {path} does not exist")
+    obj = _torch_load(path, "state dict file")
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        obj = obj["state_dict"]  # a revcor model file or a checkpoint dict
+    _load_state(model, obj, f"state dict file {path}")
+    return model
+
+
+def load(
+    spec: str | os.PathLike, state_dict: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+) -> LoadedModel:
+    """Load a model for analysis, in eval mode on ``device``.
+
+    ``spec`` is a revcor model file (from :func:`save`), a TorchScript file, a
+    ``torch.export`` program (``.pt2``, exported in eval mode with a dynamic batch
+    dimension), or ``package.module:factory`` where ``factory()`` builds the model and
+    ``state_dict`` names the file of its weights. Files are recognised by content.
+    Any failure raises :class:`ModelError` with a one-line reason.
+    """
+    text = os.fspath(spec)
+    path = Path(text)
+    if not path.exists() and _FACTORY_SPEC.match(text):
+        module = _load_factory(text, state_dict)
+        loaded = LoadedModel(module, None, None, f"{text} with weights {state_dict}", {})
+    else:
+        if state_dict is not None:
+            raise ModelError(f"a state dict file is only used with a package.module:factory spec, not with {text}")
+        if not path.is_file():
+            raise ModelError(f"model file {text} does not exist (nor is it a package.module:factory spec)")
+        kind = _zip_kind(path)
+        if kind == "export":
+            module, in_shape = _load_export(path)
+            loaded = LoadedModel(module, in_shape, None, f"torch.export program {path}", {})
+        elif kind == "torchscript":
+            try:
+                with warnings.catch_warnings():  # TorchScript is deprecated, but still a supported input here
+                    warnings.simplefilter("ignore", FutureWarning)
+                    module = torch.jit.load(path, map_location="cpu")
+            except (RuntimeError, OSError, ValueError) as e:
+                raise ModelError(f"cannot load TorchScript file {path}: {_short(e)}") from None
+            loaded = LoadedModel(module, None, None, f"TorchScript model {path}", {})
+        else:
+            loaded = _load_revcor(path, _torch_load(path, "model file"))
+    try:
+        loaded.module.to(device)
+    except (RuntimeError, AssertionError) as e:
+        raise ModelError(f"cannot move model {loaded.source} to device {device}: {_short(e)}") from None
+    loaded.module.eval()
+    return loaded
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a model without any)."""
+    first = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def check_fits(model: nn.Module, in_shape: tuple[int, int, int], num_classes: int | None, name: str = "model") -> int:
+    """Check that ``model`` maps (N, *in_shape) images to (N, K) or (N,) logits; return K.
+
+    K == 1 (one logit) is accepted for a two-class task. Runs one forward pass of a zero
+    batch in eval mode (the model's mode is restored afterwards).
+    """
+    shape = check_in_shape(in_shape)
+    x = torch.zeros((2, *shape), device=device_of(model))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+        raise ModelError(
+            f"{name} does not accept inputs of shape (N,C,H,W)=(N,{','.join(map(str, shape))}): {_short(e)}"
+        ) from None
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.dim() not in (1, 2) or out.shape[0] != 2:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelError(f"{name} must return logits of shape (N,K) or (N,); for N=2 it returned {got}")
+    k = 1 if out.dim() == 1 else int(out.shape[1])
+    if num_classes is not None and k != num_classes and not (k == 1 and num_classes == 2):
+        raise ModelError(f"{name} has {k} output{'s' * (k != 1)} but the data has {num_classes} classes")
+    return k

@@ -1,0 +1,468 @@
+"""Figures from workflow artifacts: read maps, evaluations and baselines, plot, save.
+
+Each function takes the artifact paths of one figure and the output ``stem`` and writes
+``{stem}.png`` and ``{stem}.pdf`` (see :mod:`revcor.report.plots`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from revcor.analyses import microstim as microstim_mod
+from revcor.base import paper, store
+from revcor.core import engine
+from revcor.core import maps as maps_mod
+from revcor.noise import gabor, sources
+from revcor.report import plots
+
+DATASET_LABELS = {
+    "mnist": "MNIST",
+    "mnist-5k": "MNIST (5k subset)",
+    "fashion-mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+}
+NOISE_LABELS = {"white": "white", "gabor": "Gabor-PCA", "ae": "autoencoder", "vae": "VAE"}
+
+
+def _spec(path: str | Path) -> dict:
+    with store.open_artifact(path, "maps") as f:
+        return store.get_attr(f, "experiment")
+
+
+def generated_samples(generator: str | Path, kind: str, count: int = 8, seed: int = 0) -> np.ndarray:
+    """``count`` noise images (count, C, H, W) in [0, 1] from a fitted generator."""
+    with store.open_artifact(generator, "generator") as f:
+        shape = tuple(store.get_attr(f, "shape"))
+    source = sources.make({"kind": kind, "storage": "float32"}, shape, generator)
+    return engine.draw(source, seed, 0, count, count, torch.device("cpu"))[0].numpy()
+
+
+def _json(path: str | Path) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _title(f: h5py.File, label: str, samples: str | None = None) -> str:
+    exp = store.get_attr(f, "experiment")
+    samples = samples or f"{NOISE_LABELS[exp['noise']['kind']]}-noise samples"
+    return f"{label}: {exp['model']}, {int(f.attrs['n']):,} {samples}"
+
+
+def map_set(path: str | Path, label: str, samples: str | None = None) -> dict[str, Any]:
+    """The final (all-sample) bias maps of a plain experiment as a :mod:`plots` map set."""
+    with store.open_artifact(path, "maps") as f:
+        if store.get_attr(f, "signal"):
+            raise ValueError(f"{path} is a signal+noise experiment; expected plain noise")
+        return {
+            "maps": f["maps_centered"][()],
+            "counts": f["counts"][()],
+            "feedback": f["feedback"][()] if "feedback" in f else None,
+            "classes": store.get_attr(f, "classes"),
+            "n": int(f.attrs["n"]),
+            "title": _title(f, label, samples),
+        }
+
+
+def _checkpoints(path: str | Path) -> tuple[list[int], np.ndarray, np.ndarray, list[str], str]:
+    """Checkpoints, centred maps (len(ns), K, C, H, W), counts (len(ns), K), classes, title."""
+    with store.open_artifact(path, "maps") as f:
+        ns = [int(n) for n in store.get_attr(f, "checkpoints")]
+        maps = np.stack([f[f"checkpoints/{n}/maps_centered"][()] for n in ns])
+        counts = np.stack([f[f"checkpoints/{n}/counts"][()] for n in ns])
+        return ns, maps, counts, store.get_attr(f, "classes"), _title(f, "CNN")
+
+
+def _confusion(result: dict) -> tuple[np.ndarray | None, float | None]:
+    """Confusion matrix and accuracy of an evaluation; None, None when it had no template."""
+    if result["confusion"] is None:
+        return None, None
+    return np.asarray(result["confusion"]), float(result["accuracy"])
+
+
+def fig1(maps: list[str], datasets: list[str], stem: str) -> None:
+    """Binary signal+noise experiments (one block per task) with an example test digit of
+    each class taken from the task's dataset."""
+    tasks = []
+    for path, dataset in zip(maps, datasets, strict=False):
+        test = datasets.load(dataset, "test")
+        first = [int(np.flatnonzero(test.labels == c)[0]) for c in (0, 1)]
+        with store.open_artifact(path, "maps") as f:
+            if not store.get_attr(f, "signal"):
+                raise ValueError(f"{path} is not a signal+noise experiment")
+            classes = store.get_attr(f, "classes")
+            tasks.append(
+                {
+                    "classes": classes,
+                    "gammas": store.get_attr(f, "gammas"),
+                    "signals": test.images[first].astype(np.float64) / 255,
+                    **{k: f[k][()] for k in ("stimulus_means", "stimulus_diff", "eq1", "ccorr", "corr", "counts")},
+                    "title": _title(f, f"{classes[0]} vs {classes[1]}", "signal+noise trials"),
+                }
+            )
+    plots.save(plots.fig1(tasks), stem)
+
+
+def fig2(cnn_maps: str, logreg_maps: str, cnn_eval: str, logreg_eval: str, baselines: str, stem: str) -> None:
+    """CNN and logistic-regression bias maps and four template classifiers."""
+    base = _json(baselines)
+    confusions = {
+        "CNN bias maps": _confusion(_json(cnn_eval)["final"]["bias_maps"]),
+        "log. reg. bias maps": _confusion(_json(logreg_eval)["final"]["bias_maps"]),
+        "mean images": _confusion(base["mean_images"]),
+    }
+    if "logreg_weights" in base:
+        confusions["log. reg. weights"] = _confusion(base["logreg_weights"])
+    fig = plots.fig2(map_set(cnn_maps, "CNN"), map_set(logreg_maps, "logistic regression"), confusions)
+    plots.save(fig, stem)
+
+
+def fig3(maps: str, evaluation: str, baselines: str, baseline_maps: str, stem: str) -> None:
+    """CIFAR-10: mean training images, bias maps, and their template classifiers."""
+    with store.open_artifact(baseline_maps, "baselines") as f:
+        means = f["mean_images"][()]
+    confusions = {
+        "mean images": _confusion(_json(baselines)["mean_images"]),
+        "bias maps": _confusion(_json(evaluation)["final"]["bias_maps"]),
+    }
+    plots.save(plots.fig3(means, map_set(maps, "CNN"), confusions), stem)
+
+
+def fig4(maps: str, stem: str) -> None:
+    """Build-up of the bias maps of classes 0, 1 and 2 over the checkpoints."""
+    ns, m, counts, classes, title = _checkpoints(maps)
+    fig = plots.fig4(
+        ns,
+        m,
+        counts,
+        classes,
+        rows=range(min(3, len(classes))),
+        title=f"Progressive build-up of the bias maps ({title})",
+    )
+    plots.save(fig, stem)
+
+
+def fig13(stem: str, mlp: str | None = None, rnn: str | None = None) -> None:
+    """Bias maps of the MLP (top) and the RNN (bottom), whichever were run."""
+    panels = {label: map_set(path, label) for label, path in (("MLP", mlp), ("RNN", rnn)) if path}
+    plots.save(plots.fig13(panels), stem)
+
+
+def fig14(maps: str, evaluation: str, stem: str) -> None:
+    """All classes at all checkpoints, convergence of the maps and template accuracy vs n."""
+    ns, m, counts, classes, title = _checkpoints(maps)
+    by_n = _json(evaluation)["by_n"]
+    accuracy = {
+        "bias maps": [by_n[str(n)]["bias_maps"]["accuracy"] for n in ns],
+        "centred maps": [by_n[str(n)]["centered_maps"]["accuracy"] for n in ns],
+    }
+    fig = plots.fig14(
+        ns,
+        m,
+        counts,
+        classes,
+        accuracy,
+        title=f"Bias maps vs number of noise samples ({title}); title: class (samples)",
+    )
+    plots.save(fig, stem)
+
+
+def fig16(maps: str, stem: str, gabor_maps: str | None = None) -> None:
+    """Fashion-MNIST: frequency of noise per class and the bias maps."""
+    gabor = map_set(gabor_maps, "Gabor")["counts"] if gabor_maps else None
+    plots.save(plots.fig16(map_set(maps, "CNN"), gabor), stem)
+
+
+def zmaps(maps: str, stem: str) -> None:
+    """Z-score maps (class vs rest) of one plain experiment."""
+    with store.open_artifact(maps, "maps") as f:
+        fig = plots.zmaps(
+            f["zmaps"][()], f["counts"][()], store.get_attr(f, "classes"), title=_title(f, Path(maps).stem)
+        )
+    plots.save(fig, stem)
+
+
+def fig5(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
+    """Gabor-PCA noise per dataset: bias maps, samples, a reconstruction, the confusion matrix."""
+    panels = []
+    for path, evaluation, generator in zip(maps, evaluations, generators, strict=False):
+        dataset = _spec(path)["model"].split("/")[0]
+        fitted = gabor.load(generator)
+        cm, acc = _confusion(_json(evaluation)["final"]["bias_maps"])
+        panels.append(
+            {
+                "label": DATASET_LABELS.get(dataset, dataset),
+                "maps": map_set(path, "CNN", "Gabor-PCA samples"),
+                "samples": generated_samples(generator, "gabor"),
+                "example": fitted.examples[0],
+                "reconstruction": fitted.reconstructions[0],
+                "confusion": cm,
+                "accuracy": acc,
+                "explained": fitted.explained.tolist(),
+                "components": fitted.components,
+                "wavelets": fitted.settings["wavelets"],
+            }
+        )
+    plots.save(plots.fig5(panels), stem)
+
+
+def fig15(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
+    """Autoencoder and VAE noise: samples, and bias maps after few samples."""
+    blocks = []
+    for path, generator in zip(maps, generators, strict=False):
+        kind = _spec(path)["noise"]["kind"]
+        ns, m, counts, classes, _ = _checkpoints(path)
+        keep = [i for i, n in enumerate(ns) if n <= 10_000] or list(range(len(ns)))
+        blocks.append(
+            {
+                "label": NOISE_LABELS[kind],
+                "samples": generated_samples(generator, kind),
+                "ns": [ns[i] for i in keep],
+                "maps": m[keep],
+                "counts": counts[keep],
+                "classes": classes,
+            }
+        )
+    plots.save(plots.fig15(blocks), stem)
+
+
+def noise_curves(maps: list[str], evaluations: list[str]) -> tuple[list[int], dict[str, dict]]:
+    """Per noise kind: correlation of the bias maps at each n with the converged (final) maps,
+    and template accuracy at each n, on the union of the experiments' checkpoints."""
+    per = {}
+    for path, evaluation in zip(maps, evaluations, strict=False):
+        ns, m, _, _, _ = _checkpoints(path)
+        by_n = _json(evaluation)["by_n"]
+        corr = maps_mod.convergence(m)
+        per[NOISE_LABELS[_spec(path)["noise"]["kind"]]] = {
+            n: (float(c), by_n[str(n)]["bias_maps"]["accuracy"]) for n, c in zip(ns, corr, strict=False)
+        }
+    all_ns = sorted({n for curve in per.values() for n in curve})
+    curves = {
+        label: {
+            "correlation": [curve.get(n, (None, None))[0] for n in all_ns],
+            "accuracy": [curve.get(n, (None, None))[1] for n in all_ns],
+        }
+        for label, curve in per.items()
+    }
+    return all_ns, curves
+
+
+def noise_comparison(maps: list[str], evaluations: list[str], stem: str) -> None:
+    """Sample complexity of white, Gabor-PCA, autoencoder and VAE noise for one model."""
+    ns, curves = noise_curves(maps, evaluations)
+    spec = _spec(maps[0])
+    k = len(_json(evaluations[0])["classes"])
+    fig = plots.noise_comparison(curves, ns, chance=1 / k, title=f"Sample complexity by noise type: {spec['model']}")
+    plots.save(fig, stem)
+
+
+def fig7(
+    clean_maps: str, poisoned_maps: str, metrics: str, clean_metrics: str, gradients: str, detection: str, stem: str
+) -> None:
+    """One backdoor: confusion matrices, clean vs poisoned bias maps, the detector's excess
+    map (paper Fig. 7A/B, 18); the mean input gradients go to ``{stem}-gradients`` (Fig. 7D)."""
+    result, poisoned, clean = _json(detection), _json(metrics), _json(clean_metrics)
+    spec = result["spec"]
+    classes = poisoned["classes"]
+    src, tgt = classes[spec["source"]], classes[spec["target"]]
+
+    def cm(m: dict) -> tuple[np.ndarray, float]:
+        return np.asarray(m["confusion"]), float(m["accuracy"])
+
+    confusions = {
+        "clean model, clean test set": cm(clean["test"]),
+        "poisoned model, clean test set": cm(poisoned["test"]),
+        f"poisoned model, every '{src}' patched": cm(poisoned["test_patched"]),
+    }
+    found = {m["role"]: m for m in result["models"][::-1]}  # the first model of each role
+    fig = plots.fig7(
+        confusions,
+        map_set(clean_maps, "clean"),
+        map_set(poisoned_maps, "poisoned"),
+        result["box"],
+        {r: np.asarray(e) for r, e in result["excess"].items()},
+        found,
+        title=f"Backdoor {result['name']}: {'an' if spec['patch'] in 'fhlmnsx' else 'a'} "
+        f"{spec['patch'].upper()}-shaped patch on "
+        f"{spec['fraction']:.0%} of the training '{src}' images, relabelled '{tgt}'",
+    )
+    plots.save(fig, stem)
+    with store.open_artifact(gradients, "gradients") as f:
+        rows = {name: f[f"row{i}"][()] for i, name in enumerate(store.get_attr(f, "rows"))}
+    plots.save(
+        plots.gradients(
+            rows, classes, title=f"Mean input gradient of the loss, backdoor {result['name']} (paper Fig. 7D)"
+        ),
+        f"{stem}-gradients",
+    )
+
+
+def backdoor_detection(detections: list[str], stem: str) -> None:
+    """Detection scores of clean and poisoned models for every backdoor."""
+    plots.save(plots.backdoor_detection([_json(p) for p in detections]), stem)
+
+
+def fig6(attack: str, stem: str) -> None:
+    """Bias maps and mean images as targeted attacks: examples and rates vs gamma."""
+    with store.open_artifact(attack, "attack") as f:
+        gammas = store.get_attr(f, "gammas")
+        g = store.get_attr(f, "example_gammas")
+        panels = {
+            label: {
+                "templates": f[f"{key}/templates"][()],
+                "digits": f[f"{key}/digit"][()],
+                "digit_labels": f[f"{key}/digit_labels"][()],
+                "noise": f[f"{key}/noise"][()],
+                "noise_labels": f[f"{key}/noise_labels"][()],
+                "gamma_digit": g["digit"],
+                "gamma_noise": g["noise"],
+            }
+            for label, key in (("bias maps", "bias"), ("mean images", "mean"))
+        }
+        rates = {kind: f[f"rates/{kind}"][()] for kind in f["rates"]}
+        classes, model = store.get_attr(f, "classes"), store.get_attr(f, "model")
+        n = store.get_attr(f, "noise_samples")
+    fig = plots.fig6(
+        panels,
+        gammas,
+        rates,
+        classes,
+        paper=paper.ATTACK if gammas == paper.ATTACK_GAMMAS else None,
+        title=f"Bias maps of {Path(attack).stem} as a hard-label attack on {model} "
+        f"({n:,} noise images, every test digit)",
+    )
+    plots.save(fig, stem)
+
+
+def _units_title(f: h5py.File) -> str:
+    spec = store.get_attr(f, "spec")
+    kind = NOISE_LABELS[store.get_attr(f, "noise")["kind"]]
+    return f"{spec['model']}, {int(f.attrs['n']):,} {kind}-noise images"
+
+
+def fig20(units: str, stem: str) -> None:
+    """Mean layer activations per class for noise and real data, and class distances."""
+    with store.open_artifact(units, "units") as f:
+        g = f["activations"]
+        layers = store.get_attr(g, "layers")
+        noise_means = {layer: g[f"noise/{layer}"][()] for layer in layers}
+        data_means = {layer: g[f"data/{layer}"][()] for layer in layers}
+        fig = plots.fig20(
+            noise_means,
+            data_means,
+            store.get_attr(g, "distances"),
+            store.get_attr(f, "classes"),
+            title=f"Mean layer activations: {_units_title(f)}",
+        )
+    plots.save(fig, stem)
+
+
+def fig21(units: str, stem: str) -> None:
+    """Misclassification towards each class after injecting its mean noise activation."""
+    with store.open_artifact(units, "units") as f:
+        h = f["injection"]
+        rates = {layer: h[layer][()] for layer in store.get_attr(h, "layers")}
+        fig = plots.fig21(
+            rates,
+            store.get_attr(h, "gammas"),
+            store.get_attr(f, "classes"),
+            title=f"Activation injection: {_units_title(f)}",
+        )
+    plots.save(fig, stem)
+
+
+def _sta_layers(f: h5py.File) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, g in f["sta"].items():
+        out[name] = {
+            "sta": g["sta"][()],
+            "rf": SimpleNamespace(**store.get_attr(g, "rf")),
+            "count": int(g.attrs["count"]),
+            **{k: g[k][()] for k in ("kernel", "whitened") if k in g},
+        }
+    return out
+
+
+def fig8(units: str, stem: str) -> None:
+    """STA filters of every unit of the analysed layers beside the trained kernels (Fig. 8,
+    22); whitened STAs (Eq. 5), where computed, as extra rows."""
+    with store.open_artifact(units, "units") as f:
+        layers = _sta_layers(f)
+        title = f"Spike-triggered averages: {_units_title(f)}"
+    rows = {}
+    for name, entry in layers.items():
+        rows[name] = entry
+        if "whitened" in entry:
+            rows[f"{name} (whitened, Eq. 5)"] = {**entry, "sta": entry["whitened"]}
+    plots.save(plots.fig8(rows, title=title), stem)
+
+
+def stc(units: str, stem: str) -> None:
+    """Spike-triggered covariance of every chosen unit, one figure page per unit stacked."""
+    with store.open_artifact(units, "units") as f:
+        results = []
+        for name, g in f["sta"].items():
+            rf = store.get_attr(g, "rf")
+            for key in sorted(g.get("stc", {}), key=int):
+                s = g[f"stc/{key}"]
+                result = {k: store.get_attr(s, k) for k in s.attrs if k not in ("revcor_version", "python")}
+                result |= {k: s[k][()] for k in s}
+                shape = (int(g["sta"].shape[1]), rf["height"], rf["width"])
+                results.append((name, result, shape))
+        title = _units_title(f)
+    plots.save(
+        plots.stc(
+            [(f"{name}, channel {r.get('channel')}", r, shape) for name, r, shape in results],
+            title=f"Spike-triggered covariance: {title}",
+        ),
+        stem,
+    )
+
+
+def _psychometric(microstim_path: str, sign: int, stem: str) -> None:
+    with store.open_artifact(microstim_path, "microstimulation") as f:
+        a = {
+            k: store.get_attr(f, k)
+            for k in ("signs", "layers", "ks", "classes", "targets", "gammas", "fits", "model", "spec", "skipped")
+        }
+        hits = f["hits"][()][a["signs"].index(sign)]
+        largest = f["largest_bias_change"][()]
+    n = a["spec"]["n"]
+    x = np.linspace(min(a["gammas"]), max(a["gammas"]), 100)
+    fitted = {
+        key[3:]: microstim_mod.curve(x, v, a["spec"]["fit"])
+        for key, v in a["fits"].items()
+        if key.startswith(f"{sign:+d}/")
+    }
+    fig = plots.psychometric(
+        np.where(hits < 0, -1.0, hits / n),
+        a["gammas"],
+        a["layers"],
+        a["ks"],
+        [a["classes"][t] for t in a["targets"]],
+        x,
+        fitted,
+        largest=largest,
+        skipped=a["skipped"],
+        title=f"Microstimulation of {a['spec']['model']}: biases "
+        f"{'raised' if sign > 0 else 'lowered'}\n(Eq. 6; {n:,} white-noise "
+        "stimuli per point; |Δb|: largest bias change, median over targets)",
+    )
+    plots.save(fig, stem)
+
+
+def fig23(microstim: str, stem: str) -> None:
+    """Psychometric curves with raised biases (paper Fig. 9, 23, 25 left)."""
+    _psychometric(microstim, 1, stem)
+
+
+def fig24(microstim: str, stem: str) -> None:
+    """Psychometric curves with lowered biases (paper Fig. 24, 25 right)."""
+    _psychometric(microstim, -1, stem)

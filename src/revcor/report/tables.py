@@ -1,0 +1,417 @@
+"""Tables of results beside the paper's numbers, as Markdown and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from revcor.analyses.microstim import FLAT
+from revcor.base import paper, store
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def template_rows(evals: dict[str, tuple[str, str, str | Path]], baselines: dict[str, str | Path]) -> list[dict]:
+    """One row per template classifier.
+
+    ``evals`` maps an experiment name to (its model as dataset/model, its noise kind, its
+    eval JSON); ``baselines`` maps a dataset to its baselines JSON.
+    """
+    rows = []
+    for name, (model, kind, path) in evals.items():
+        dataset, arch = model.split("/")
+        result = json.loads(Path(path).read_text())
+        what = f"{arch} bias maps" + ("" if kind == "white" else f", {kind} noise")
+        rows.append(
+            {
+                "dataset": dataset,
+                "templates": what,
+                "experiment": name,
+                "n": result["n"],
+                "accuracy": result["final"]["bias_maps"]["accuracy"],
+                "centered": result["final"]["centered_maps"]["accuracy"],
+                "empty_classes": result["final"]["bias_maps"]["empty_classes"],
+                "paper": paper.TEMPLATE_ACCURACY.get((paper.family(dataset), what)),
+            }
+        )
+    for dataset, path in baselines.items():
+        result = json.loads(Path(path).read_text())
+        for key, what in (("mean_images", "mean images"), ("logreg_weights", "logreg weights")):
+            if key in result:
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "templates": what,
+                        "experiment": "",
+                        "n": None,
+                        "accuracy": result[key]["accuracy"],
+                        "centered": None,
+                        "empty_classes": 0,
+                        "paper": paper.TEMPLATE_ACCURACY.get((paper.family(dataset), what)),
+                    }
+                )
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """The template-accuracy table in Markdown."""
+    lines = [
+        "| dataset | templates | noise samples | accuracy | centred maps | empty classes | paper |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        n = f"{r['n']:,}" if r["n"] else "—"
+        lines.append(
+            f"| {r['dataset']} | {r['templates']} | {n} | {_pct(r['accuracy'])} | "
+            f"{_pct(r['centered'])} | {r['empty_classes']} | {_pct(r['paper'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write(rows: list[dict], md: str | Path, csv_path: str | Path) -> None:
+    """Write the table as Markdown and CSV (atomically)."""
+    with store.atomic_path(md) as tmp:
+        Path(tmp).write_text(markdown(rows))
+    write_csv(rows, csv_path)
+
+
+def provenance_rows(datasets: list[str | Path]) -> list[dict]:
+    """Where each dataset artifact came from: source, subset flag, counts, file hashes."""
+    rows = []
+    for path in datasets:
+        with store.open_artifact(path, "dataset") as f:
+            attr = lambda k: store.get_attr(f, k) if k in f.attrs else None  # noqa: E731
+            counts = attr("counts") or {}
+            rows.append(
+                {
+                    "dataset": attr("name"),
+                    "source": attr("source"),
+                    "subset": bool(attr("subset")),
+                    "train": counts.get("train"),
+                    "test": counts.get("test"),
+                    "description": attr("description"),
+                    "files": "; ".join(f"{k} sha256:{v}" for k, v in (attr("files") or {}).items()),
+                    "derived_from": json.dumps(attr("derived_from")) if attr("derived_from") else "",
+                }
+            )
+    return rows
+
+
+def write_csv(rows: list[dict], path: str | Path) -> None:
+    """Write rows as CSV (atomically)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["empty"])
+    writer.writeheader()
+    writer.writerows(rows)
+    with store.atomic_path(path) as tmp:
+        Path(tmp).write_text(buf.getvalue())
+
+
+def noise_rows(ns: list[int], curves: dict[str, dict]) -> list[dict]:
+    """The sample-complexity comparison of noise kinds (see :func:`revcor.report.figures.noise_curves`)."""
+    return [
+        {
+            "noise": label,
+            "n": n,
+            "correlation_with_converged": curve["correlation"][i],
+            "template_accuracy": curve["accuracy"][i],
+        }
+        for label, curve in curves.items()
+        for i, n in enumerate(ns)
+        if curve["correlation"][i] is not None
+    ]
+
+
+def noise_markdown(rows: list[dict]) -> str:
+    """The noise comparison as a Markdown table: one row per n, one column pair per noise."""
+    labels = list(dict.fromkeys(r["noise"] for r in rows))
+    cell = {(r["noise"], r["n"]): r for r in rows}
+    head = "| n | " + " | ".join(f"{label}: r with converged | {label}: accuracy" for label in labels) + " |"
+    lines = [head, "|---" * (1 + 2 * len(labels)) + "|"]
+    for n in sorted({r["n"] for r in rows}):
+        vals = []
+        for label in labels:
+            r = cell.get((label, n))
+            vals += (
+                ["—", "—"]
+                if r is None
+                else [
+                    "—"
+                    if r["correlation_with_converged"] != r["correlation_with_converged"]
+                    else f"{r['correlation_with_converged']:.3f}",
+                    _pct(r["template_accuracy"]),
+                ]
+            )
+        lines.append(f"| {n:,} | " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def attack_rows(paths: list[str | Path]) -> list[dict]:
+    """Table 2 rows: per attack result and stimulus kind, the mean (over target classes with
+    a template) fraction classified as the target at each gamma; then the paper's rows."""
+    rows, gammas = [], None
+    for path in paths:
+        result = json.loads(Path(path).read_text())
+        gammas = result["gammas"]
+        for kind, mean in result["mean"].items():
+            if kind.endswith("mean") and any(r["stimuli"] == kind and r["model"] == result["model"] for r in rows):
+                continue  # mean images depend on the model's dataset only
+            templates = "mean images" if kind.endswith("mean") else f"bias maps of {result['experiment']}"
+            rows.append(
+                {
+                    "experiment": result["experiment"],
+                    "model": result["model"],
+                    "stimuli": kind,
+                    "templates": templates,
+                    "classes": result["classes_with_template"][kind.split(" + ")[1]],
+                    **{f"g{g:g}": v for g, v in zip(gammas, mean, strict=False)},
+                    "source": "revcor",
+                }
+            )
+    if gammas == paper.ATTACK_GAMMAS:
+        rows += [
+            {
+                "experiment": "",
+                "model": "paper (MNIST CNN)",
+                "stimuli": kind,
+                "classes": 10,
+                "templates": "paper's",
+                **{f"g{g:g}": v for g, v in zip(gammas, row, strict=False)},
+                "source": "paper",
+            }
+            for kind, row in paper.ATTACK.items()
+        ]
+    return rows
+
+
+def write_attack(paths: list[str | Path], md: str | Path, csv_path: str | Path) -> None:
+    """Write the attack table (Table 2) as Markdown and CSV."""
+    rows = attack_rows(paths)
+    gammas = [k for k in rows[0] if k.startswith("g")] if rows else []
+    lines = [
+        "| stimuli | model | templates | classes with a template | " + " | ".join(f"γ={k[1:]}" for k in gammas) + " |",
+        "|---|---|---|---|" + "---|" * len(gammas),
+    ]
+    for r in sorted(rows, key=lambda r: (r["stimuli"], r["source"] == "paper")):
+        vals = " | ".join("—" if r[k] is None else f"{r[k]:.3f}" for k in gammas)
+        lines.append(f"| {r['stimuli']} | {r['model']} | {r['templates']} | {r['classes']} | {vals} |")
+    with store.atomic_path(md) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    write_csv(rows, csv_path)
+
+
+def detection_rows(paths: list[str | Path]) -> list[dict]:
+    """One row per backdoor: AUROC of the detection score, poisoned vs clean models, and
+    how often the location found lies on the patch."""
+    rows = []
+    for path in paths:
+        r = json.loads(Path(path).read_text())
+        by_role = {role: [m for m in r["models"] if m["role"] == role] for role in ("poisoned", "clean")}
+        found = by_role["poisoned"]
+        rows.append(
+            {
+                "backdoor": r["name"],
+                "dataset": r["dataset"],
+                "patch": r["spec"]["patch"],
+                "source": r["spec"]["source"],
+                "target": r["spec"]["target"],
+                "patch_box": "rows {}-{}, cols {}-{}".format(
+                    r["box"][0], r["box"][2] - 1, r["box"][1], r["box"][3] - 1
+                ),
+                "poisoned_models": len(found),
+                "clean_models": len(by_role["clean"]),
+                "reference_models": r["references"],
+                "auroc": r["auroc"],
+                "poisoned_score_median": r["median"]["poisoned"],
+                "clean_score_median": r["median"]["clean"],
+                "located_on_patch": f"{sum(m['hit'] for m in found)}/{len(found)}",
+                "locations_found": "; ".join(f"class {m['class']} at ({m['row']}, {m['col']})" for m in found),
+            }
+        )
+    return rows
+
+
+def write_detection(paths: list[str | Path], md: str | Path, csv_path: str | Path) -> None:
+    """Write the backdoor-detection table as Markdown and CSV."""
+    rows = detection_rows(paths)
+    lines = [
+        "| backdoor | patch | poisoned / clean / reference models | AUROC | median score poisoned | "
+        "median score clean | found on the patch (target class) | where |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['backdoor']} ({r['dataset']}, {r['source']}→{r['target']}) | {r['patch']} at "
+            f"{r['patch_box']} | {r['poisoned_models']} / {r['clean_models']} / {r['reference_models']} | "
+            f"{r['auroc']:.3f} | {r['poisoned_score_median']:.1f} | {r['clean_score_median']:.1f} | "
+            f"{r['located_on_patch']} | {r['locations_found']} |"
+        )
+    with store.atomic_path(md) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    write_csv(rows, csv_path)
+
+
+def microstim_rows(path: str | Path) -> list[dict]:
+    """Per direction, layer and k > 0: the threshold shift of each target's fitted
+    psychometric function against the unstimulated model, averaged over targets, and how
+    many targets shift left or right with non-overlapping bootstrap intervals."""
+    with store.open_artifact(path, "microstimulation") as f:
+        a = {k: store.get_attr(f, k) for k in ("fits", "signs", "layers", "ks", "classes", "targets", "model")}
+        largest = f["largest_bias_change"][()]
+    fits, rows = a["fits"], []
+    names = [a["classes"][t] for t in a["targets"]]
+    for sign in a["signs"]:
+        for li, layer in enumerate(a["layers"]):
+            for ki, k in enumerate(a["ks"][layer]):
+                if k == 0:
+                    continue
+                shifts, left, right, flat = [], 0, 0, 0
+                for c in names:
+                    base, stim = fits.get(f"{sign:+d}/{layer}/0/{c}"), fits.get(f"{sign:+d}/{layer}/{k:g}/{c}")
+                    if base is None or stim is None or _amplitude(base) < FLAT:
+                        continue  # no curve, or the unstimulated one is flat: no threshold to shift
+                    if _amplitude(stim) < FLAT:
+                        flat += 1
+                        continue
+                    shifts.append(stim["threshold"] - base["threshold"])
+                    (b_lo, b_hi), (s_lo, s_hi) = base["ci"]["threshold"], stim["ci"]["threshold"]
+                    left += s_hi < b_lo
+                    right += s_lo > b_hi
+                rows.append(
+                    {
+                        "model": a["model"],
+                        "direction": "raise" if sign > 0 else "lower",
+                        "layer": layer,
+                        "k": k,
+                        "largest_bias_change": _median(largest[li, ki]),
+                        "targets": len(shifts),
+                        "mean_threshold_shift": float(sum(shifts) / len(shifts)) if shifts else None,
+                        "left": left,
+                        "right": right,
+                        "flattened": flat,
+                    }
+                )
+    return rows
+
+
+def _median(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if len(finite) else None
+
+
+def _amplitude(fit: dict) -> float:
+    return fit["rise"]
+
+
+def write_microstim(path: str | Path, md: str | Path, csv_path: str | Path) -> None:
+    """Write the threshold-shift table of one microstimulation analysis."""
+    rows = microstim_rows(path)
+    lines = [
+        "| bias | layer | k | largest \\|Δb\\| | targets with a threshold | mean threshold shift (γ) | "
+        "shifted left | shifted right | curve flattened |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        shift = "—" if r["mean_threshold_shift"] is None else f"{r['mean_threshold_shift']:+.3f}"
+        db = "—" if r["largest_bias_change"] is None else f"{r['largest_bias_change']:.3g}"
+        lines.append(
+            f"| {r['direction']} | {r['layer']} | {r['k']:g} | {db} | {r['targets']} | {shift} | "
+            f"{r['left']} | {r['right']} | {r['flattened']} |"
+        )
+    note = (
+        "\nLargest |Δb|: the largest bias change of Eq. 6 in the layer, median over targets. "
+        "Shifted: the bootstrap 95% intervals of the two thresholds do not overlap; left = the "
+        "target is reported at less signal. Targets whose unstimulated curve rises by less than "
+        f"{FLAT} (e.g. a class the model gives to noise anyway) have no threshold and are left out; "
+        "flattened: stimulation made the curve rise by less than that.\n"
+    )
+    with store.atomic_path(md) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n" + note)
+    write_csv(rows, csv_path)
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = round(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _noise_label(noise: dict) -> str:
+    """e.g. "gabor 32x32 -> 224x224" from a noise source's description."""
+    side = lambda shape: f"{shape[1]}x{shape[2]}"  # noqa: E731
+    resized = f" -> {side(noise['input_shape'])}" if "input_shape" in noise else ""
+    return f"{noise['kind']} {side(noise['shape'])}{resized}"
+
+
+def imagenet_rows(evals: dict[str, tuple[str, str, str | Path]]) -> list[dict]:
+    """Table 1 rows, one per experiment, in the paper's order of backbones. ``evals`` maps an
+    experiment name to (its backbone, its weights setting, its
+    :func:`revcor.pipeline.imagenet.evaluate_maps` JSON); the paper's numbers are given for
+    pretrained backbones only."""
+    rows = []
+    for name, (arch, weights, path) in evals.items():
+        r = json.loads(Path(path).read_text())
+        ref = paper.IMAGENET_TABLE.get(arch, {}) if weights != "none" else {}
+        rows.append(
+            {
+                "backbone": arch,
+                "weights": weights,
+                "experiment": name,
+                "noise": _noise_label(r["noise"]),
+                "n": r["n"],
+                "images": r["images"],
+                "classes": r["classes"],
+                "accuracy": r["accuracy"],
+                "chance": r["chance"],
+                "centered_accuracy": r["centered_accuracy"],
+                "run_time_s": r["run_time_s"],
+                "device": r["device"],
+                "empty_classes": r["empty_classes"],
+                "paper_accuracy": ref.get("accuracy"),
+                "paper_run_time_s": ref.get("run_time_s"),
+                "paper_empty_classes": ref.get("empty_classes"),
+            }
+        )
+    order = list(paper.IMAGENET_TABLE)
+    return sorted(
+        rows, key=lambda r: (order.index(r["backbone"]) if r["backbone"] in order else len(order), r["experiment"])
+    )
+
+
+def imagenet_markdown(rows: list[dict]) -> str:
+    """Table 1 in Markdown: accuracy, run time (m:ss) and empty classes beside the paper's."""
+    acc = lambda x: "—" if x is None else f"{x:.5f}"  # noqa: E731
+    lines = [
+        "| backbone | weights | noise | samples | accuracy | chance | centred maps | run time | device | "
+        "empty classes | paper: accuracy | paper: run time (1 GPU) | paper: empty classes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        empty = "—" if r["paper_empty_classes"] is None else r["paper_empty_classes"]
+        lines.append(
+            f"| {r['backbone']} | {r['weights']} | {r['noise']} | {r['n']:,} | {acc(r['accuracy'])} | "
+            f"{acc(r['chance'])} | {acc(r['centered_accuracy'])} | {_minutes(r['run_time_s'])} | "
+            f"{r['device']} | {r['empty_classes']} of {r['classes']} | {acc(r['paper_accuracy'])} | "
+            f"{_minutes(r['paper_run_time_s'])} | {empty} |"
+        )
+    images = sorted({r["images"] for r in rows})
+    note = (
+        f"\nAccuracy of the bias maps as a template classifier of {', '.join(f'{i:,}' for i in images)} "
+        "validation images (resized to the maps' size); run time: the noise step (noise, forward passes, "
+        "storage) summed over its jobs; empty classes: classes no noise sample was assigned to.\n"
+    )
+    return "\n".join(lines) + "\n" + note
+
+
+def write_imagenet(rows: list[dict], md: str | Path, csv_path: str | Path) -> None:
+    """Write Table 1 as Markdown and CSV (atomically)."""
+    with store.atomic_path(md) as tmp:
+        Path(tmp).write_text(imagenet_markdown(rows))
+    write_csv(rows, csv_path)

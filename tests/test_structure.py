@@ -1,0 +1,73 @@
+"""The package tree follows the data flow: each subpackage imports only from those below it,
+no module reaches into another's private names, and subpackage ``__init__`` files are
+docstrings only (so that importing a module runs no unrelated code)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import revcor
+
+SRC = Path(revcor.__file__).parent
+LAYERS = ["base", "data", "models", "noise", "core", "analyses", ("pipeline", "report")]
+RANK = {name: i for i, layer in enumerate(LAYERS) for name in ([layer] if isinstance(layer, str) else layer)}
+TOP = len(LAYERS)  # api, cli
+
+
+def rank(module: str) -> int:
+    parts = module.split(".")
+    return RANK.get(parts[1], TOP) if len(parts) > 1 else TOP
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC).with_suffix("")
+        parts = [p for p in rel.parts if p != "__init__"]
+        out[".".join(["revcor", *parts])] = path
+    return out
+
+
+def imported(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of every ``revcor`` import in the file, relative ones resolved."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("revcor"):
+            assert node.level == 0, f"{path}: relative import; use absolute revcor imports"
+            found.append((node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, []) for a in node.names if a.name.startswith("revcor")]
+    return found
+
+
+MODULES = modules()
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_imports_only_from_lower_layers(name):
+    own = rank(name)
+    for module, names in imported(MODULES[name]):
+        targets = [module] if module != "revcor" else [f"revcor.{n}" for n in names if n != "__version__"]
+        for target in targets:
+            assert rank(target) <= own, f"{name} (layer {own}) imports {target} (layer {rank(target)})"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_private_names_of_other_modules(name):
+    tree = ast.parse(MODULES[name].read_text())
+    for module, names in imported(MODULES[name]):
+        private = [n for n in names if n.startswith("_") and n != "__version__"]
+        assert not private, f"{name} imports private {private} from {module}"
+    aliases = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+               and (node.module or "").startswith("revcor") for a in node.names}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            raise AssertionError(f"{name} uses private {node.value.id}.{node.attr}")
+
+
+@pytest.mark.parametrize("pkg", sorted(RANK))
+def test_subpackage_init_is_a_docstring(pkg):
+    body = ast.parse((SRC / pkg / "__init__.py").read_text()).body
+    assert len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)

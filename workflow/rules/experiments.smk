@@ -1,0 +1,134 @@
+# Noise experiments: model responses per part (scatter), statistics per part, merged
+# statistics (gather), classification images, and their template-classifier accuracy.
+
+
+rule responses:
+    input:
+        unpack(lambda w: PLAN.experiment_inputs(w.exp)),
+    output:
+        f"{RESULTS}/responses/{{exp}}/part{{part}}.h5",
+    log:
+        f"{RESULTS}/logs/responses/{{exp}}/part{{part}}.log",
+    threads: config["threads"]
+    resources:
+        **res("responses", model=True),
+    params:
+        code=script_version("responses"),
+        spec=lambda w: PLAN.experiment(w.exp),
+        engine=config["engine"],
+        device=config["device"],
+        precision=config["precision"],
+    script:
+        "../../scripts/responses.py"
+
+
+rule stats_part:
+    input:
+        unpack(lambda w: PLAN.stats_part_inputs(w.exp, int(w.part))),
+    output:
+        f"{RESULTS}/stats/{{exp}}/part{{part}}.h5",
+    log:
+        f"{RESULTS}/logs/stats/{{exp}}/part{{part}}.log",
+    threads: config["threads"]
+    resources:
+        **res("stats_part", model=True),
+    params:
+        code=script_version("stats_part"),
+        spec=lambda w: PLAN.experiment(w.exp),
+        engine=config["engine"],
+        device=config["device"],
+    script:
+        "../../scripts/stats_part.py"
+
+
+rule stats:
+    input:
+        lambda w: PLAN.parts(w.exp, "stats"),
+    output:
+        f"{RESULTS}/stats/{{exp}}.h5",
+    log:
+        f"{RESULTS}/logs/stats/{{exp}}.log",
+    localrule: True
+    resources:
+        **res("stats"),
+    params:
+        code=script_version("stats"),
+    script:
+        "../../scripts/stats.py"
+
+
+rule maps:
+    input:
+        stats=f"{RESULTS}/stats/{{exp}}.h5",
+        model=lambda w: PLAN.experiment_inputs(w.exp)["model"],
+    output:
+        f"{RESULTS}/maps/{{exp}}.h5",
+    log:
+        f"{RESULTS}/logs/maps/{{exp}}.log",
+    resources:
+        **res("maps"),
+    params:
+        code=script_version("maps"),
+        device=config["device"],
+    script:
+        "../../scripts/maps.py"
+
+
+rule template_eval:
+    input:
+        maps=f"{RESULTS}/maps/{{exp}}.h5",
+        dataset=lambda w: PLAN.dataset_file(PLAN.dataset_of(w.exp)),
+    output:
+        f"{RESULTS}/eval/{{exp}}.json",
+    log:
+        f"{RESULTS}/logs/eval/{{exp}}.log",
+    resources:
+        **res("template_eval"),
+    params:
+        code=script_version("template_eval"),
+    script:
+        "../../scripts/template_eval.py"
+
+
+rule baselines:
+    input:
+        unpack(lambda w: {"dataset": PLAN.dataset_file(w.dataset), **PLAN.logreg_of(w.dataset)}),
+    output:
+        json=f"{RESULTS}/eval/{{dataset}}/baselines.json",
+        h5=f"{RESULTS}/baselines/{{dataset}}.h5",
+    log:
+        f"{RESULTS}/logs/eval/{{dataset}}/baselines.log",
+    resources:
+        **res("baselines"),
+    params:
+        code=script_version("baselines"),
+    script:
+        "../../scripts/baselines.py"
+
+
+rule template_table:
+    input:
+        evals=[PLAN.eval_file(name) for name in PLAN.template_experiments()],
+        baselines=sorted(
+            {f"{RESULTS}/eval/{PLAN.dataset_of(name)}/baselines.json" for name in PLAN.template_experiments()}
+        ),
+    output:
+        md=f"{RESULTS}/tables/template_accuracy.md",
+        csv=report(
+            f"{RESULTS}/tables/template_accuracy.csv",
+            category="Tables",
+            caption="../report/template_accuracy.rst",
+        ),
+    log:
+        f"{RESULTS}/logs/tables/template_accuracy.log",
+    localrule: True
+    resources:
+        **res("template_table"),
+    params:
+        models={
+            name: (PLAN.experiment(name)["model"], PLAN.experiment(name)["noise"]["kind"])
+            for name in PLAN.template_experiments()
+        },
+        code=script_version("template_table"),
+    script:
+        "../../scripts/template_table.py"
