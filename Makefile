@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= all
 
-.PHONY: run test install offline-data report clean
+.PHONY: run test lint install offline-data report clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,12 @@ run: install offline-data
 
 test: install offline-data
 	$(PY) -m pytest
+
+# Linter and formatters: ruff for Python, snakefmt for the workflow (settings in pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check src scripts tests benchmarks
+	$(VENV)/bin/ruff format --check src scripts tests benchmarks
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 
 report: install
 	$(VENV)/bin/snakemake --report report.html

@@ -3,7 +3,7 @@
 from revcor.base import device, logs
 from revcor.pipeline import autoencoder
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 device.set_threads(s.threads)
 autoencoder.fit(

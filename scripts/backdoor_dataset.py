@@ -3,7 +3,7 @@
 from revcor.base import logs
 from revcor.pipeline import backdoor
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 spec = dict(s.params.spec)
 if spec.pop("dataset") != s.wildcards.base:

@@ -3,7 +3,7 @@
 from revcor.base import logs
 from revcor.pipeline import evaluation
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 result = evaluation.baselines(s.input.dataset, s.output.json, s.output.h5, s.input.get("logreg"))
 log.info("mean images: %.4f", result["mean_images"]["accuracy"])

@@ -3,7 +3,7 @@
 from revcor.base import logs
 from revcor.pipeline import backdoor
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 result = backdoor.evaluate_detection(
     {role: list(s.input[role]) for role in ("poisoned", "clean", "reference")},

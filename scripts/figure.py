@@ -5,7 +5,7 @@ from pathlib import Path
 from revcor.base import logs
 from revcor.report import figures
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 stem = Path(s.output.png).with_suffix("")
 getattr(figures, s.params.fig)(**dict(s.input.items()), stem=str(stem))

@@ -3,7 +3,7 @@
 from revcor.base import logs
 from revcor.data import datasets
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 settings = s.params.settings
 datasets.build(

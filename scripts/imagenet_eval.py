@@ -3,7 +3,7 @@
 from revcor.base import logs
 from revcor.pipeline import imagenet
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 result = imagenet.evaluate_maps(s.input.maps, s.input.dataset, list(s.input.responses), s.output[0])
 log.info(

@@ -5,7 +5,7 @@ import re
 from revcor.base import logs
 from revcor.report import tables
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 evals = {re.sub(r".*/imagenet/(.*)\.json$", r"\1", p): p for p in s.input}
 rows = tables.imagenet_rows({n: (*s.params.backbones[n], p) for n, p in evals.items()})

@@ -3,7 +3,7 @@
 from revcor.base import device, logs
 from revcor.pipeline import maps
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 dev = device.resolve(s.params.device)
 maps.write(s.input.stats, s.input.model, s.output[0], dev)

@@ -3,7 +3,7 @@
 from revcor.base import logs
 from revcor.pipeline import stats
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 stats.merge_parts(list(s.input), s.output[0])
 log.info("merged %d parts into %s", len(s.input), s.output[0])

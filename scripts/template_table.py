@@ -5,7 +5,7 @@ import re
 from revcor.base import logs
 from revcor.report import tables
 
-s = snakemake
+s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 evals = {re.sub(r".*/eval/(.*)\.json$", r"\1", p): p for p in s.input.evals}
 baselines = {re.sub(r".*/eval/(.*)/baselines\.json$", r"\1", p): p for p in s.input.baselines}

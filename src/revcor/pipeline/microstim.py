@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from revcor.analyses import activations
-from revcor.analyses.microstim import bias_change, fit, layer_ks, stimulated, target_hits
+from revcor.analyses.microstim import FLAT, bias_change, fit, layer_ks, stimulated, target_hits
 from revcor.base import store
 from revcor.core import engine
 from revcor.data import datasets
@@ -137,6 +137,7 @@ def run(
         "activation_counts": means["counts"].tolist(),
         "skipped": skipped,
         "fits": fits,
+        "flat": FLAT,
         "model_sha256": store.sha256(model_path),
         "noise_key": {
             "source": white.describe(),

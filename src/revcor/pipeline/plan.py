@@ -217,7 +217,7 @@ class Plan:
         if fig == "fig1":
             return {
                 "maps": list(maps.values()),
-                "datasets": [self.dataset_file(self.dataset_of(e)) for e in exps.values()],
+                "dataset_files": [self.dataset_file(self.dataset_of(e)) for e in exps.values()],
             }
         if fig == "fig4":
             return {"maps": maps["cnn"]}

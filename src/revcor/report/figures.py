@@ -6,7 +6,6 @@ Each function takes the artifact paths of one figure and the output ``stem`` and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,22 +17,9 @@ import torch
 from revcor.analyses import microstim as microstim_mod
 from revcor.base import paper, store
 from revcor.core import engine
-from revcor.core import maps as maps_mod
+from revcor.data import datasets
 from revcor.noise import gabor, sources
-from revcor.report import plots
-
-DATASET_LABELS = {
-    "mnist": "MNIST",
-    "mnist-5k": "MNIST (5k subset)",
-    "fashion-mnist": "Fashion-MNIST",
-    "cifar10": "CIFAR-10",
-}
-NOISE_LABELS = {"white": "white", "gabor": "Gabor-PCA", "ae": "autoencoder", "vae": "VAE"}
-
-
-def _spec(path: str | Path) -> dict:
-    with store.open_artifact(path, "maps") as f:
-        return store.get_attr(f, "experiment")
+from revcor.report import plots, read
 
 
 def generated_samples(generator: str | Path, kind: str, count: int = 8, seed: int = 0) -> np.ndarray:
@@ -42,17 +28,6 @@ def generated_samples(generator: str | Path, kind: str, count: int = 8, seed: in
         shape = tuple(store.get_attr(f, "shape"))
     source = sources.make({"kind": kind, "storage": "float32"}, shape, generator)
     return engine.draw(source, seed, 0, count, count, torch.device("cpu"))[0].numpy()
-
-
-def _json(path: str | Path) -> dict:
-    with open(path) as f:
-        return json.load(f)
-
-
-def _title(f: h5py.File, label: str, samples: str | None = None) -> str:
-    exp = store.get_attr(f, "experiment")
-    samples = samples or f"{NOISE_LABELS[exp['noise']['kind']]}-noise samples"
-    return f"{label}: {exp['model']}, {int(f.attrs['n']):,} {samples}"
 
 
 def map_set(path: str | Path, label: str, samples: str | None = None) -> dict[str, Any]:
@@ -66,17 +41,8 @@ def map_set(path: str | Path, label: str, samples: str | None = None) -> dict[st
             "feedback": f["feedback"][()] if "feedback" in f else None,
             "classes": store.get_attr(f, "classes"),
             "n": int(f.attrs["n"]),
-            "title": _title(f, label, samples),
+            "title": read.title(f, label, samples),
         }
-
-
-def _checkpoints(path: str | Path) -> tuple[list[int], np.ndarray, np.ndarray, list[str], str]:
-    """Checkpoints, centred maps (len(ns), K, C, H, W), counts (len(ns), K), classes, title."""
-    with store.open_artifact(path, "maps") as f:
-        ns = [int(n) for n in store.get_attr(f, "checkpoints")]
-        maps = np.stack([f[f"checkpoints/{n}/maps_centered"][()] for n in ns])
-        counts = np.stack([f[f"checkpoints/{n}/counts"][()] for n in ns])
-        return ns, maps, counts, store.get_attr(f, "classes"), _title(f, "CNN")
 
 
 def _confusion(result: dict) -> tuple[np.ndarray | None, float | None]:
@@ -86,11 +52,11 @@ def _confusion(result: dict) -> tuple[np.ndarray | None, float | None]:
     return np.asarray(result["confusion"]), float(result["accuracy"])
 
 
-def fig1(maps: list[str], datasets: list[str], stem: str) -> None:
+def fig1(maps: list[str], dataset_files: list[str], stem: str) -> None:
     """Binary signal+noise experiments (one block per task) with an example test digit of
     each class taken from the task's dataset."""
     tasks = []
-    for path, dataset in zip(maps, datasets, strict=False):
+    for path, dataset in zip(maps, dataset_files, strict=False):
         test = datasets.load(dataset, "test")
         first = [int(np.flatnonzero(test.labels == c)[0]) for c in (0, 1)]
         with store.open_artifact(path, "maps") as f:
@@ -103,7 +69,7 @@ def fig1(maps: list[str], datasets: list[str], stem: str) -> None:
                     "gammas": store.get_attr(f, "gammas"),
                     "signals": test.images[first].astype(np.float64) / 255,
                     **{k: f[k][()] for k in ("stimulus_means", "stimulus_diff", "eq1", "ccorr", "corr", "counts")},
-                    "title": _title(f, f"{classes[0]} vs {classes[1]}", "signal+noise trials"),
+                    "title": read.title(f, f"{classes[0]} vs {classes[1]}", "signal+noise trials"),
                 }
             )
     plots.save(plots.fig1(tasks), stem)
@@ -111,10 +77,10 @@ def fig1(maps: list[str], datasets: list[str], stem: str) -> None:
 
 def fig2(cnn_maps: str, logreg_maps: str, cnn_eval: str, logreg_eval: str, baselines: str, stem: str) -> None:
     """CNN and logistic-regression bias maps and four template classifiers."""
-    base = _json(baselines)
+    base = read.load_json(baselines)
     confusions = {
-        "CNN bias maps": _confusion(_json(cnn_eval)["final"]["bias_maps"]),
-        "log. reg. bias maps": _confusion(_json(logreg_eval)["final"]["bias_maps"]),
+        "CNN bias maps": _confusion(read.load_json(cnn_eval)["final"]["bias_maps"]),
+        "log. reg. bias maps": _confusion(read.load_json(logreg_eval)["final"]["bias_maps"]),
         "mean images": _confusion(base["mean_images"]),
     }
     if "logreg_weights" in base:
@@ -128,15 +94,15 @@ def fig3(maps: str, evaluation: str, baselines: str, baseline_maps: str, stem: s
     with store.open_artifact(baseline_maps, "baselines") as f:
         means = f["mean_images"][()]
     confusions = {
-        "mean images": _confusion(_json(baselines)["mean_images"]),
-        "bias maps": _confusion(_json(evaluation)["final"]["bias_maps"]),
+        "mean images": _confusion(read.load_json(baselines)["mean_images"]),
+        "bias maps": _confusion(read.load_json(evaluation)["final"]["bias_maps"]),
     }
     plots.save(plots.fig3(means, map_set(maps, "CNN"), confusions), stem)
 
 
 def fig4(maps: str, stem: str) -> None:
     """Build-up of the bias maps of classes 0, 1 and 2 over the checkpoints."""
-    ns, m, counts, classes, title = _checkpoints(maps)
+    ns, m, counts, classes, title = read.checkpoints(maps)
     fig = plots.fig4(
         ns,
         m,
@@ -156,8 +122,8 @@ def fig13(stem: str, mlp: str | None = None, rnn: str | None = None) -> None:
 
 def fig14(maps: str, evaluation: str, stem: str) -> None:
     """All classes at all checkpoints, convergence of the maps and template accuracy vs n."""
-    ns, m, counts, classes, title = _checkpoints(maps)
-    by_n = _json(evaluation)["by_n"]
+    ns, m, counts, classes, title = read.checkpoints(maps)
+    by_n = read.load_json(evaluation)["by_n"]
     accuracy = {
         "bias maps": [by_n[str(n)]["bias_maps"]["accuracy"] for n in ns],
         "centred maps": [by_n[str(n)]["centered_maps"]["accuracy"] for n in ns],
@@ -183,7 +149,7 @@ def zmaps(maps: str, stem: str) -> None:
     """Z-score maps (class vs rest) of one plain experiment."""
     with store.open_artifact(maps, "maps") as f:
         fig = plots.zmaps(
-            f["zmaps"][()], f["counts"][()], store.get_attr(f, "classes"), title=_title(f, Path(maps).stem)
+            f["zmaps"][()], f["counts"][()], store.get_attr(f, "classes"), title=read.title(f, Path(maps).stem)
         )
     plots.save(fig, stem)
 
@@ -192,12 +158,12 @@ def fig5(maps: list[str], evaluations: list[str], generators: list[str], stem: s
     """Gabor-PCA noise per dataset: bias maps, samples, a reconstruction, the confusion matrix."""
     panels = []
     for path, evaluation, generator in zip(maps, evaluations, generators, strict=False):
-        dataset = _spec(path)["model"].split("/")[0]
+        dataset = read.experiment_spec(path)["model"].split("/")[0]
         fitted = gabor.load(generator)
-        cm, acc = _confusion(_json(evaluation)["final"]["bias_maps"])
+        cm, acc = _confusion(read.load_json(evaluation)["final"]["bias_maps"])
         panels.append(
             {
-                "label": DATASET_LABELS.get(dataset, dataset),
+                "label": read.DATASET_LABELS.get(dataset, dataset),
                 "maps": map_set(path, "CNN", "Gabor-PCA samples"),
                 "samples": generated_samples(generator, "gabor"),
                 "example": fitted.examples[0],
@@ -216,12 +182,12 @@ def fig15(maps: list[str], evaluations: list[str], generators: list[str], stem: 
     """Autoencoder and VAE noise: samples, and bias maps after few samples."""
     blocks = []
     for path, generator in zip(maps, generators, strict=False):
-        kind = _spec(path)["noise"]["kind"]
-        ns, m, counts, classes, _ = _checkpoints(path)
+        kind = read.experiment_spec(path)["noise"]["kind"]
+        ns, m, counts, classes, _ = read.checkpoints(path)
         keep = [i for i, n in enumerate(ns) if n <= 10_000] or list(range(len(ns)))
         blocks.append(
             {
-                "label": NOISE_LABELS[kind],
+                "label": read.NOISE_LABELS[kind],
                 "samples": generated_samples(generator, kind),
                 "ns": [ns[i] for i in keep],
                 "maps": m[keep],
@@ -232,33 +198,11 @@ def fig15(maps: list[str], evaluations: list[str], generators: list[str], stem: 
     plots.save(plots.fig15(blocks), stem)
 
 
-def noise_curves(maps: list[str], evaluations: list[str]) -> tuple[list[int], dict[str, dict]]:
-    """Per noise kind: correlation of the bias maps at each n with the converged (final) maps,
-    and template accuracy at each n, on the union of the experiments' checkpoints."""
-    per = {}
-    for path, evaluation in zip(maps, evaluations, strict=False):
-        ns, m, _, _, _ = _checkpoints(path)
-        by_n = _json(evaluation)["by_n"]
-        corr = maps_mod.convergence(m)
-        per[NOISE_LABELS[_spec(path)["noise"]["kind"]]] = {
-            n: (float(c), by_n[str(n)]["bias_maps"]["accuracy"]) for n, c in zip(ns, corr, strict=False)
-        }
-    all_ns = sorted({n for curve in per.values() for n in curve})
-    curves = {
-        label: {
-            "correlation": [curve.get(n, (None, None))[0] for n in all_ns],
-            "accuracy": [curve.get(n, (None, None))[1] for n in all_ns],
-        }
-        for label, curve in per.items()
-    }
-    return all_ns, curves
-
-
 def noise_comparison(maps: list[str], evaluations: list[str], stem: str) -> None:
     """Sample complexity of white, Gabor-PCA, autoencoder and VAE noise for one model."""
-    ns, curves = noise_curves(maps, evaluations)
-    spec = _spec(maps[0])
-    k = len(_json(evaluations[0])["classes"])
+    ns, curves = read.noise_curves(maps, evaluations)
+    spec = read.experiment_spec(maps[0])
+    k = len(read.load_json(evaluations[0])["classes"])
     fig = plots.noise_comparison(curves, ns, chance=1 / k, title=f"Sample complexity by noise type: {spec['model']}")
     plots.save(fig, stem)
 
@@ -268,7 +212,7 @@ def fig7(
 ) -> None:
     """One backdoor: confusion matrices, clean vs poisoned bias maps, the detector's excess
     map (paper Fig. 7A/B, 18); the mean input gradients go to ``{stem}-gradients`` (Fig. 7D)."""
-    result, poisoned, clean = _json(detection), _json(metrics), _json(clean_metrics)
+    result, poisoned, clean = read.load_json(detection), read.load_json(metrics), read.load_json(clean_metrics)
     spec = result["spec"]
     classes = poisoned["classes"]
     src, tgt = classes[spec["source"]], classes[spec["target"]]
@@ -306,7 +250,7 @@ def fig7(
 
 def backdoor_detection(detections: list[str], stem: str) -> None:
     """Detection scores of clean and poisoned models for every backdoor."""
-    plots.save(plots.backdoor_detection([_json(p) for p in detections]), stem)
+    plots.save(plots.backdoor_detection([read.load_json(p) for p in detections]), stem)
 
 
 def fig6(attack: str, stem: str) -> None:
@@ -343,7 +287,7 @@ def fig6(attack: str, stem: str) -> None:
 
 def _units_title(f: h5py.File) -> str:
     spec = store.get_attr(f, "spec")
-    kind = NOISE_LABELS[store.get_attr(f, "noise")["kind"]]
+    kind = read.NOISE_LABELS[store.get_attr(f, "noise")["kind"]]
     return f"{spec['model']}, {int(f.attrs['n']):,} {kind}-noise images"
 
 

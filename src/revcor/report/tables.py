@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from revcor.analyses.microstim import FLAT
 from revcor.base import paper, store
 
 
@@ -114,7 +113,7 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
 
 
 def noise_rows(ns: list[int], curves: dict[str, dict]) -> list[dict]:
-    """The sample-complexity comparison of noise kinds (see :func:`revcor.report.figures.noise_curves`)."""
+    """The sample-complexity comparison of noise kinds (see :func:`revcor.report.read.noise_curves`)."""
     return [
         {
             "noise": label,
@@ -262,7 +261,7 @@ def microstim_rows(path: str | Path) -> list[dict]:
     psychometric function against the unstimulated model, averaged over targets, and how
     many targets shift left or right with non-overlapping bootstrap intervals."""
     with store.open_artifact(path, "microstimulation") as f:
-        a = {k: store.get_attr(f, k) for k in ("fits", "signs", "layers", "ks", "classes", "targets", "model")}
+        a = {k: store.get_attr(f, k) for k in ("fits", "signs", "layers", "ks", "classes", "targets", "model", "flat")}
         largest = f["largest_bias_change"][()]
     fits, rows = a["fits"], []
     names = [a["classes"][t] for t in a["targets"]]
@@ -274,9 +273,9 @@ def microstim_rows(path: str | Path) -> list[dict]:
                 shifts, left, right, flat = [], 0, 0, 0
                 for c in names:
                     base, stim = fits.get(f"{sign:+d}/{layer}/0/{c}"), fits.get(f"{sign:+d}/{layer}/{k:g}/{c}")
-                    if base is None or stim is None or _amplitude(base) < FLAT:
+                    if base is None or stim is None or _amplitude(base) < a["flat"]:
                         continue  # no curve, or the unstimulated one is flat: no threshold to shift
-                    if _amplitude(stim) < FLAT:
+                    if _amplitude(stim) < a["flat"]:
                         flat += 1
                         continue
                     shifts.append(stim["threshold"] - base["threshold"])
@@ -312,6 +311,8 @@ def _amplitude(fit: dict) -> float:
 def write_microstim(path: str | Path, md: str | Path, csv_path: str | Path) -> None:
     """Write the threshold-shift table of one microstimulation analysis."""
     rows = microstim_rows(path)
+    with store.open_artifact(path, "microstimulation") as f:
+        flat = store.get_attr(f, "flat")
     lines = [
         "| bias | layer | k | largest \\|Δb\\| | targets with a threshold | mean threshold shift (γ) | "
         "shifted left | shifted right | curve flattened |",
@@ -328,7 +329,7 @@ def write_microstim(path: str | Path, md: str | Path, csv_path: str | Path) -> N
         "\nLargest |Δb|: the largest bias change of Eq. 6 in the layer, median over targets. "
         "Shifted: the bootstrap 95% intervals of the two thresholds do not overlap; left = the "
         "target is reported at less signal. Targets whose unstimulated curve rises by less than "
-        f"{FLAT} (e.g. a class the model gives to noise anyway) have no threshold and are left out; "
+        f"{flat} (e.g. a class the model gives to noise anyway) have no threshold and are left out; "
         "flattened: stimulation made the curve rise by less than that.\n"
     )
     with store.atomic_path(md) as tmp:
