@@ -9,9 +9,9 @@ classification images show an excess at the patch location in the target class.
   at the top-left, the 6x6 "c" of the authors' code at the top-right of MNIST, and a 5x5
   "h" at the top-right of CIFAR-10. Patched pixels are *set* to 255 in every channel
   (the authors added the patch to uint8 images, which wrapped around where ink was).
-* Poisoning (:func:`poison`, :func:`derive`): a dataset artifact with a poisoned ``train``
-  split, the clean ``test`` split and ``test_patched`` (every test image of the source class
-  patched, true labels kept).
+* Poisoning (:func:`poison`; :func:`revcor.pipeline.backdoor.derive` writes the artifact):
+  a dataset artifact with a poisoned ``train`` split, the clean ``test`` split and
+  ``test_patched`` (every test image of the source class patched, true labels kept).
 * Detection without knowing the patch (:func:`smoothed`, :func:`excess`, :func:`detect`,
   :func:`hit`, :func:`auroc`): the largest local excess of a model's z-maps over those of
   clean reference models of the same architecture.

@@ -4,8 +4,8 @@
 (``torchvision.models.get_model(arch, weights=...)``), from torch hub's cache
 (``$TORCH_HOME/hub/checkpoints``) or downloaded into it; without a network it fails within
 :data:`DOWNLOAD_TIMEOUT` seconds with an error that names the weights, their URL and the
-cache. :func:`prepare` writes a backbone for a dataset as a revcor model file, as
-:func:`revcor.models.train.train_on_dataset` does for a trained model: nothing is trained.
+cache. The workflow's ``backbone`` rule (:mod:`revcor.pipeline.backbone`) writes a backbone
+for a dataset as a revcor model file; nothing is trained.
 """
 
 from __future__ import annotations
