@@ -12,6 +12,7 @@ The config has to live at /etc/slurm: the Snakemake jobstep plugin strips SLURM_
 and not installable, another Slurm already running here, a daemon that does not come up)
 it raises `Unavailable`, whose message says why; tests turn that into a skip.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -26,8 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGES = ("slurm-wlm", "slurmctld", "slurmd", "munge", "slurm-client")
-BINARIES = ("munged", "munge", "unmunge", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo",
-            "scontrol", "scancel", "srun")
+BINARIES = (
+    "munged",
+    "munge",
+    "unmunge",
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "squeue",
+    "sinfo",
+    "scontrol",
+    "scancel",
+    "srun",
+)
 ETC = Path("/etc/slurm")
 CONFIGS = ("slurm.conf", "gres.conf")
 PARTITION = "debug"
@@ -40,7 +52,7 @@ class Unavailable(RuntimeError):
 
 @dataclass
 class Cluster:
-    root: Path                    # state, spool, logs
+    root: Path  # state, spool, logs
     node: str
     cpus: int
     memory_mb: int
@@ -81,8 +93,9 @@ def ensure_installed(install: bool = True) -> None:
     if not missing:
         return
     if not install or shutil.which("apt-get") is None:
-        raise Unavailable(f"Slurm binaries not found ({', '.join(missing)}) and no apt-get to "
-                          f"install {' '.join(PACKAGES)}")
+        raise Unavailable(
+            f"Slurm binaries not found ({', '.join(missing)}) and no apt-get to install {' '.join(PACKAGES)}"
+        )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -91,8 +104,9 @@ def ensure_installed(install: bool = True) -> None:
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     missing = _which_missing()
     if result.returncode or missing:
-        raise Unavailable(f"could not install {' '.join(PACKAGES)} (missing: {', '.join(missing)}): "
-                          f"{result.stderr.strip()[-500:]}")
+        raise Unavailable(
+            f"could not install {' '.join(PACKAGES)} (missing: {', '.join(missing)}): {result.stderr.strip()[-500:]}"
+        )
 
 
 def _running(names: tuple[str, ...]) -> dict[int, str]:
@@ -120,8 +134,7 @@ def _munge_works() -> bool:
         cred = subprocess.run(["munge", "-n"], capture_output=True, timeout=10)
         if cred.returncode:
             return False
-        return subprocess.run(["unmunge"], input=cred.stdout, capture_output=True,
-                              timeout=10).returncode == 0
+        return subprocess.run(["unmunge"], input=cred.stdout, capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -200,8 +213,14 @@ PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP
 
 
 @contextmanager
-def local_cluster(root: Path, cpus: int | None = None, memory_mb: int | None = None, gpus: int = 2,
-                  timeout: float = 60, install: bool = True) -> Iterator[Cluster]:
+def local_cluster(
+    root: Path,
+    cpus: int | None = None,
+    memory_mb: int | None = None,
+    gpus: int = 2,
+    timeout: float = 60,
+    install: bool = True,
+) -> Iterator[Cluster]:
     """Start a single-node Slurm (partition `debug`, `gpus` fake GPUs), yield it, stop it."""
     ensure_installed(install)
     LOCK.parent.mkdir(parents=True, exist_ok=True)
@@ -213,13 +232,14 @@ def local_cluster(root: Path, cpus: int | None = None, memory_mb: int | None = N
 
 
 @contextmanager
-def _cluster(root: Path, cpus: int | None, memory_mb: int | None, gpus: int,
-             timeout: float) -> Iterator[Cluster]:
+def _cluster(root: Path, cpus: int | None, memory_mb: int | None, gpus: int, timeout: float) -> Iterator[Cluster]:
     others = _running(("slurmctld", "slurmd", "slurmstepd"))
     if others:
-        raise Unavailable("Slurm already runs on this machine "
-                          f"({', '.join(f'{n} pid {p}' for p, n in sorted(others.items()))}); "
-                          "not replacing its /etc/slurm/slurm.conf")
+        raise Unavailable(
+            "Slurm already runs on this machine "
+            f"({', '.join(f'{n} pid {p}' for p, n in sorted(others.items()))}); "
+            "not replacing its /etc/slurm/slurm.conf"
+        )
     for sub in ("state", "spool", "etc-backup"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     node = socket.gethostname().split(".")[0]
@@ -248,34 +268,48 @@ def _cluster(root: Path, cpus: int | None, memory_mb: int | None, gpus: int,
             shutil.chown("/run/munge", "munge", "munge")
             with open(root / "munged.out", "w") as out:
                 cluster.procs["munged"] = subprocess.Popen(
-                    ["munged", "--foreground"], user="munge", group="munge",
-                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                    ["munged", "--foreground"],
+                    user="munge",
+                    group="munge",
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             if not _wait(_munge_works, 15):
                 raise Unavailable(f"munged did not start: {_tail(root / 'munged.out')}")
 
         with open(root / "slurmctld.out", "w") as out:
             cluster.procs["slurmctld"] = subprocess.Popen(
-                ["slurmctld", "-D", "-c"], stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                ["slurmctld", "-D", "-c"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         slurmctld = cluster.procs["slurmctld"]
-        if not _wait(lambda: slurmctld.poll() is None and "UP" in subprocess.run(
-                ["scontrol", "ping"], capture_output=True, text=True, timeout=10).stdout, 20):
-            raise Unavailable("slurmctld did not start: "
-                              f"{_tail(root / 'slurmctld.out')}\n{_tail(root / 'slurmctld.log')}")
+        if not _wait(
+            lambda: (
+                slurmctld.poll() is None
+                and "UP" in subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=10).stdout
+            ),
+            20,
+        ):
+            raise Unavailable(
+                f"slurmctld did not start: {_tail(root / 'slurmctld.out')}\n{_tail(root / 'slurmctld.log')}"
+            )
 
         with open(root / "slurmd.out", "w") as out:
             cluster.procs["slurmd"] = subprocess.Popen(
-                ["slurmd", "-D"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                ["slurmd", "-D"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         slurmd = cluster.procs["slurmd"]
-        _wait(lambda: slurmd.poll() is not None
-              or _node_state() in ("idle", "inval", "drain", "down"), timeout)
+        _wait(lambda: slurmd.poll() is not None or _node_state() in ("idle", "inval", "drain", "down"), timeout)
         if slurmd.poll() is not None:
             raise Unavailable(f"slurmd exited: {_tail(root / 'slurmd.out')}\n{_tail(root / 'slurmd.log')}")
         if (state := _node_state()) != "idle":
-            reason = subprocess.run(["sinfo", "-R", "-h", "-o", "%200E"], capture_output=True,
-                                    text=True, timeout=10).stdout.strip()
-            raise Unavailable(f"node {node} not idle after up to {timeout:.0f} s (state {state!r}, "
-                              f"reason {reason!r}): {_tail(root / 'slurmd.log')}")
+            reason = subprocess.run(
+                ["sinfo", "-R", "-h", "-o", "%200E"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            raise Unavailable(
+                f"node {node} not idle after up to {timeout:.0f} s (state {state!r}, "
+                f"reason {reason!r}): {_tail(root / 'slurmd.log')}"
+            )
         yield cluster
     finally:
         if "slurmctld" in cluster.procs and cluster.procs["slurmctld"].poll() is None:

@@ -1,4 +1,5 @@
 """Class-mean layer activations and activation injection, against direct computations on a tiny CNN."""
+
 import numpy as np
 import pytest
 import torch
@@ -88,7 +89,7 @@ def test_class_means_by_prediction_matches_direct_and_empty_class_is_nan():
     logits, outs = reference(net, x)
     pred = logits.argmax(1).numpy()
     assert not (pred == K - 1).any()
-    batches = ((x[i:i + 17], None) for i in range(0, len(x), 17))
+    batches = ((x[i : i + 17], None) for i in range(0, len(x), 17))
     got = activations.class_means(net, LAYERS, batches, K, device=CPU)
     assert np.array_equal(got["counts"], np.bincount(pred, minlength=K))
     assert got["counts"].dtype == np.int64
@@ -98,7 +99,7 @@ def test_class_means_by_prediction_matches_direct_and_empty_class_is_nan():
         m = got["means"][name]
         assert m.dtype == np.float64
         np.testing.assert_allclose(m, direct_means(outs[name], pred), rtol=1e-5, atol=1e-6)
-        assert np.isnan(m[K - 1]).all() and np.isfinite(m[:K - 1]).all()
+        assert np.isnan(m[K - 1]).all() and np.isfinite(m[: K - 1]).all()
     assert no_hooks(net)
 
 
@@ -107,19 +108,31 @@ def test_class_means_by_label_uses_the_labels():
     x = images(90)
     y = labels_of(90)
     y[y == 2] = 0  # class 2 has no images
-    got = activations.class_means(net, ["fc1", "conv"], activations.data_batches(
-        (x.numpy() * 255).round().astype(np.uint8), y, 25, CPU), K, by="label", device=CPU)
+    got = activations.class_means(
+        net,
+        ["fc1", "conv"],
+        activations.data_batches((x.numpy() * 255).round().astype(np.uint8), y, 25, CPU),
+        K,
+        by="label",
+        device=CPU,
+    )
     assert np.array_equal(got["counts"], np.bincount(y, minlength=K))
     _, outs = reference(net, torch.from_numpy((x.numpy() * 255).round().astype(np.float32) / 255))
     for name in ("fc1", "conv"):
         np.testing.assert_allclose(got["means"][name], direct_means(outs[name], y), rtol=1e-5, atol=1e-6)
         assert np.isnan(got["means"][name][2]).all()
-    rect = activations.class_means(net, ["fc1", "conv"], activations.data_batches(
-        (x.numpy() * 255).round().astype(np.uint8), y, 25, CPU), K, by="label", rectify=True, device=CPU)
+    rect = activations.class_means(
+        net,
+        ["fc1", "conv"],
+        activations.data_batches((x.numpy() * 255).round().astype(np.uint8), y, 25, CPU),
+        K,
+        by="label",
+        rectify=True,
+        device=CPU,
+    )
     for name in ("fc1", "conv"):  # the mean firing rate: mean of max(output, 0), not max of the mean
         assert (outs[name] < 0).any()
-        np.testing.assert_allclose(rect["means"][name], direct_means(outs[name].clamp(min=0), y),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rect["means"][name], direct_means(outs[name].clamp(min=0), y), rtol=1e-5, atol=1e-6)
 
 
 def test_class_means_errors_remove_the_hooks():
@@ -189,7 +202,8 @@ def test_class_distances_on_constructed_means():
     # distances 2, 2 and 2*sqrt(2) between the three classes; 4 units
     assert activations.class_distances(m) == pytest.approx((4 + 2 * np.sqrt(2)) / 3 / 2)
     assert activations.class_distances(np.array([[1.0, 1.0], [np.nan, 0.0]])) != activations.class_distances(
-        np.array([[1.0, 1.0], [0.0, 0.0]]))
+        np.array([[1.0, 1.0], [0.0, 0.0]])
+    )
     assert np.isnan(activations.class_distances(np.array([[1.0, 1.0], [np.nan, 0.0]])))
     # a constant shift of every unit by d is an RMS difference of d per unit whatever the size
     for units in (3, 300):
@@ -211,8 +225,9 @@ def test_similarity_is_the_per_class_pearson_correlation():
 
 def noise_means(net, layers):
     source = sources.make({"kind": "white"}, (C, H, W))
-    return activations.class_means(net, layers, activations.noise_batches(source, 400, 3, 64, CPU), K,
-                                   device=CPU)["means"]
+    return activations.class_means(net, layers, activations.noise_batches(source, 400, 3, 64, CPU), K, device=CPU)[
+        "means"
+    ]
 
 
 def brute_rates(net, layer, acts, x, y, gammas):
@@ -226,7 +241,7 @@ def brute_rates(net, layer, acts, x, y, gammas):
             if layer == "input":
                 logits, _ = reference(net, (1 - g) * a + g * x)
             else:
-                logits, _ = reference(net, x, layer, lambda out: (1 - g) * a + g * out)
+                logits, _ = reference(net, x, layer, lambda out, a=a, g=g: (1 - g) * a + g * out)
             pred = logits.argmax(1).numpy()
             rates[i, k] = ((pred == k) & (y != k)).sum() / (y != k).sum()
     return rates
@@ -236,7 +251,7 @@ def brute_rates(net, layer, acts, x, y, gammas):
 def test_injection_rates_match_brute_force_and_limits(layer):
     net = never_predicts_last(Tiny())
     acts = noise_means(net, [layer])[layer]
-    assert np.isnan(acts[K - 1]).all() and np.isfinite(acts[:K - 1]).all()
+    assert np.isnan(acts[K - 1]).all() and np.isfinite(acts[: K - 1]).all()
     x, y = images(), labels_of()
     before = net(x).detach()
     rates = activations.injection_rates(net, layer, acts, x, y, GAMMAS, batch_size=50, device=CPU)
@@ -250,8 +265,11 @@ def test_injection_rates_match_brute_force_and_limits(layer):
     # gamma = 0: every image gets the label of the injected activation alone
     for k in range(K - 1):
         a = torch.from_numpy(acts[k][None]).float()
-        alone = (reference(net, a)[0] if layer == "input"
-                 else reference(net, x[:1], layer, lambda out: a)[0]).argmax(1).item()
+        alone = (
+            (reference(net, a)[0] if layer == "input" else reference(net, x[:1], layer, lambda out, a=a: a)[0])
+            .argmax(1)
+            .item()
+        )
         assert rates[0, k] == float(alone == k)
     # hooks gone, model unchanged
     assert no_hooks(net)
@@ -294,10 +312,10 @@ def test_examples_picks_a_correct_image_and_injects_per_layer():
     assert ex["index"] == first_correct and ex["prediction"] == source and ex["label"] == source
     assert np.array_equal(ex["image"], x[first_correct].numpy())
     assert ex["target"] == target and ex["gamma"] == 0.4
-    one = x[first_correct:first_correct + 1]
+    one = x[first_correct : first_correct + 1]
     for layer in ("conv", "fc1"):
         a = torch.from_numpy(acts[layer][target]).float()
-        want = reference(net, one, layer, lambda out: 0.6 * a + 0.4 * out)[0].argmax(1).item()
+        want = reference(net, one, layer, lambda out, a=a: 0.6 * a + 0.4 * out)[0].argmax(1).item()
         assert ex["injected"][layer] == want
     a = torch.from_numpy(acts["input"][target]).float()
     assert ex["injected"]["input"] == reference(net, 0.6 * a + 0.4 * one)[0].argmax(1).item()

@@ -1,4 +1,5 @@
 """Targeted attacks with class templates and mean input gradients, on tiny models."""
+
 import numpy as np
 import pytest
 import torch

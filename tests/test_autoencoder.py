@@ -1,4 +1,5 @@
 """Autoencoder and VAE noise generators: training, latent statistics, artifacts."""
+
 import numpy as np
 import pytest
 import torch
@@ -40,8 +41,15 @@ def test_fit_gives_decoder_of_images_in_unit_range(images, variational):
     assert gen.shape == (1, 8, 8) and gen.variational is variational
     assert not gen.decoder.training
     assert len(gen.history) == 2 and all(np.isfinite(gen.history))
-    assert gen.settings == {"epochs": 2, "lr": 1e-3, "batch_size": 64, "seed": 0, "hidden": [32, 16],
-                            "latent": 4, "images": 512}
+    assert gen.settings == {
+        "epochs": 2,
+        "lr": 1e-3,
+        "batch_size": 64,
+        "seed": 0,
+        "hidden": [32, 16],
+        "latent": 4,
+        "images": 512,
+    }
     assert gen.latent_mean.shape == (4,) and gen.latent_chol.shape == (4, 4)
     assert gen.latent_mean.dtype == gen.latent_chol.dtype == np.float32
     np.testing.assert_array_equal(gen.latent_chol, np.tril(gen.latent_chol))

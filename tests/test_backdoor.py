@@ -1,4 +1,5 @@
 """Tests for revcor.analyses.backdoor: patches, poisoning, the derived dataset, and detection from z-maps."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,29 +11,39 @@ import pytest
 from revcor.analyses import backdoor
 from revcor.base import store
 from revcor.data import datasets
+from revcor.pipeline import backdoor as pipeline_backdoor
 
 CLASSES = list("0123456789")
 
 
 def toy_split(n: int, seed: int, shape: tuple[int, ...] = (1, 28, 28)) -> datasets.Split:
     rng = np.random.default_rng(seed)
-    return datasets.Split(rng.integers(0, 200, (n, *shape), dtype=np.uint8),
-                      rng.permutation(np.arange(n) % 10).astype(np.int64), CLASSES)
+    return datasets.Split(
+        rng.integers(0, 200, (n, *shape), dtype=np.uint8), rng.permutation(np.arange(n) % 10).astype(np.int64), CLASSES
+    )
 
 
 @pytest.fixture
 def toy(tmp_path):
     """A dataset artifact with 200 training and 50 test 1x28x28 images, 10 classes."""
     splits = {"train": toy_split(200, 0), "test": toy_split(50, 1)}
-    attrs = {"kind": "dataset", "name": "toy", "source": "synthetic", "classes": CLASSES,
-             "counts": {"train": 200, "test": 50}, "image_shape": [1, 28, 28], "subset": False,
-             "description": "Toy digits."}
+    attrs = {
+        "kind": "dataset",
+        "name": "toy",
+        "source": "synthetic",
+        "classes": CLASSES,
+        "counts": {"train": 200, "test": 50},
+        "image_shape": [1, 28, 28],
+        "subset": False,
+        "description": "Toy digits.",
+    }
     path = tmp_path / "toy.h5"
     datasets.write(path, attrs, splits)
     return path, splits
 
 
 # --------------------------------------------------------------------------- patches
+
 
 def test_x_patch_is_a_3x3_cross_at_rows_and_cols_1_to_3():
     m = backdoor.mask("x", (1, 28, 28))
@@ -93,6 +104,7 @@ def test_patch_errors_are_clear():
 
 # --------------------------------------------------------------------------- poisoning
 
+
 def test_poison_patches_and_relabels_a_seeded_fraction_of_the_source_class():
     split = toy_split(200, 0)
     new, idx = backdoor.poison(split, "c", 8, 9, 0.5, seed=3)
@@ -137,7 +149,7 @@ def test_poison_errors_are_clear():
 def test_derive_round_trip(toy, tmp_path):
     src, splits = toy
     out = tmp_path / "bd.h5"
-    backdoor.derive(src, out, name="x01", patch="x", source=0, target=1, fraction=0.5, seed=7)
+    pipeline_backdoor.derive(src, out, name="x01", patch="x", source=0, target=1, fraction=0.5, seed=7)
     train, test, patched = (datasets.load(out, s) for s in ("train", "test", "test_patched"))
 
     expected, idx = backdoor.poison(splits["train"], "x", 0, 1, 0.5, 7)
@@ -157,8 +169,15 @@ def test_derive_round_trip(toy, tmp_path):
         attrs = {k: store.get_attr(f, k) for k in f.attrs}
     assert attrs["name"] == "toy-bd-x01"
     assert attrs["source"] == "synthetic" and attrs["classes"] == CLASSES
-    assert attrs["backdoor"] == {"patch": "x", "source": 0, "target": 1, "fraction": 0.5, "seed": 7,
-                                 "box": [1, 1, 4, 4], "poisoned": 10}
+    assert attrs["backdoor"] == {
+        "patch": "x",
+        "source": 0,
+        "target": 1,
+        "fraction": 0.5,
+        "seed": 7,
+        "box": [1, 1, 4, 4],
+        "poisoned": 10,
+    }
     assert attrs["derived_from"] == {"name": "toy", "sha256": hashlib.sha256(src.read_bytes()).hexdigest()}
     assert attrs["counts"] == {"train": 200, "test": 50, "test_patched": 50}
     assert attrs["description"].startswith("Backdoor: 10 of 20 training '0' images carry the 'x' patch")
@@ -169,11 +188,12 @@ def test_derive_round_trip(toy, tmp_path):
 def test_derive_rejects_bad_arguments(toy, tmp_path):
     src, _ = toy
     with pytest.raises(ValueError, match="known patches"):
-        backdoor.derive(src, tmp_path / "bad.h5", name="b", patch="q", source=0, target=1)
+        pipeline_backdoor.derive(src, tmp_path / "bad.h5", name="b", patch="q", source=0, target=1)
     assert not (tmp_path / "bad.h5").exists()
 
 
 # --------------------------------------------------------------------------- detection
+
 
 def test_smoothed_combines_channels_and_keeps_the_null_scale():
     rng = np.random.default_rng(0)

@@ -1,78 +1,60 @@
 """The CIFAR-10 pipeline end to end on small synthetic data in the real CIFAR-10 file format:
 dataset from a local folder -> the paper's 6-conv CNN -> white and Gabor-PCA classification
 images in colour -> template classifiers -> Fig. 3 and Fig. 5."""
+
 import json
-import pickle
-import tarfile
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from test_workflow import snakemake, write_config
+from conftest import (
+    CIFAR_TEST,
+    assert_png_shows,
+    colourful,
+    figure_pngs,
+    image_axes,
+    snakemake,
+    template_accuracy_by_hand,
+    write_config,
+)
 
 from revcor.data import datasets
-
-N_TRAIN, N_TEST = 600, 200
-
-
-def synthetic_cifar(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
-    """Images whose class decides a colour and a stripe orientation, plus pixel noise."""
-    labels = rng.permutation(np.arange(n) % 10)
-    yy, xx = np.mgrid[:32, :32]
-    images = np.empty((n, 3, 32, 32))
-    for c in range(10):
-        colour = np.array([(c * 37) % 256, (c * 91) % 256, (c * 53) % 256]) / 255
-        angle = np.pi * c / 10
-        stripes = 0.5 + 0.5 * np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * 0.6)
-        images[labels == c] = colour[:, None, None] * stripes
-    images += rng.normal(0, 0.15, images.shape)
-    return (images.clip(0, 1) * 255).astype(np.uint8).reshape(n, 3072), [int(v) for v in labels]
-
-
-def write_cifar(folder: Path, seed: int = 0) -> None:
-    """cifar-10-python.tar.gz with 5 training batches and a test batch, as torchvision has it."""
-    rng = np.random.default_rng(seed)
-    src = folder / "cifar-10-batches-py"
-    src.mkdir(parents=True)
-    sizes = {f"data_batch_{i}": N_TRAIN // 5 for i in range(1, 6)} | {"test_batch": N_TEST}
-    for name, n in sizes.items():
-        images, labels = synthetic_cifar(n, rng)
-        batch = {"batch_label": name, "data": images, "labels": labels,
-                 "filenames": [f"{i}.png" for i in range(n)]}
-        (src / name).write_bytes(pickle.dumps(batch, protocol=2))
-    meta = {"label_names": list(datasets.DATASETS["cifar10"].classes)}
-    (src / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
-    with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as tar:
-        tar.add(src, arcname="cifar-10-batches-py")
-
 
 CONFIG = {
     "progress": False,
     "threads": 1,
     "training": {"epochs": 3, "batch_size": 64},
-    "models": {"cifar10": {"cnn": {"arch": "cifar_cnn"},
-                           "cnn_tanh": {"arch": "cifar_cnn", "kwargs": {"activation": "tanh"}}}},
+    "models": {
+        "cifar10": {"cnn": {"arch": "cifar_cnn"}, "cnn_tanh": {"arch": "cifar_cnn", "kwargs": {"activation": "tanh"}}}
+    },
     "generators": {"gabor": {"components": 60}},
     "engine": {"chunk_size": 1000, "batch_size": 250},
     "experiments": {
         "cifar-cnn": {"model": "cifar10/cnn", "n": 3000, "checkpoints": [1000]},
-        "cifar-gabor": {"model": "cifar10/cnn", "n": 3000, "checkpoints": [1000],
-                        "noise": {"kind": "gabor"}},
+        "cifar-gabor": {"model": "cifar10/cnn", "n": 3000, "checkpoints": [1000], "noise": {"kind": "gabor"}},
     },
     "backdoors": {"birdcat": {"dataset": "cifar10", "patch": "h", "source": 2, "target": 3}},
     "detection": {"seeds": [0], "reference_seeds": [100, 101], "n": 2000},
-    "neurons": {"cifar-units": {"model": "cifar10/cnn_tanh", "layers": ["conv1", "conv2", "conv4"], "n": 1000,
-                                "activations": ["conv2", "conv6", "fc2"],
-                                "injection": {"layers": ["input", "conv2", "conv6"], "gammas": [0.0, 0.5, 1.0]}}},
+    "neurons": {
+        "cifar-units": {
+            "model": "cifar10/cnn_tanh",
+            "layers": ["conv1", "conv2", "conv4"],
+            "n": 1000,
+            "activations": ["conv2", "conv6", "fc2"],
+            "injection": {"layers": ["input", "conv2", "conv6"], "gammas": [0.0, 0.5, 1.0]},
+        }
+    },
 }
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def config(cifar_source):
+    return dict(CONFIG, datasets={"cifar10": {"source": "folder", "root": str(cifar_source)}})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, config):
     workdir = tmp_path_factory.mktemp("cifar")
-    write_cifar(workdir / "cifar-src")
-    config = dict(CONFIG, datasets={"cifar10": {"source": "folder", "root": str(workdir / "cifar-src")}})
     write_config(workdir, config)
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -98,8 +80,16 @@ def test_colour_maps_and_template_accuracy(run, exp):
     with h5py.File(run / f"results/maps/{exp}.h5") as f:
         assert f["maps"].shape == (10, 3, 32, 32) and f["counts"][()].sum() == 3000
         assert f["checkpoints/1000/counts"][()].sum() == 1000
+        bias = f["maps"][()]
     result = json.loads((run / f"results/eval/{exp}.json").read_text())
-    assert result["final"]["bias_maps"]["n"] == N_TEST
+    assert result["final"]["bias_maps"]["n"] == CIFAR_TEST
+    # the template classifier of the colour maps, computed here on the test images
+    test = datasets.load(run / "data/cifar10.h5", "test")
+    accuracy = template_accuracy_by_hand(bias, test.images, test.labels)
+    assert result["final"]["bias_maps"]["accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    what = "cnn bias maps" + (", gabor noise" if exp == "cifar-gabor" else "")
+    row = f"| cifar10 | {what} | 3,000 | {100 * accuracy:.1f}% |"
+    assert row in (run / "results/tables/template_accuracy.md").read_text()
 
 
 def test_gabor_noise_is_stored_in_colour_and_in_range(run):
@@ -136,12 +126,32 @@ def test_cifar_single_units(run):
         assert f["injection/conv6"].shape == (3, 10)
 
 
-def test_cifar_figures(run):
-    for fig in ("fig7/birdcat", "fig7/birdcat-gradients", "fig8/cifar-units", "fig20/cifar-units",
-                "fig21/cifar-units"):
-        assert (run / f"results/figures/{fig}.png").stat().st_size > 10_000, fig
+def test_cifar_figures(run, config, redraw):
+    rels = figure_pngs(run)
+    for rel in (
+        "fig3",
+        "fig5",
+        "fig7/birdcat",
+        "fig7/birdcat-gradients",
+        "fig8/cifar-units",
+        "fig20/cifar-units",
+        "fig21/cifar-units",
+    ):
+        assert rel in rels, rel
+    for rel in rels:
+        img = assert_png_shows(run / f"results/figures/{rel}.png", redraw(run, config, rel), min_ink=0.02)
+        if rel.split("/")[0] in ("fig3", "fig5", "fig7", "fig8", "fig20"):
+            assert colourful(img) > 0.02, rel  # colour maps and images
     for fig in ("fig3", "fig5"):
-        for ext in ("png", "pdf"):
-            assert (run / f"results/figures/{fig}.{ext}").stat().st_size > 10_000, fig
-    table = (run / "results/tables/template_accuracy.md").read_text()
-    assert "cnn bias maps, gabor noise" in table and "21.7%" in table
+        assert (run / f"results/figures/{fig}.pdf").stat().st_size > 10_000, fig
+    # Fig. 3: mean training images, then the colour bias maps, min-max normalised per map
+    fig = redraw(run, config, "fig3")
+    rgb = [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_array().ndim == 3]
+    with h5py.File(run / "results/maps/cifar-cnn.h5") as f:
+        bias = f["maps_centered"][()]
+    drawn = [k for k in range(10) if np.isfinite(bias[k]).all()]
+    assert len(rgb) == 10 + len(drawn)
+    for img, k in zip(rgb[10:], drawn, strict=True):
+        m = np.moveaxis(bias[k], 0, -1)
+        span = m.max() - m.min()  # 0 for a map equal to the mean of all noise
+        np.testing.assert_allclose(img, (m - m.min()) / (span if span > 0 else 1.0), atol=1e-12)

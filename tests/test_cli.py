@@ -1,4 +1,5 @@
 """The revcor command line on models that are not revcor's own."""
+
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ class Tiny(nn.Module):
         super().__init__()
         w = torch.zeros(4, 64)
         for k in range(4):
-            w[k, k * 16:(k + 1) * 16] = 1.0
+            w[k, k * 16 : (k + 1) * 16] = 1.0
         self.fc = nn.Linear(64, 4, bias=False)
         self.fc.weight.data = w
 
@@ -41,10 +42,19 @@ def test_data(tmp_path):
     labels = rng.integers(0, 4, 200)
     images = (rng.random((200, 1, 8, 8)) * 60).astype(np.uint8)
     for k in range(4):
-        images[labels == k, 0, 2 * k:2 * k + 2] = 255
+        images[labels == k, 0, 2 * k : 2 * k + 2] = 255
     path = tmp_path / "bands.h5"
-    with store.create(path, {"kind": "dataset", "name": "bands", "classes": list("abcd"),
-                             "source": "test", "subset": False, "image_shape": [1, 8, 8]}) as f:
+    with store.create(
+        path,
+        {
+            "kind": "dataset",
+            "name": "bands",
+            "classes": list("abcd"),
+            "source": "test",
+            "subset": False,
+            "image_shape": [1, 8, 8],
+        },
+    ) as f:
         for split in ("train", "test"):
             f[f"{split}/images"], f[f"{split}/labels"] = images, labels
     return path
@@ -52,8 +62,25 @@ def test_data(tmp_path):
 
 def test_images_from_torchscript_with_significance_and_accuracy(torchscript, test_data, tmp_path, capsys):
     out = tmp_path / "maps.h5"
-    code = cli.main([ "images", str(torchscript), "-n", "20000", "--seed", "1", "--input-shape", "1,8,8",
-                     "--test-data", str(test_data), "--checkpoints", "1000", "--quiet", "--out", str(out)])
+    code = cli.main(
+        [
+            "images",
+            str(torchscript),
+            "-n",
+            "20000",
+            "--seed",
+            "1",
+            "--input-shape",
+            "1,8,8",
+            "--test-data",
+            str(test_data),
+            "--checkpoints",
+            "1000",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "template-classifier accuracy" in printed
@@ -65,17 +92,30 @@ def test_images_from_torchscript_with_significance_and_accuracy(torchscript, tes
         accuracy = store.get_attr(f, "template_accuracy")["accuracy"]
     # class k's map is bright where the model looks for class k: rows 2k, 2k+1
     for k in range(4):
-        inside = maps[k, 0, 2 * k:2 * k + 2].mean()
+        inside = maps[k, 0, 2 * k : 2 * k + 2].mean()
         assert inside > maps[k, 0].mean() + 0.02
-        assert z[k, 0, 2 * k:2 * k + 2].mean() > 5
+        assert z[k, 0, 2 * k : 2 * k + 2].mean() > 5
     assert accuracy > 0.9
 
 
 def test_bad_model_and_mismatched_data_are_one_line_errors(torchscript, test_data, tmp_path, capsys):
     assert cli.main(["images", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o.h5")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert cli.main(["images", str(torchscript), "--input-shape", "1,28,28", "--test-data",
-                     str(test_data), "--out", str(tmp_path / "o.h5")]) == 2
+    assert (
+        cli.main(
+            [
+                "images",
+                str(torchscript),
+                "--input-shape",
+                "1,28,28",
+                "--test-data",
+                str(test_data),
+                "--out",
+                str(tmp_path / "o.h5"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "differs from the test data" in err and "Traceback" not in err
     assert not (tmp_path / "o.h5").exists()
@@ -85,9 +125,25 @@ def test_bad_model_and_mismatched_data_are_one_line_errors(torchscript, test_dat
 
 def test_console_script_runs(torchscript, tmp_path):
     out = tmp_path / "m.h5"
-    result = subprocess.run([sys.executable, "-m", "revcor.cli", "images", str(torchscript), "-n", "3000",
-                             "--input-shape", "1,8,8", "--quiet", "--out", str(out)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "revcor.cli",
+            "images",
+            str(torchscript),
+            "-n",
+            "3000",
+            "--input-shape",
+            "1,8,8",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     with h5py.File(out) as f:
         assert f["counts"][()].sum() == 3000

@@ -30,7 +30,7 @@ def test_closure_follows_imports_and_only_them():
     stats = names(codeversion.closure(SCRIPTS / "stats_part.py"))
     assert {"core/reduce.py", "core/engine.py"} <= stats
     figures = names(codeversion.closure(SCRIPTS / "figure.py"))
-    assert "report/plots.py" in figures and "models/train.py" not in figures
+    assert "report/plots.py" in figures and "pipeline/train.py" not in figures
     assert "report/plots.py" not in names(codeversion.closure(SCRIPTS / "noise_table.py"))
     assert "__init__.py" not in responses  # the root's lazy exports are not run by a submodule import
 
@@ -89,9 +89,27 @@ CONFIG = {
         "gabor": {"model": "mnist-5k/cnn", "n": 1000, "noise": {"kind": "gabor"}},
     },
 }
-EVERYTHING = {"dataset", "provenance", "train", "gabor", "responses", "stats_part", "stats", "maps",
-              "template_eval", "baselines", "template_table", "zmaps", "sample_complexity", "noise_table",
-              "figure_fig4", "figure_fig14", "figure_fig5", "figure_noise_comparison", "all"}
+EVERYTHING = {
+    "dataset",
+    "provenance",
+    "train",
+    "gabor",
+    "responses",
+    "stats_part",
+    "stats",
+    "maps",
+    "template_eval",
+    "baselines",
+    "template_table",
+    "zmaps",
+    "sample_complexity",
+    "noise_table",
+    "figure_fig4",
+    "figure_fig14",
+    "figure_fig5",
+    "figure_noise_comparison",
+    "all",
+}
 FIGURES = {"zmaps", "sample_complexity", "figure_fig4", "figure_fig14", "figure_fig5", "figure_noise_comparison"}
 FROM_STATS = {"stats_part", "stats", "maps", "template_eval", "template_table", "noise_table", *FIGURES}
 
@@ -118,8 +136,11 @@ def repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     for part in ("Snakefile", "workflow", "scripts", "src"):
         copy = shutil.copytree if (ROOT / part).is_dir() else shutil.copy2
-        copy(ROOT / part, repo / part, **({"ignore": shutil.ignore_patterns("__pycache__", "*.egg-info")}
-                                          if copy is shutil.copytree else {}))
+        copy(
+            ROOT / part,
+            repo / part,
+            **({"ignore": shutil.ignore_patterns("__pycache__", "*.egg-info")} if copy is shutil.copytree else {}),
+        )
     (repo / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     assert planned(repo) == EVERYTHING
     result = snakemake(repo)
@@ -142,11 +163,11 @@ def test_comment_only_edits_rerun_nothing(repo):
     paths = [repo / "src" / "revcor" / module for module in EDITS]
     originals = [p.read_text() for p in paths]
     try:
-        for path, text in zip(paths, originals):
+        for path, text in zip(paths, originals, strict=True):
             path.write_text("# a comment\n" + text.replace("\n\n\n", "\n\n\n\n") + "\n# the end\n")
         assert planned(repo) == set()
     finally:
-        for path, text in zip(paths, originals):
+        for path, text in zip(paths, originals, strict=True):
             path.write_text(text)
 
 
@@ -165,9 +186,12 @@ def test_script_edit_reruns_its_rule(repo):
     path = repo / "scripts" / "template_table.py"
     original = path.read_text()
     try:
-        path.write_text(original + textwrap.dedent("""
+        path.write_text(
+            original
+            + textwrap.dedent("""
             log.info("edited")
-        """))
+        """)
+        )
         assert planned(repo) - {"all"} == {"template_table"}
     finally:
         path.write_text(original)

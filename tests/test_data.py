@@ -1,4 +1,5 @@
 """Tests for revcor.data.datasets on small synthetic files in the original formats (no internet)."""
+
 from __future__ import annotations
 
 import functools
@@ -6,10 +7,8 @@ import gzip
 import hashlib
 import http.server
 import importlib
-import pickle
 import re
 import shutil
-import tarfile
 import threading
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from conftest import cifar_archive
 
 from revcor.base import store
 from revcor.data import datasets
@@ -49,8 +49,10 @@ def make_idx(folder: Path, seed: int, compress: bool = True) -> dict:
     rng = np.random.default_rng(seed)
     arrays = {}
     for split, n in (("train", N_TRAIN), ("test", N_TEST)):
-        arrays[split] = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
-                         rng.permutation(np.arange(n) % 10).astype(np.uint8))
+        arrays[split] = (
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+            rng.permutation(np.arange(n) % 10).astype(np.uint8),
+        )
     folder.mkdir(parents=True, exist_ok=True)
     for name, (split, part) in IDX_FILES.items():
         raw = idx_bytes(arrays[split][0 if part == "images" else 1])
@@ -62,27 +64,19 @@ def make_idx(folder: Path, seed: int, compress: bool = True) -> dict:
 
 
 def make_cifar(folder: Path, seed: int) -> dict:
-    """Write a tiny cifar-10-python.tar.gz (5 train batches of 4, a test batch of 10) into ``folder``."""
+    """Write a tiny cifar-10-python.tar.gz (5 train batches of 4, a test batch of 10) into
+    ``folder``, and the folder it extracts to; return the arrays by split."""
     rng = np.random.default_rng(seed)
-    batches = {f"data_batch_{i}": 4 for i in range(1, 6)} | {"test_batch": 10}
-    src = folder / "build" / "cifar-10-batches-py"
-    src.mkdir(parents=True)
-    content = {}
-    for name, n in batches.items():
-        batch = {"batch_label": name, "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 "labels": [int(v) for v in rng.permutation(np.arange(n) % 10)], "filenames": [f"{i}.png" for i in range(n)]}
-        (src / name).write_bytes(pickle.dumps(batch, protocol=2))
-        content[name] = batch
-    (src / "batches.meta").write_bytes(pickle.dumps({"label_names": list(datasets.DATASETS["cifar10"].classes)}, protocol=2))
-    with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as tar:
-        tar.add(src, arcname="cifar-10-batches-py")
-    shutil.move(str(src), folder / "cifar-10-batches-py")
-    (folder / "build").rmdir()
-    train = [content[f"data_batch_{i}"] for i in range(1, 6)]
+    sizes = {f"data_batch_{i}": 4 for i in range(1, 6)} | {"test_batch": 10}
+    batches = {
+        name: (rng.integers(0, 256, (n, 3072), dtype=np.uint8), [int(v) for v in rng.permutation(np.arange(n) % 10)])
+        for name, n in sizes.items()
+    }
+    cifar_archive(folder, batches, list(datasets.DATASETS["cifar10"].classes), keep_extracted=True)
+    train = [batches[f"data_batch_{i}"] for i in range(1, 6)]
     return {
-        "train": (np.concatenate([b["data"] for b in train]).reshape(-1, 3, 32, 32),
-                  np.concatenate([b["labels"] for b in train])),
-        "test": (content["test_batch"]["data"].reshape(-1, 3, 32, 32), np.array(content["test_batch"]["labels"])),
+        "train": (np.concatenate([b[0] for b in train]).reshape(-1, 3, 32, 32), np.concatenate([b[1] for b in train])),
+        "test": (batches["test_batch"][0].reshape(-1, 3, 32, 32), np.array(batches["test_batch"][1])),
     }
 
 
@@ -95,8 +89,11 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 def served(tmp_path_factory):
     """Synthetic original files, served over loopback HTTP: (base URL, root folder, arrays by dataset)."""
     root = tmp_path_factory.mktemp("served")
-    arrays = {"mnist": make_idx(root / "mnist", 1), "fashion-mnist": make_idx(root / "fashion-mnist", 2),
-              "cifar10": make_cifar(root / "cifar10", 3)}
+    arrays = {
+        "mnist": make_idx(root / "mnist", 1),
+        "fashion-mnist": make_idx(root / "fashion-mnist", 2),
+        "cifar10": make_cifar(root / "cifar10", 3),
+    }
     make_idx(root / "mnist-plain", 1, compress=False)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -146,8 +143,14 @@ def test_torchvision_source_downloads_and_checks(served, tmp_path, name):
     assert attrs["counts"] == {"train": len(arrays[name]["train"][1]), "test": len(arrays[name]["test"][1])}
     assert attrs["classes"] == list(spec.classes) and attrs["image_shape"] == list(spec.image_shape)
     # The cache is reused without contacting any server.
-    datasets.build(name, tmp_path / "again.h5", source="torchvision", mirror="http://127.0.0.1:9/nothing",
-               checksums=checksums(root / name), cache=downloaded)
+    datasets.build(
+        name,
+        tmp_path / "again.h5",
+        source="torchvision",
+        mirror="http://127.0.0.1:9/nothing",
+        checksums=checksums(root / name),
+        cache=downloaded,
+    )
     assert attrs_of(tmp_path / "again.h5")["files"] == expected_files
 
 
@@ -171,8 +174,10 @@ def test_checksum_mismatch_leaves_nothing_behind(served, tmp_path):
     assert (cache / "train-images-idx3-ubyte.gz").exists() and out.exists()
 
 
-@pytest.mark.parametrize("name,folder", [("mnist", "mnist"), ("mnist", "mnist-plain"),
-                                         ("fashion-mnist", "fashion-mnist"), ("cifar10", "cifar10")])
+@pytest.mark.parametrize(
+    "name,folder",
+    [("mnist", "mnist"), ("mnist", "mnist-plain"), ("fashion-mnist", "fashion-mnist"), ("cifar10", "cifar10")],
+)
 def test_folder_source(served, tmp_path, name, folder):
     _, root, arrays = served
     out = tmp_path / "d.h5"

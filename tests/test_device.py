@@ -1,4 +1,5 @@
 """Device choice and the engine settings that adapt to it."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """The noise engine, the stored responses and the reductions: exact, chunked, mergeable."""
+
 import numpy as np
 import pytest
 import torch
@@ -27,19 +28,35 @@ class Linear(nn.Module):
 def run_parts(tmp_path, jobs, n=1000, chunk_size=128, store_stimuli=True, signal=None, k=3):
     model = Linear(k).eval()
     src = sources.WhiteNoise((1, 6, 6))
-    layout = Layout([str(i) for i in range(k)]) if signal is None else Layout(
-        ["0", "1"], ["0", "1"], signal.gammas)
+    layout = Layout([str(i) for i in range(k)]) if signal is None else Layout(["0", "1"], ["0", "1"], signal.gammas)
     parts = []
     for j in range(jobs):
         idx = engine.part_chunks(n, chunk_size, jobs, j)
         path = tmp_path / f"jobs{jobs}" / f"part{j}.h5"
-        chunks = engine.run(model, src, n=n, seed=7, chunk_size=chunk_size, chunks=idx,
-                            batch_size=50, device=CPU, signal=signal, progress=False)
-        responses.write(path, chunks, n=n, chunk_size=chunk_size, chunk_indices=idx, source=src,
-                        n_logits=model.w.shape[0] if k > 1 else 1,
-                        attrs={"seed": 7, "rng": backend(CPU)}, store_stimuli=store_stimuli)
-        parts.append(reduce_responses(path, src, layout, [100, 500, n], CPU, signal=signal,
-                                      batch_size=64))
+        chunks = engine.run(
+            model,
+            src,
+            n=n,
+            seed=7,
+            chunk_size=chunk_size,
+            chunks=idx,
+            batch_size=50,
+            device=CPU,
+            signal=signal,
+            progress=False,
+        )
+        responses.write(
+            path,
+            chunks,
+            n=n,
+            chunk_size=chunk_size,
+            chunk_indices=idx,
+            source=src,
+            n_logits=model.w.shape[0] if k > 1 else 1,
+            attrs={"seed": 7, "rng": backend(CPU)},
+            store_stimuli=store_stimuli,
+        )
+        parts.append(reduce_responses(path, src, layout, [100, 500, n], CPU, signal=signal, batch_size=64))
     return merge(parts)
 
 
@@ -136,17 +153,30 @@ def test_bf16_runs_and_agrees_with_fp32(tmp_path):
     torch.manual_seed(0)
     model = architectures.build("mlp", (1, 8, 8), 3)
     path = tmp_path / "mlp.pt"
-    loading.save(model, path, arch="mlp", in_shape=(1, 8, 8), num_classes=3, kwargs={},
-                meta={"classes": ["a", "b", "c"]})
-    spec = {"model": "x/mlp", "n": 4000, "seed": 0, "jobs": 1, "checkpoints": [], "signal": None,
-            "noise": {"kind": "white"}}
-    cfg = {"batch_size": 500, "chunk_size": 1000, "storage": "uint8", "compression": "none",
-           "store_stimuli": True, "threshold": 0.9}
+    loading.save(
+        model, path, arch="mlp", in_shape=(1, 8, 8), num_classes=3, kwargs={}, meta={"classes": ["a", "b", "c"]}
+    )
+    spec = {
+        "model": "x/mlp",
+        "n": 4000,
+        "seed": 0,
+        "jobs": 1,
+        "checkpoints": [],
+        "signal": None,
+        "noise": {"kind": "white"},
+    }
+    cfg = {
+        "batch_size": 500,
+        "chunk_size": 1000,
+        "storage": "uint8",
+        "compression": "none",
+        "store_stimuli": True,
+        "threshold": 0.9,
+    }
     counts = {}
     for precision in ("fp32", "bf16"):
         responses_path, stats_path = tmp_path / f"{precision}.h5", tmp_path / f"{precision}-stats.h5"
-        pipeline_responses.part(spec, cfg, path, responses_path, 0, device=CPU, precision=precision,
-                              progress=False)
+        pipeline_responses.part(spec, cfg, path, responses_path, 0, device=CPU, precision=precision, progress=False)
         pipeline_stats.part(spec, cfg, responses_path, stats_path, device=CPU)
         counts[precision] = Stats.load(stats_path)["count"][-1, 0, 0]
     assert counts["fp32"].sum() == counts["bf16"].sum() == 4000

@@ -1,4 +1,5 @@
 """Faults: a killed job, a corrupt artifact, an unwritable results folder, a full disk."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +16,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
-import yaml
+from conftest import assert_same_datasets, copy_files, snakemake, snakemake_cmd, write_config
 
 from revcor.base import store
-
-ROOT = Path(__file__).resolve().parents[1]
 
 # One white-noise experiment on a quickly trained CNN: its noise job takes a few seconds.
 CONFIG = {
@@ -31,34 +29,21 @@ CONFIG = {
     "models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},
     "engine": {"chunk_size": 2000, "batch_size": 500},
     "experiments": {"big": {"model": "mnist-5k/cnn", "n": 40000}},
-    "attacks": {"experiments": []}, "backdoors": {}, "neurons": {}, "microstimulation": {},
+    "attacks": {"experiments": []},
+    "backdoors": {},
+    "neurons": {},
+    "microstimulation": {},
 }
 MAPS = "results/maps/big.h5"
 PART = "results/responses/big/part0.h5"
 
 
-def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-            "--cores", "2", *args]
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(workdir, *args), capture_output=True, text=True, timeout=600)
-
-
-def datasets(f: h5py.File) -> list[str]:
-    names: list[str] = []
-    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-    return names
-
-
-def assert_same_datasets(a: Path, b: Path) -> None:
-    """Two HDF5 files hold the same datasets, equal in dtype, shape and values (NaN where NaN)."""
-    with h5py.File(a) as fa, h5py.File(b) as fb:
-        names = datasets(fa)
-        assert names and names == datasets(fb), b
-        for name in names:
-            np.testing.assert_array_equal(fa[name][()], fb[name][()], err_msg=f"{b}: {name}", strict=True)
+def size(path: Path) -> int:
+    """Bytes in ``path``; 0 once it is gone."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def holders(path: Path) -> list[str]:
@@ -75,7 +60,7 @@ def holders(path: Path) -> list[str]:
 def clean(tmp_path_factory) -> Path:
     """The dataset, the trained model and the experiment's maps from an uninterrupted run."""
     workdir = tmp_path_factory.mktemp("clean")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    write_config(workdir, CONFIG)
     result = snakemake(workdir, MAPS)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir
@@ -94,26 +79,32 @@ def test_killed_noise_job_reruns_to_identical_maps(clean, tmp_path):
     the temporary file and redoes the part from scratch; chunks are deterministic, so every
     array matches the uninterrupted run bit for bit.
     """
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    for rel in ("data/mnist-5k.h5", "results/models/mnist-5k/cnn.pt", "results/models/mnist-5k/cnn.json"):
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(clean / rel, tmp_path / rel)  # in this order: the model is newer than the data
+    write_config(tmp_path, CONFIG)
+    copy_files(
+        clean, tmp_path, ("data/mnist-5k.h5", "results/models/mnist-5k/cnn.pt", "results/models/mnist-5k/cnn.json")
+    )
 
+    # the job's progress bar goes to its log (one line per 30 s), so the temporary file tells
+    # when it is mid-way: once the first chunk is written, wait a quarter of the clean run's time
+    with h5py.File(clean / PART) as f:
+        quarter = 0.25 * f.attrs["wall_time_s"]
+    results = tmp_path / "results"
     out = tmp_path / "snakemake.out"
     with open(out, "w") as sink:
-        proc = subprocess.Popen(snakemake_cmd(tmp_path, MAPS), stdout=sink, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    deadline, done = time.monotonic() + 300, []
-    while not done or done[-1] < 25:
+        proc = subprocess.Popen(
+            snakemake_cmd(tmp_path, MAPS), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline, written = time.monotonic() + 300, 0
+    while written < 1 << 20:
         assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-3000:]
         time.sleep(0.02)
-        done = [int(p) for p in re.findall(r"big part 0:\s+(\d+)%", out.read_text(errors="replace"))]
+        written = max((size(p) for p in (results / "responses/big").glob(".part0.h5.*.tmp")), default=0)
+    time.sleep(quarter)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert done[-1] < 100, "killed too late"
+    assert not (tmp_path / PART).exists(), "killed too late"
 
-    results = tmp_path / "results"
-    partial = list((results / "noise/big").glob(".part0.h5.*.tmp"))
+    partial = list((results / "responses/big").glob(".part0.h5.*.tmp"))
     assert len(partial) == 1, "the job was not killed while writing"
     while holders(partial[0]):  # the noise job died too
         assert time.monotonic() < deadline, f"processes {holders(partial[0])} still write {partial[0]}"
@@ -130,6 +121,9 @@ def test_killed_noise_job_reruns_to_identical_maps(clean, tmp_path):
     assert not list(results.rglob("*.tmp")), "the killed job's temporary file was left behind"
     for rel in (PART, "results/stats/big.h5", MAPS):
         assert_same_datasets(clean / rel, tmp_path / rel)
+    # the progress bar in the job's log: carriage-return redraws became lines, the last one at 100%
+    log = (results / "logs/responses/big/part0.log").read_text()
+    assert "\r" not in log and re.search(r"big part 0: 100%.* 40\.0k/40\.0k", log), log
 
 
 def test_corrupt_artifacts_are_named(tmp_path):
@@ -155,10 +149,13 @@ def test_workflow_reports_a_corrupt_input_then_rebuilds_it(clean, tmp_path):
     stats = workdir / "results/stats/big.h5"
     stats.write_bytes(stats.read_bytes()[:4096])
     (workdir / MAPS).unlink()
-    failed = snakemake(workdir, MAPS)
+    failed = snakemake(workdir, MAPS, "--show-failed-logs")
     assert failed.returncode != 0
-    assert re.search(r"results/stats/big\.h5 is not a readable HDF5 file.*delete it and rerun",
-                     failed.stderr + failed.stdout)
+    # the error goes to the job's log, which snakemake names and, asked to, prints
+    message = r"results/stats/big\.h5 is not a readable HDF5 file.*delete it and rerun"
+    assert re.search(message, (workdir / "results/logs/maps/big.log").read_text())
+    assert "results/logs/maps/big.log" in failed.stderr + failed.stdout
+    assert re.search(message, failed.stderr + failed.stdout)
     assert not (workdir / MAPS).exists()
     stats.unlink()
     result = snakemake(workdir, MAPS)
@@ -171,8 +168,9 @@ def tmpfs(where: Path, options: str) -> Iterator[Path]:
     """A tmpfs mounted at ``where`` until the block ends; skips the test where mounting is not permitted."""
     where.mkdir()
     try:
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
-                                 capture_output=True, text=True)
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True
+        )
     except OSError as e:
         pytest.skip(f"mount not permitted: {e}")
     if mounted.returncode:
@@ -190,7 +188,7 @@ def test_results_path_that_is_a_file_is_a_clear_error(tmp_path):
     with pytest.raises(store.ArtifactError, match=re.escape(message)):
         with store.create(target, {"kind": "maps"}):
             pytest.fail("a folder was made where a file is")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    write_config(tmp_path, CONFIG)
     result = snakemake(tmp_path, "-n")  # the workflow says so before it builds any job
     assert result.returncode != 0
     assert "results_dir 'results' is a file, not a folder" in result.stderr + result.stdout
@@ -208,6 +206,7 @@ def test_read_only_results_folder_is_a_clear_error(tmp_path):
 
 def test_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path):
     with tmpfs(tmp_path / "full", "size=64k") as full:
+
         def disk_full(name: str) -> str:
             return re.escape(f"cannot write {full / name}: disk full (no space left on device)")
 

@@ -1,4 +1,5 @@
 """Gabor-PCA noise: the wavelet bank, ridge with intercept, PCA, sampling and its artifact."""
+
 import numpy as np
 import pytest
 import torch
@@ -32,10 +33,10 @@ def test_bank_has_the_papers_size(side, count):
 def test_kernel_orientation_and_phase():
     k0, k90 = gabor.kernel(15, 0, 0), gabor.kernel(15, 90, 0)
     np.testing.assert_allclose(k90, k0.T, atol=1e-12)  # rotating by 90 degrees transposes
-    assert k0[7, 7] == pytest.approx(1.0)               # even phase peaks at the centre
+    assert k0[7, 7] == pytest.approx(1.0)  # even phase peaks at the centre
     odd = gabor.kernel(15, 0, 90)
     np.testing.assert_allclose(odd, -odd[:, ::-1], atol=1e-12)  # odd phase is antisymmetric
-    assert odd.min() < 0 < odd.max()                     # signed, never forced positive
+    assert odd.min() < 0 < odd.max()  # signed, never forced positive
 
 
 def test_ridge_with_intercept_matches_the_normal_equations():

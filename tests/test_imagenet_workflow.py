@@ -1,6 +1,7 @@
 """Table 1 end to end on a tiny synthetic ImageNet-style validation folder: the folder as a
 dataset -> torchvision backbones with random weights (no training) -> CIFAR-10 Gabor-PCA noise
 at 32x32, resized to the backbone's input or fed as it is -> bias maps -> Table 1."""
+
 import hashlib
 import json
 from pathlib import Path
@@ -9,9 +10,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import snakemake, write_config
 from PIL import Image
-from test_cifar_workflow import write_cifar
-from test_workflow import snakemake, write_config
 
 from revcor.core import evaluate
 from revcor.data import datasets
@@ -48,13 +48,20 @@ CONFIG = {
     "threads": 1,
     "generators": {"gabor": {"components": 20}},
     "engine": {"chunk_size": 500, "batch_size": 250},
-    "models": {"imagenet": {
-        "squeeze": {"arch": "squeezenet1_1", "weights": "none", "evaluate": True},   # input 64: the dataset's size
-        "goog": {"arch": "googlenet", "weights": "none", "input_size": 32},         # the paper: 32x32 input
-    }},
+    "models": {
+        "imagenet": {
+            "squeeze": {"arch": "squeezenet1_1", "weights": "none", "evaluate": True},  # input 64: the dataset's size
+            "goog": {"arch": "googlenet", "weights": "none", "input_size": 32},  # the paper: 32x32 input
+        }
+    },
     "experiments": {
-        "in-squeeze": {"model": "imagenet/squeeze", "n": 1500, "jobs": 2, "checkpoints": [500],
-                       "noise": {**GABOR, "size": 32}},                              # 32 -> 64
+        "in-squeeze": {
+            "model": "imagenet/squeeze",
+            "n": 1500,
+            "jobs": 2,
+            "checkpoints": [500],
+            "noise": {**GABOR, "size": 32},
+        },  # 32 -> 64
         "in-goog": {"model": "imagenet/goog", "n": 1000, "checkpoints": [], "noise": GABOR},
         "in-squeeze-white": {"model": "imagenet/squeeze", "n": 1000, "checkpoints": []},  # 64x64 directly
     },
@@ -62,12 +69,16 @@ CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, cifar_source):
     workdir = tmp_path_factory.mktemp("imagenet")
-    write_cifar(workdir / "cifar-src")
     write_val(workdir / "val")
-    config = dict(CONFIG, datasets={"cifar10": {"source": "folder", "root": str(workdir / "cifar-src")},
-                                    "imagenet": {"root": str(workdir / "val"), "size": 64}})
+    config = dict(
+        CONFIG,
+        datasets={
+            "cifar10": {"source": "folder", "root": str(cifar_source)},
+            "imagenet": {"root": str(workdir / "val"), "size": 64},
+        },
+    )
     write_config(workdir, config)
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -114,8 +125,9 @@ def test_noise_is_drawn_at_32_and_resized_for_the_model(run):
     assert described["shape"] == [3, 32, 32] and described["input_shape"] == [3, 64, 64]
     # what the model saw: the stored noise resized to 64x64
     model = loading.load(str(run / "results/models/imagenet/squeeze.pt")).module
-    x = torch.nn.functional.interpolate(torch.from_numpy(stimuli).float() / 255, size=(64, 64),
-                                        mode="bilinear", align_corners=False)
+    x = torch.nn.functional.interpolate(
+        torch.from_numpy(stimuli).float() / 255, size=(64, 64), mode="bilinear", align_corners=False
+    )
     with torch.no_grad():
         assert torch.allclose(model(x), torch.from_numpy(logits), atol=1e-4)
     with h5py.File(run / "results/responses/in-goog/part0.h5") as f:
@@ -129,9 +141,21 @@ def test_maps_stay_at_the_noise_size(run):
         assert f["maps"].shape == (len(WNIDS), 3, 32, 32) and f["counts"][()].sum() == 1500
         assert f["checkpoints/500/counts"][()].sum() == 500
         fed = f["feedback"][()]  # the 32x32 maps, resized to the 64x64 input as the noise was
-        assert len(fed) == len(WNIDS) and all(-1 <= p < len(WNIDS) for p in fed) and (fed >= 0).any()
+        final = f["maps"][()]
+        assert len(fed) == len(WNIDS) and (fed >= 0).any()
     with h5py.File(run / "results/maps/in-squeeze-white.h5") as f:
         assert f["maps"].shape == (len(WNIDS), 3, 64, 64)
+    # the feedback is the model's label of each map resized to its input (-1: an empty class)
+    drawn = np.isfinite(final).reshape(len(WNIDS), -1).all(1)
+    model = loading.load(str(run / "results/models/imagenet/squeeze.pt")).module
+    x = torch.nn.functional.interpolate(
+        torch.from_numpy(final[drawn]).float(), size=(64, 64), mode="bilinear", align_corners=False
+    )
+    with torch.no_grad():
+        labels = model(x).argmax(1).numpy()
+    expected = np.full(len(WNIDS), -1)
+    expected[drawn] = labels
+    np.testing.assert_array_equal(fed, expected)
 
 
 def test_table1(run):
@@ -141,7 +165,7 @@ def test_table1(run):
         counts = f["counts"][()]
     parts = []
     for i in range(2):
-        with h5py.File(r / f"noise/in-squeeze/part{i}.h5") as f:
+        with h5py.File(r / f"responses/in-squeeze/part{i}.h5") as f:
             parts.append(f.attrs["wall_time_s"])
     assert result["images"] == len(WNIDS) * PER_CLASS and result["chance"] == 1 / len(WNIDS)
     assert result["empty_classes"] == int((counts == 0).sum())
@@ -149,8 +173,13 @@ def test_table1(run):
     assert set(result["by_n"]) == {"500", "1500"} and result["map_shape"] == [3, 32, 32]
     # the template classifier of the final maps on the validation images resized to 32x32
     val = datasets.load(run / "data/imagenet.h5", "test")
-    small = torch.nn.functional.interpolate(torch.from_numpy(val.images).float() / 255, size=(32, 32),
-                                            mode="bilinear", antialias=True).double().numpy()
+    small = (
+        torch.nn.functional.interpolate(
+            torch.from_numpy(val.images).float() / 255, size=(32, 32), mode="bilinear", antialias=True
+        )
+        .double()
+        .numpy()
+    )
     with h5py.File(r / "maps/in-squeeze.h5") as f:
         expected = evaluate.template_accuracy(f["maps"][()], small, val.labels)["accuracy"]
     assert result["accuracy"] == pytest.approx(expected)

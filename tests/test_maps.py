@@ -1,4 +1,5 @@
 """Classification images from statistics: right under the null, and find a known template."""
+
 import numpy as np
 import pytest
 import torch
@@ -29,7 +30,7 @@ def test_zmaps_are_standard_normal_when_answers_ignore_the_noise():
 
 def test_bias_maps_recover_a_linear_template():
     w = torch.zeros(3, 64, dtype=torch.float64)
-    w[0, :8], w[1, 28:36], w[2, -8:] = 1, 1, 1   # class k looks at one band of pixels
+    w[0, :8], w[1, 28:36], w[2, -8:] = 1, 1, 1  # class k looks at one band of pixels
     stats = reduce(lambda x: (x.flatten(1) - 0.5) @ w.T)
     m = maps.class_maps(stats)
     assert m["counts"].sum() == 60000 and m["maps"].shape == (3, 1, 8, 8)
@@ -48,8 +49,7 @@ def test_bias_maps_recover_a_linear_template():
 
 
 def test_empty_classes_are_nan_and_never_predicted():
-    stats = reduce(lambda x: torch.tensor([[1.0, 0.0, 0.0]]).expand(len(x), 3).clone(), n=2000,
-                   checkpoints=())
+    stats = reduce(lambda x: torch.tensor([[1.0, 0.0, 0.0]]).expand(len(x), 3).clone(), n=2000, checkpoints=())
     m = maps.class_maps(stats)
     assert m["counts"].tolist() == [2000, 0, 0]
     assert np.isnan(m["maps"][1:]).all() and np.isnan(m["zmaps"]).all()

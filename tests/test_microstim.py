@@ -1,4 +1,5 @@
 """Microstimulation (Eq. 6) and psychometric fits."""
+
 import numpy as np
 import pytest
 import torch
@@ -63,8 +64,13 @@ def test_raising_the_target_logit_bias_raises_the_hit_rate():
     assert (microstim.target_hits(down, signals, source, gammas, target=2, n=2000, seed=1) == 0).all()
 
 
-@pytest.mark.parametrize("kind, truth", [("logistic", {"threshold": 0.35, "width": 0.05, "guess": 0.1, "lapse": 0.02}),
-                                         ("weibull", {"threshold": 0.4, "width": 4.0, "guess": 0.05, "lapse": 0.03})])
+@pytest.mark.parametrize(
+    "kind, truth",
+    [
+        ("logistic", {"threshold": 0.35, "width": 0.05, "guess": 0.1, "lapse": 0.02}),
+        ("weibull", {"threshold": 0.4, "width": 4.0, "guess": 0.05, "lapse": 0.03}),
+    ],
+)
 def test_fit_recovers_a_known_psychometric_function(kind, truth):
     gammas = np.linspace(0, 1, 21)
     rng = np.random.default_rng(3)

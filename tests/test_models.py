@@ -15,21 +15,59 @@ CIFAR = (3, 32, 32)
 
 # arch -> (in_shape, kwargs, num_classes, outputs, named layers, parameter count)
 CASES = {
-    "mnist_cnn": (MNIST, {}, 10, 10, ["conv1", "conv2", "fc1", "fc2"],
-                  20 * 25 + 20 + 50 * 20 * 25 + 50 + 800 * 500 + 500 + 500 * 10 + 10),
-    "fashion_cnn": (MNIST, {}, 10, 10, ["conv1", "conv2", "fc1", "fc2"],
-                    40 * 25 + 40 + 50 * 40 * 25 + 50 + 800 * 1000 + 1000 + 1000 * 10 + 10),
-    "binary_cnn": (MNIST, {}, 2, 1, ["conv1", "conv2", "fc1", "fc2"],
-                   10 * 25 + 10 + 50 * 10 * 25 + 50 + 800 * 100 + 100 + 100 + 1),
+    "mnist_cnn": (
+        MNIST,
+        {},
+        10,
+        10,
+        ["conv1", "conv2", "fc1", "fc2"],
+        20 * 25 + 20 + 50 * 20 * 25 + 50 + 800 * 500 + 500 + 500 * 10 + 10,
+    ),
+    "fashion_cnn": (
+        MNIST,
+        {},
+        10,
+        10,
+        ["conv1", "conv2", "fc1", "fc2"],
+        40 * 25 + 40 + 50 * 40 * 25 + 50 + 800 * 1000 + 1000 + 1000 * 10 + 10,
+    ),
+    "binary_cnn": (
+        MNIST,
+        {},
+        2,
+        1,
+        ["conv1", "conv2", "fc1", "fc2"],
+        10 * 25 + 10 + 50 * 10 * 25 + 50 + 800 * 100 + 100 + 100 + 1,
+    ),
     "mlp": (MNIST, {}, 10, 10, ["fc1", "fc2"], 784 * 1000 + 1000 + 1000 * 10 + 10),
     "logreg": (MNIST, {}, 10, 10, ["fc"], 784 * 10 + 10),
-    "rnn": (MNIST, {}, 10, 10, ["rnn", "fc"],
-            (28 * 100 + 100 * 100 + 2 * 100) + (100 * 100 + 100 * 100 + 2 * 100) + 100 * 10 + 10),
-    "cifar_cnn": (CIFAR, {}, 10, 10,
-                  ["conv1", "bn1", "conv2", "conv3", "bn3", "conv4", "conv5", "bn5", "conv6", "fc1", "fc2", "fc3"],
-                  (3 * 9 * 32 + 32) + 2 * 32 + (32 * 9 * 64 + 64) + (64 * 9 * 128 + 128) + 2 * 128
-                  + (128 * 9 * 128 + 128) + (128 * 9 * 256 + 256) + 2 * 256 + (256 * 9 * 256 + 256)
-                  + (4096 * 1024 + 1024) + (1024 * 512 + 512) + (512 * 10 + 10)),
+    "rnn": (
+        MNIST,
+        {},
+        10,
+        10,
+        ["rnn", "fc"],
+        (28 * 100 + 100 * 100 + 2 * 100) + (100 * 100 + 100 * 100 + 2 * 100) + 100 * 10 + 10,
+    ),
+    "cifar_cnn": (
+        CIFAR,
+        {},
+        10,
+        10,
+        ["conv1", "bn1", "conv2", "conv3", "bn3", "conv4", "conv5", "bn5", "conv6", "fc1", "fc2", "fc3"],
+        (3 * 9 * 32 + 32)
+        + 2 * 32
+        + (32 * 9 * 64 + 64)
+        + (64 * 9 * 128 + 128)
+        + 2 * 128
+        + (128 * 9 * 128 + 128)
+        + (128 * 9 * 256 + 256)
+        + 2 * 256
+        + (256 * 9 * 256 + 256)
+        + (4096 * 1024 + 1024)
+        + (1024 * 512 + 512)
+        + (512 * 10 + 10),
+    ),
 }
 
 
@@ -101,8 +139,15 @@ def test_save_load_roundtrip(tmp_path):
     model = architectures.build("binary_cnn", MNIST, 2, conv1_channels=40)
     rng = torch.get_rng_state()
     path = tmp_path / "sub" / "m.pt"
-    loading.save(model, path, arch="binary_cnn", in_shape=MNIST, num_classes=2,
-                kwargs={"conv1_channels": 40}, meta={"task": "1 vs 7", "acc": 0.99})
+    loading.save(
+        model,
+        path,
+        arch="binary_cnn",
+        in_shape=MNIST,
+        num_classes=2,
+        kwargs={"conv1_channels": 40},
+        meta={"task": "1 vs 7", "acc": 0.99},
+    )
     assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temp files left
     loaded = loading.load(path)
     assert torch.equal(torch.get_rng_state(), rng)  # saving and loading leave the global RNG alone
@@ -120,14 +165,16 @@ def test_save_rejects_wrong_arch_and_bad_meta(tmp_path):
     with pytest.raises(ModelError, match="not a mlp model"):
         loading.save(model, tmp_path / "m.pt", arch="mlp", in_shape=MNIST, num_classes=10, kwargs={}, meta={})
     with pytest.raises(ModelError, match="meta is not JSON-serialisable"):
-        loading.save(model, tmp_path / "m.pt", arch="logreg", in_shape=MNIST, num_classes=10, kwargs={},
-                    meta={"x": object()})
+        loading.save(
+            model, tmp_path / "m.pt", arch="logreg", in_shape=MNIST, num_classes=10, kwargs={}, meta={"x": object()}
+        )
     assert not list(tmp_path.iterdir())
 
 
 def small_cnn() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
-                         nn.Dropout(0.5), nn.Linear(3 * 6 * 6, 4))
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Dropout(0.5), nn.Linear(3 * 6 * 6, 4)
+    )
 
 
 def test_torchscript_loads(tmp_path):
@@ -177,7 +224,8 @@ def test_torch_export_rejects_training_mode_and_fixed_batch(tmp_path):
 
 @pytest.fixture
 def factory_module(tmp_path, monkeypatch):
-    (tmp_path / "mynets.py").write_text(textwrap.dedent("""
+    (tmp_path / "mynets.py").write_text(
+        textwrap.dedent("""
         from torch import nn
 
         def make():
@@ -188,7 +236,8 @@ def factory_module(tmp_path, monkeypatch):
 
         def not_a_model():
             return 42
-        """))
+        """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "mynets", raising=False)
     return tmp_path
@@ -217,7 +266,11 @@ def test_factory_with_state_dict(factory_module):
         ("mynets:not_a_model", "w.pt", "returned a int, not a torch.nn.Module"),
         ("mynets:make", None, "needs a state dict file"),
         ("mynets:make", "absent.pt", "state dict file .*absent.pt does not exist"),
-        ("mynets:make", "wrong.pt", r"does not fit the model: shape mismatch 1.weight file \(5, 16\) vs model \(3, 16\)"),
+        (
+            "mynets:make",
+            "wrong.pt",
+            r"does not fit the model: shape mismatch 1.weight file \(5, 16\) vs model \(3, 16\)",
+        ),
         ("mynets:make", "extra.pt", "unexpected keys extra"),
         ("mynets:make", "whole.pt", "pickled Python objects"),
         ("garbage.pt", None, "model file garbage.pt is not a file torch.load can read"),
@@ -239,7 +292,9 @@ def test_bad_specs(factory_module, monkeypatch, spec, weights, match):
 
 def test_check_fits_errors():
     model = architectures.build("mnist_cnn", MNIST, 10)
-    with pytest.raises(ModelError, match=r"mnist_cnn does not accept inputs of shape \(N,C,H,W\)=\(N,3,32,32\)") as info:
+    with pytest.raises(
+        ModelError, match=r"mnist_cnn does not accept inputs of shape \(N,C,H,W\)=\(N,3,32,32\)"
+    ) as info:
         loading.check_fits(model, CIFAR, 10, name="mnist_cnn")
     assert "\n" not in str(info.value)
     with pytest.raises(ModelError, match="has 10 outputs but the data has 3 classes"):

@@ -1,5 +1,6 @@
 """Spike-triggered analysis: hooks, receptive fields, STA / whitened STA / STC on units with
 known filters, and the noise-driven driver."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +14,7 @@ from revcor.models.layers import capture
 from revcor.noise.sources import WhiteNoise
 
 CPU = torch.device("cpu")
-UNIFORM_VAR = (256 ** 2 - 1) / 12 / 255 ** 2  # variance of uint8 uniform noise on [0, 1]
+UNIFORM_VAR = (256**2 - 1) / 12 / 255**2  # variance of uint8 uniform noise on [0, 1]
 
 
 def mnist_cnn(seed=0):
@@ -25,8 +26,8 @@ def feed(model, layers, reducer, x, batch=1000):
     """Run ``x`` through ``model`` in batches and update ``reducer``."""
     with capture(model, layers) as out, torch.no_grad():
         for i in range(0, len(x), batch):
-            model(x[i:i + batch])
-            reducer.update(x[i:i + batch], out)
+            model(x[i : i + batch])
+            reducer.update(x[i : i + batch], out)
 
 
 def uniform(n, shape=(1, 28, 28), seed=0):
@@ -98,9 +99,9 @@ def test_sta_of_first_conv_layer_is_its_kernel():
     sta, rect = (neurons.STA(model, ["conv1"], (1, 28, 28), rectify=r) for r in (False, True))
     with capture(model, ["conv1"]) as out, torch.no_grad():
         for i in range(0, len(x), 2000):
-            model(x[i:i + 2000])
-            sta.update(x[i:i + 2000], out)
-            rect.update(x[i:i + 2000], out)
+            model(x[i : i + 2000])
+            sta.update(x[i : i + 2000], out)
+            rect.update(x[i : i + 2000], out)
     kernel = model.conv1.weight.detach().numpy()
     s = sta.result()["conv1"]
     assert s.shape == (20, 1, 5, 5) and sta.count == 20000
@@ -143,8 +144,9 @@ def test_no_dc_offset_from_the_noise_mean():
 def test_linear_layer_sta_is_the_weight_rows():
     torch.manual_seed(3)
     model = architectures.build("logreg", (1, 28, 28), 10)
-    res = neurons.run(model, ["fc"], WhiteNoise((1, 28, 28)), n=100_000, seed=1, chunk_size=40_000,
-                      batch_size=5000, progress=False)
+    res = neurons.run(
+        model, ["fc"], WhiteNoise((1, 28, 28)), n=100_000, seed=1, chunk_size=40_000, batch_size=5000, progress=False
+    )
     fc = res["fc"]
     assert fc["sta"].shape == (10, 1, 28, 28) and fc["count"] == 100_000
     assert fc["rf"] == neurons.RF(0, 0, 28, 28, 0, 0, (10,))
@@ -193,7 +195,7 @@ def test_stc_finds_the_two_filters_of_an_energy_model():
     y = ((x @ w.T) ** 2).sum(1)
     stc = neurons.STC(64, shuffles=20, seed=0)
     for i in range(0, len(x), 10_000):
-        stc.update(x[i:i + 10_000], y[i:i + 10_000])
+        stc.update(x[i : i + 10_000], y[i : i + 10_000])
     res = stc.result()
     assert res["excitatory"] == [0, 1] and res["suppressive"] == []
     lower, upper = res["null_bounds"]
@@ -239,9 +241,19 @@ class TinyCNN(nn.Module):
 def test_run_end_to_end():
     torch.manual_seed(8)
     model = TinyCNN().train()
-    res = neurons.run(model, ["conv1", "conv2"], WhiteNoise((1, 12, 12)), n=6000, seed=3, chunk_size=2500,
-                      batch_size=1000, progress=False, whiten_layers=["conv1"],
-                      stc_units=[("conv2", 2), ("conv1", 0, (0, 0))], shuffles=5)
+    res = neurons.run(
+        model,
+        ["conv1", "conv2"],
+        WhiteNoise((1, 12, 12)),
+        n=6000,
+        seed=3,
+        chunk_size=2500,
+        batch_size=1000,
+        progress=False,
+        whiten_layers=["conv1"],
+        stc_units=[("conv2", 2), ("conv1", 0, (0, 0))],
+        shuffles=5,
+    )
     assert list(res) == ["conv1", "conv2"] and model.training
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     c1, c2 = res["conv1"], res["conv2"]
@@ -258,6 +270,7 @@ def test_run_end_to_end():
     (s1,) = c1["stc"]
     assert s1["position"] == (0, 0) and s1["sta"].shape == (9,)
     # the driver is deterministic in the seed
-    again = neurons.run(model, ["conv1"], WhiteNoise((1, 12, 12)), n=6000, seed=3, chunk_size=2500,
-                        batch_size=1000, progress=False)
+    again = neurons.run(
+        model, ["conv1"], WhiteNoise((1, 12, 12)), n=6000, seed=3, chunk_size=2500, batch_size=1000, progress=False
+    )
     assert np.array_equal(again["conv1"]["sta"], c1["sta"])

@@ -1,16 +1,14 @@
 """The plan of a config: which artifacts exist, and which experiments each figure is drawn from."""
 
 import copy
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, SCHEMA
 
 from revcor.base.config import ConfigError, expand, validate
 from revcor.pipeline.plan import Plan
 
-ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 
@@ -30,7 +28,11 @@ def test_default_figures_come_from_the_experiments_made_for_them(default):
     assert default.figure_experiments("fig16") == {"cnn": "fashion-cnn", "gabor": "fashion-gabor"}
     assert default.figure_experiments("fig5") == {"mnist": "mnist-gabor", "fashion": "fashion-gabor"}
     assert default.figure_experiments("noise_comparison") == {
-        "white": "mnist-cnn", "gabor": "mnist-gabor", "ae": "mnist-ae", "vae": "mnist-vae"}
+        "white": "mnist-cnn",
+        "gabor": "mnist-gabor",
+        "ae": "mnist-ae",
+        "vae": "mnist-vae",
+    }
     assert default.figure_experiments("fig3") is None  # no CIFAR-10 offline
     with pytest.raises(ValueError, match="unknown figure 'fig99'"):
         default.figure_experiments("fig99")
@@ -38,12 +40,17 @@ def test_default_figures_come_from_the_experiments_made_for_them(default):
 
 def test_figure_inputs_name_the_files_of_those_experiments(default):
     assert default.figure_inputs("fig2") == {
-        "cnn_maps": "results/maps/mnist-cnn.h5", "logreg_maps": "results/maps/mnist-logreg.h5",
-        "cnn_eval": "results/eval/mnist-cnn.json", "logreg_eval": "results/eval/mnist-logreg.json",
-        "baselines": "results/eval/mnist-5k/baselines.json"}
+        "cnn_maps": "results/maps/mnist-cnn.h5",
+        "logreg_maps": "results/maps/mnist-logreg.h5",
+        "cnn_eval": "results/eval/mnist-cnn.json",
+        "logreg_eval": "results/eval/mnist-logreg.json",
+        "baselines": "results/eval/mnist-5k/baselines.json",
+    }
     assert default.figure_inputs("fig1")["dataset_files"] == ["data/mnist-5k-1v7.h5", "data/mnist-5k-5v6.h5"]
     assert default.figure_inputs("fig5")["generators"] == [
-        "results/generators/mnist-5k/gabor.h5", "results/generators/fashion-mnist/gabor.h5"]
+        "results/generators/mnist-5k/gabor.h5",
+        "results/generators/fashion-mnist/gabor.h5",
+    ]
     with pytest.raises(ConfigError, match="fig3 needs experiments"):
         default.figure_inputs("fig3")
 
@@ -66,22 +73,32 @@ def test_targets_of_the_default_run(default):
     assert {f"results/maps/{name}.h5" for name in DEFAULT["experiments"]} <= targets
     assert "results/maps/detect-mnist-5k-bd-c8to9-cnn_s4.h5" in targets  # implied by detection
     assert "results/eval/detect-mnist-5k-cnn_s0.json" not in targets  # not a summary experiment
-    assert {"results/figures/fig23/mnist-1v3.pdf", "results/figures/fig24/mnist-2v8.png",
-            "results/figures/stc/mnist-cnn-stc.png", "results/figures/fig21/mnist-cnn-gabor.png",
-            "results/tables/attack.md", "results/tables/imagenet.md"} - targets == {"results/tables/imagenet.md"}
+    assert {
+        "results/figures/fig23/mnist-1v3.pdf",
+        "results/figures/fig24/mnist-2v8.png",
+        "results/figures/stc/mnist-cnn-stc.png",
+        "results/figures/fig21/mnist-cnn-gabor.png",
+        "results/tables/attack.md",
+        "results/tables/imagenet.md",
+    } - targets == {"results/tables/imagenet.md"}
     assert "results/figures/fig20/mnist-cnn.png" not in targets  # that analysis asks for no activations
     assert len(targets) == len(default.targets())
 
 
 def test_inputs_of_steps(default):
     assert default.experiment_inputs("mnist-gabor") == {
-        "model": "results/models/mnist-5k/cnn.pt", "generator": "results/generators/mnist-5k/gabor.h5"}
+        "model": "results/models/mnist-5k/cnn.pt",
+        "generator": "results/generators/mnist-5k/gabor.h5",
+    }
     assert default.experiment_inputs("mnist-1v7") == {
-        "model": "results/models/mnist-5k-1v7/cnn.pt", "dataset": "data/mnist-5k-1v7.h5"}
+        "model": "results/models/mnist-5k-1v7/cnn.pt",
+        "dataset": "data/mnist-5k-1v7.h5",
+    }
     assert default.stats_part_inputs("mnist-cnn", 3) == {"responses": "results/responses/mnist-cnn/part3.h5"}
     assert default.microstim_inputs("mnist-1v3")["generator"] == "results/generators/mnist-5k/gabor.h5"
     assert default.parts("mnist-cnn", "stats") == [
-        f"results/stats/mnist-cnn/part{j}.h5" for j in range(DEFAULT["experiments"]["mnist-cnn"].get("jobs", 1))]
+        f"results/stats/mnist-cnn/part{j}.h5" for j in range(DEFAULT["experiments"]["mnist-cnn"].get("jobs", 1))
+    ]
 
 
 def test_bad_references_name_what_exists(default):

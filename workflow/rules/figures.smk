@@ -19,6 +19,7 @@ for _fig in PAPER_FIGURES:
             **res(f"figure_{_fig}"),
         params:
             fig=_fig,
+            experiments=PLAN.figure_experiments(_fig) or {},
             code=script_version("figure"),
         script:
             "../../scripts/figure.py"

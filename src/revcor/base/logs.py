@@ -9,6 +9,7 @@ script's own INFO messages also go to the terminal.
 
 from __future__ import annotations
 
+import atexit
 import io
 import logging
 import sys
@@ -79,6 +80,7 @@ def setup(logfile: str | Path | None = None, name: str = "revcor") -> logging.Lo
     if logfile:
         Path(logfile).parent.mkdir(parents=True, exist_ok=True)
         sys.stderr = LineLog(open(logfile, "w", buffering=1))  # noqa: SIM115 (lives as long as the job)
+        atexit.register(sys.stderr.close)  # the last, unfinished line too
         to_file = logging.StreamHandler(sys.stderr)
         to_file.setFormatter(fmt)
         log.addHandler(to_file)
