@@ -231,6 +231,9 @@ def factory_module(tmp_path, monkeypatch):
         def make():
             return nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
 
+        def make_with(width):
+            return nn.Sequential(nn.Flatten(), nn.Linear(16, width))
+
         def broken():
             raise RuntimeError("boom")
 
@@ -262,7 +265,7 @@ def test_factory_with_state_dict(factory_module):
         ("missing_file.pt", None, "model file missing_file.pt does not exist"),
         ("no_such_pkg.mod:make", "w.pt", "cannot import module 'no_such_pkg.mod'.*No module named"),
         ("mynets:absent", "w.pt", "module 'mynets' has no callable 'absent'"),
-        ("mynets:broken", "w.pt", r"calling mynets:broken\(\) failed: RuntimeError: boom"),
+        ("mynets:make_with", "w.pt", r"calling mynets:make_with\(\) failed: TypeError: .*missing 1 required"),
         ("mynets:not_a_model", "w.pt", "returned a int, not a torch.nn.Module"),
         ("mynets:make", None, "needs a state dict file"),
         ("mynets:make", "absent.pt", "state dict file .*absent.pt does not exist"),
@@ -288,6 +291,14 @@ def test_bad_specs(factory_module, monkeypatch, spec, weights, match):
     with pytest.raises(ModelError, match=match) as info:
         loading.load(spec, state_dict=weights)
     assert "\n" not in str(info.value)
+
+
+def test_a_failing_factory_keeps_its_traceback(factory_module, monkeypatch):
+    """A bug in the user's factory is not a revcor error: it propagates as it is."""
+    monkeypatch.chdir(factory_module)
+    torch.save(nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).state_dict(), "w.pt")
+    with pytest.raises(RuntimeError, match="^boom$"):
+        loading.load("mynets:broken", state_dict="w.pt")
 
 
 def test_check_fits_errors():

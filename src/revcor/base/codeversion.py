@@ -25,8 +25,12 @@ PACKAGE = "revcor"
 
 def _module_file(name: str) -> Path | None:
     """File of module ``revcor.x.y`` (a module or a package's ``__init__``), if it exists."""
-    parts = name.split(".")[1:]
-    base = ROOT.joinpath(*parts)
+    return _find(ROOT, name)
+
+
+@functools.cache
+def _find(root: Path, name: str) -> Path | None:
+    base = root.joinpath(*name.split(".")[1:])
     for path in (base.with_suffix(".py"), base / "__init__.py"):
         if path.is_file():
             return path
@@ -51,6 +55,11 @@ def _parse_version(path: Path, mtime_ns: int) -> ast.Module:
 def imports(path: str | Path) -> set[str]:
     """The ``revcor`` modules that the file at ``path`` imports directly."""
     path = Path(path).resolve()
+    return set(_imports(path, path.stat().st_mtime_ns))
+
+
+@functools.cache
+def _imports(path: Path, mtime_ns: int) -> frozenset[str]:
     inside = path.is_relative_to(ROOT)
     package = _module_name(path) if inside else ""
     if inside and path.name != "__init__.py":
@@ -69,7 +78,7 @@ def imports(path: str | Path) -> set[str]:
             continue
         found |= {n for n in names if (n == PACKAGE or n.startswith(PACKAGE + ".")) and _module_file(n)}
     found.discard(PACKAGE)  # the root's exports are lazy: importing a submodule runs none of them
-    return found
+    return frozenset(found)
 
 
 def closure(path: str | Path) -> list[Path]:
@@ -91,5 +100,11 @@ def code_version(*paths: str | Path) -> str:
     h = hashlib.sha256()
     for f in files:
         name = _module_name(f) if f.is_relative_to(ROOT) else f.name
-        h.update(name.encode() + b"\0" + ast.dump(_parse(f)).encode() + b"\0")
+        h.update(name.encode() + b"\0" + _digest(f, f.stat().st_mtime_ns) + b"\0")
     return h.hexdigest()[:16]
+
+
+@functools.cache
+def _digest(path: Path, mtime_ns: int) -> bytes:
+    """SHA-256 of the parsed code of a file (comments and layout left out)."""
+    return hashlib.sha256(ast.dump(_parse(path)).encode()).digest()

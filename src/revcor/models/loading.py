@@ -8,6 +8,7 @@ together with a state-dict file.
 from __future__ import annotations
 
 import importlib
+import inspect
 import itertools
 import json
 import os
@@ -268,9 +269,10 @@ def _load_factory(spec: str, state_dict: str | os.PathLike | None) -> nn.Module:
     if not callable(factory):
         raise ModelError(f"module {module_name!r} has no callable {attr!r} (model spec {spec!r})")
     try:
-        model = factory()
-    except TypeError as e:
+        inspect.signature(factory).bind()
+    except TypeError as e:  # the factory needs arguments: the user can give a wrapper that has none
         raise ModelError(f"calling {spec}() failed: {type(e).__name__}: {_short(e)}") from None
+    model = factory()  # an error inside the user's factory keeps its traceback
     if not isinstance(model, nn.Module):
         raise ModelError(f"{spec}() returned a {type(model).__name__}, not a torch.nn.Module")
     path = Path(state_dict)
