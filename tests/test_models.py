@@ -265,7 +265,11 @@ def test_factory_with_state_dict(factory_module):
         ("missing_file.pt", None, "model file missing_file.pt does not exist"),
         ("no_such_pkg.mod:make", "w.pt", "cannot import module 'no_such_pkg.mod'.*No module named"),
         ("mynets:absent", "w.pt", "module 'mynets' has no callable 'absent'"),
-        ("mynets:make_with", "w.pt", r"calling mynets:make_with\(\) failed: TypeError: missing a required argument: 'width'"),
+        (
+            "mynets:make_with",
+            "w.pt",
+            r"calling mynets:make_with\(\) failed: TypeError: missing a required argument: 'width'",
+        ),
         ("mynets:not_a_model", "w.pt", "returned a int, not a torch.nn.Module"),
         ("mynets:make", None, "needs a state dict file"),
         ("mynets:make", "absent.pt", "state dict file .*absent.pt does not exist"),
