@@ -95,6 +95,12 @@ def set_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
             obj.attrs[key] = value
 
 
+def write_arrays(group: h5py.Group, arrays: Mapping[str, Any]) -> None:
+    """Store each array of ``arrays`` as a dataset of ``group`` under its key."""
+    for key, value in arrays.items():
+        group.create_dataset(key, data=value)
+
+
 def get_attr(obj: h5py.HLObject, key: str) -> Any:
     """Read an attribute written by :func:`set_attrs`, decoding JSON where it was used."""
     value = obj.attrs[key]

@@ -139,11 +139,6 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (x * y).sum(1) / np.sqrt((x * x).sum(1) * (y * y).sum(1))
 
 
-def _write_group(group, arrays: dict) -> None:
-    for k, v in arrays.items():
-        group.create_dataset(k, data=v)
-
-
 def write(
     stats: Stats | str | Path,
     out: str | Path,
@@ -175,9 +170,9 @@ def write(
         "gammas": stats.layout.gammas,
     }
     with store.create(out, meta) as f:
-        _write_group(f, final)
+        store.write_arrays(f, final)
         for n in stats.checkpoints:
-            _write_group(f.create_group(f"checkpoints/{n}"), compute(stats, n))
+            store.write_arrays(f.create_group(f"checkpoints/{n}"), compute(stats, n))
         if model is not None and not binary:
             fb = feed_back(model, final["maps"], device, None if input_shape is None else input_shape[1:])
             f.create_dataset("feedback", data=np.array([-1 if p is None else p for p in fb]))

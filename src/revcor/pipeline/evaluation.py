@@ -54,7 +54,6 @@ def baselines(
         result["logreg_weights"] = evaluate.template_accuracy(weights, images, test.labels)
         arrays["logreg_weights"] = weights
     with store.create(out_h5, {"kind": "baselines", "classes": train.classes}) as f:
-        for k, v in arrays.items():
-            f.create_dataset(k, data=v)
+        store.write_arrays(f, arrays)
     store.write_json(out_json, result)
     return result
