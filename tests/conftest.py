@@ -265,7 +265,7 @@ def cifar_source(tmp_path_factory) -> Path:
 
 # --------------------------------------------------------------------------- figures
 
-DPI = 150  # revcor.report.plots.save writes PNGs at 150 dpi
+DPI = 150  # revcor.report.plots.panels.save writes PNGs at 150 dpi
 
 
 def png_pixels(path: Path) -> np.ndarray:
@@ -276,7 +276,7 @@ def png_pixels(path: Path) -> np.ndarray:
 
 
 def render(fig) -> np.ndarray:
-    """``fig`` as :func:`revcor.report.plots.save` writes it to PNG, as an (H, W, 3) array."""
+    """``fig`` as :func:`revcor.report.plots.panels.save` writes it to PNG, as an (H, W, 3) array."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     buf.seek(0)
@@ -404,10 +404,10 @@ def draw(monkeypatch) -> Callable[..., dict[str, object]]:
     """``draw(figures.figX, **inputs)``: the figures a :mod:`revcor.report.figures` function
     makes from its inputs, by the stem's last part ('fig', 'fig-gradients'), not written
     (and open until the next call)."""
-    from revcor.report import plots
+    from revcor.report.plots import panels
 
     made: dict[str, object] = {}
-    monkeypatch.setattr(plots, "save", lambda fig, stem: made.__setitem__(Path(stem).name, fig))
+    monkeypatch.setattr(panels, "save", lambda fig, stem: made.__setitem__(Path(stem).name, fig))
 
     def run(fn, **inputs):
         plt.close("all")  # the figures of the call before

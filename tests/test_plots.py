@@ -5,14 +5,19 @@ import numpy as np
 import pytest
 from conftest import all_titles, blues, colour_fraction, greys, image_axes, ink, pixel_size, png_pixels, reds, same_size
 
-from revcor.report import plots
+from revcor.report.plots import attacks as attack_plots
+from revcor.report.plots import maps as map_plots
+from revcor.report.plots import microstim as microstim_plots
+from revcor.report.plots import noise as noise_plots
+from revcor.report.plots import panels
+from revcor.report.plots import units as unit_plots
 
 K, H, W = 4, 8, 8
 CLASSES = ["zero", "one", "two", "three"]
 
 
 def blank_axes(fig):
-    return [ax for ax in fig.get_axes() if any(t.get_text() == plots.EMPTY for t in ax.texts)]
+    return [ax for ax in fig.get_axes() if any(t.get_text() == panels.EMPTY for t in ax.texts)]
 
 
 def titles(fig):
@@ -53,7 +58,7 @@ def saved(fig, stem, *, min_ink=0.05):
     """Save ``fig`` as the workflow does; check both files and return the PNG's pixels, which
     have the figure's size at 150 dpi and are not blank."""
     size = pixel_size(fig)
-    plots.save(fig, stem)
+    panels.save(fig, stem)
     assert stem.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
     assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     img = png_pixels(stem.with_suffix(".png"))
@@ -64,7 +69,7 @@ def saved(fig, stem, *, min_ink=0.05):
 
 def drawn_maps(fig):
     """The arrays of the diverging (single-channel map) images, in drawing order."""
-    return [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_cmap().name == plots.DIVERGING]
+    return [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_cmap().name == panels.DIVERGING]
 
 
 def confusions(names=("A", "B")):
@@ -79,7 +84,7 @@ def close_all():
 
 def test_fig2_maps_titles_and_empty_classes():
     cnn, logreg = map_set([1234, 0, 50, 7]), map_set([0, 0, 10, 5])
-    fig = plots.fig2(
+    fig = map_plots.fig2(
         cnn, logreg, confusions(("CNN bias maps", "log. reg. bias maps", "mean images", "log. reg. weights"))
     )
     assert len(blank_axes(fig)) == 3  # one empty CNN class, two empty log. reg. classes
@@ -101,7 +106,7 @@ def test_fig2_maps_titles_and_empty_classes():
 
 def test_empty_map_is_blank_not_drawn():
     ms = map_set([0, 0, 0, 3])
-    fig = plots.fig13({"MLP": ms})
+    fig = map_plots.fig13({"MLP": ms})
     blank = blank_axes(fig)
     assert len(blank) == 3 and all(not ax.images for ax in blank)
     (drawn,) = image_axes(fig)
@@ -109,7 +114,7 @@ def test_empty_map_is_blank_not_drawn():
     lim = np.abs(ms["maps"][3]).max()
     assert im.get_clim() == pytest.approx((-lim, lim))  # symmetric around 0
     np.testing.assert_array_equal(im.get_array(), ms["maps"][3, 0])
-    assert im.get_cmap().name == plots.DIVERGING
+    assert im.get_cmap().name == panels.DIVERGING
 
 
 def test_fig13_stacks_models():
@@ -117,7 +122,7 @@ def test_fig13_stacks_models():
         {k: v for k, v in map_set(c, seed).items() if k != "title"}
         for seed, c in enumerate(([5, 0, 5, 5], [5, 5, 5, 5]))
     ]
-    fig = plots.fig13({"MLP": untitled[0], "RNN": untitled[1]})
+    fig = map_plots.fig13({"MLP": untitled[0], "RNN": untitled[1]})
     assert len(image_axes(fig)) == 7 and len(blank_axes(fig)) == 1
     assert [s.split("\n")[0] for s in texts(fig) if s.startswith(("MLP", "RNN"))] == ["MLP", "RNN"]
     expected = [untitled[0]["maps"][k, 0] for k in (0, 2, 3)] + [m[0] for m in untitled[1]["maps"]]
@@ -145,7 +150,7 @@ def test_fig1_blocks_cells_and_fallback():
         "signals": rng.uniform(size=(2, 1, H, W)),
         "title": "1 vs 7",
     }
-    fig = plots.fig1([task, {**task, "title": "5 vs 6"}])
+    fig = map_plots.fig1([task, {**task, "title": "5 vs 6"}])
     assert len(image_axes(fig)) == 2 * (g * 9 - 1)
     assert len(blank_axes(fig)) == 2
     t = titles(fig)
@@ -165,7 +170,7 @@ def test_fig4_rows_are_classes_columns_are_checkpoints():
     maps = np.random.default_rng(0).normal(size=(3, K, 1, H, W))
     counts = np.array([[0, 3, 7, 0], [10, 30, 60, 0], [100, 300, 600, 0]])
     maps[counts == 0] = np.nan
-    fig = plots.fig4(ns, maps, counts, CLASSES, rows=(0, 1, 2))
+    fig = map_plots.fig4(ns, maps, counts, CLASSES, rows=(0, 1, 2))
     assert len(image_axes(fig)) + len(blank_axes(fig)) == 9
     assert len(blank_axes(fig)) == 1  # class 0 at n=10
     assert "class two, n=1,000\n(600 samples)" in titles(fig)
@@ -183,7 +188,7 @@ def test_fig14_convergence_and_accuracy():
     counts = np.array([[3, 3, 4, 0], [30, 30, 40, 0], [300, 300, 400, 0]])
     maps[counts == 0] = np.nan
     acc = {"bias maps": [0.2, 0.3, 0.4]}
-    fig = plots.fig14(ns, maps, counts, CLASSES, acc)
+    fig = map_plots.fig14(ns, maps, counts, CLASSES, acc)
     assert len(image_axes(fig)) == 9 and len(blank_axes(fig)) == 3
     expected = [maps[r, c, 0] for r in range(3) for c in range(K) if counts[r, c]]
     for im, m in zip(drawn_maps(fig), expected, strict=True):
@@ -202,13 +207,13 @@ def test_fig14_convergence_and_accuracy():
 
 def test_fig16_frequencies_and_optional_gabor():
     ms = map_set([600, 0, 300, 100])
-    fig = plots.fig16(ms)
+    fig = map_plots.fig16(ms)
     (bar_ax,) = [ax for ax in fig.get_axes() if ax.patches]
     assert [p.get_height() for p in bar_ax.patches] == pytest.approx([60, 0, 30, 10])
     assert [t.get_text() for t in bar_ax.get_xticklabels()] == CLASSES
     assert "n=1,000" in bar_ax.get_title()
     assert len(image_axes(fig)) == 3 and len(blank_axes(fig)) == 1
-    fig2 = plots.fig16(ms, gabor_counts=np.array([1, 1, 1, 1]))
+    fig2 = map_plots.fig16(ms, gabor_counts=np.array([1, 1, 1, 1]))
     bars = [ax for ax in fig2.get_axes() if ax.patches]
     assert len(bars) == 2 and "Gabor" in bars[0].get_title()
     assert [p.get_height() for p in bars[0].patches] == pytest.approx([25] * 4)
@@ -217,7 +222,7 @@ def test_fig16_frequencies_and_optional_gabor():
 def test_fig3_rgb_maps_normalised_for_display():
     bias = map_set([10, 20, 0, 5], channels=3)
     means = np.random.default_rng(2).uniform(size=(K, 3, H, W))
-    fig = plots.fig3(means, bias, confusions(("mean images", "bias maps")))
+    fig = map_plots.fig3(means, bias, confusions(("mean images", "bias maps")))
     assert len(image_axes(fig)) == K + 3 + 2 and len(blank_axes(fig)) == 1
     rgb = [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_array().ndim == 3]
     assert len(rgb) == K + 3
@@ -231,7 +236,7 @@ def test_zmaps_limits_contours_and_small_classes():
     z[0, 0, 2:4, 2:4] = 12.0  # a strong patch
     z[2] = np.nan
     counts = np.array([500, 10, 0, 400])
-    fig = plots.zmaps(z, counts, CLASSES, title="synthetic")
+    fig = map_plots.zmaps(z, counts, CLASSES, title="synthetic")
     drawn = image_axes(fig)
     assert len(drawn) == 2  # class one has n < 30, class two is empty
     assert len(blank_axes(fig)) == 1
@@ -246,7 +251,7 @@ def test_zmaps_limits_contours_and_small_classes():
 
 
 def test_save_writes_png_and_pdf_atomically(tmp_path):
-    fig = plots.fig13({"MLP": map_set([5, 5, 5, 5])})
+    fig = map_plots.fig13({"MLP": map_set([5, 5, 5, 5])})
     stem = tmp_path / "out" / "fig"
     img = saved(fig, stem)
     assert reds(img) > 0.02 and blues(img) > 0.02  # four maps on the red-blue scale
@@ -255,14 +260,14 @@ def test_save_writes_png_and_pdf_atomically(tmp_path):
 
 
 def test_save_failure_leaves_no_file(tmp_path, monkeypatch):
-    fig = plots.fig13({"MLP": map_set([5, 5, 5, 5])})
+    fig = map_plots.fig13({"MLP": map_set([5, 5, 5, 5])})
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(fig, "savefig", broken)
     with pytest.raises(RuntimeError):
-        plots.save(fig, tmp_path / "fig")
+        panels.save(fig, tmp_path / "fig")
     assert list(tmp_path.iterdir()) == []
     assert not plt.fignum_exists(fig.number)
 
@@ -293,7 +298,7 @@ def test_fig5_blocks_per_dataset(tmp_path):
         gabor_panel("Fashion-MNIST", confusion=None, accuracy=None),
         gabor_panel("CIFAR-10", channels=3, counts=(4, 4, 4, 4), accuracy=None),
     ]
-    fig = plots.fig5(panels)
+    fig = noise_plots.fig5(panels)
     # per block: maps with samples, 8 noise samples, example, reconstruction, confusion (if any)
     assert len(image_axes(fig)) == (3 + 8 + 2 + 1) + (3 + 8 + 2) + (4 + 8 + 2 + 1)
     assert len(blank_axes(fig)) == 2  # the empty class of the two grey-level map sets
@@ -321,7 +326,7 @@ def test_fig5_single_dataset_few_samples():
     p = gabor_panel("MNIST", counts=(1, 2, 3, 4))
     p["samples"] = p["samples"][:3]
     p["reconstruction"] = np.clip(p["reconstruction"], 0, 1)
-    fig = plots.fig5([p])
+    fig = noise_plots.fig5([p])
     assert len(image_axes(fig)) == 4 + 3 + 2 + 1
     assert not any("clipped" in s for s in titles(fig))
 
@@ -343,7 +348,7 @@ def generator(label, channels=1, seed=0):
 
 
 def test_fig15_rows_per_n_and_blocks(tmp_path):
-    fig = plots.fig15([generator("autoencoder"), generator("VAE", channels=3, seed=1)])
+    fig = noise_plots.fig15([generator("autoencoder"), generator("VAE", channels=3, seed=1)])
     # 8 columns (samples shown); per block 8 samples + 3 rows of 4 maps, 4 of them empty
     assert len(image_axes(fig)) == 2 * (8 + 3 * 4 - 4)
     assert len(blank_axes(fig)) == 2 * 4  # the RGB block's empty classes are blank too
@@ -360,7 +365,7 @@ def test_fig15_rows_per_n_and_blocks(tmp_path):
 def test_fig15_more_classes_than_samples():
     g = generator("white")
     g["samples"] = g["samples"][:2]
-    fig = plots.fig15([g])
+    fig = noise_plots.fig15([g])
     assert len(image_axes(fig)) == 2 + 3 * 4 - 4  # 4 columns: the classes
 
 
@@ -370,7 +375,7 @@ def test_noise_comparison_gaps_and_chance(tmp_path):
         "white": {"correlation": [0.1, None, 1.0], "accuracy": [0.25, float("nan"), 0.4]},
         "VAE": {"correlation": [0.8, 0.9, 1.0], "accuracy": [0.5, 0.6, 0.6]},
     }
-    fig = plots.noise_comparison(curves, ns, chance=0.25, title="MNIST")
+    fig = noise_plots.noise_comparison(curves, ns, chance=0.25, title="MNIST")
     corr_ax, acc_ax = fig.get_axes()[:2]
     assert corr_ax.get_xscale() == acc_ax.get_xscale() == "log"
     c = {ln.get_label(): ln.get_ydata() for ln in corr_ax.get_lines()}
@@ -389,7 +394,7 @@ def test_noise_comparison_gaps_and_chance(tmp_path):
 
 
 def test_noise_comparison_without_chance_all_missing():
-    fig = plots.noise_comparison({"white": {"correlation": [None, None], "accuracy": [None, None]}}, [10, 100])
+    fig = noise_plots.noise_comparison({"white": {"correlation": [None, None], "accuracy": [None, None]}}, [10, 100])
     acc_ax = fig.get_axes()[1]
     assert len(acc_ax.get_lines()) == 1 and acc_ax.get_ylim() == (0, pytest.approx(10))
 
@@ -419,7 +424,7 @@ def test_fig6_examples_rates_and_paper(tmp_path):
     bias_rates = np.array([[0.1, 0.4, np.nan, 0.0], [0.3, 0.5, np.nan, 0.2], [1.0, 1.0, np.nan, 1.0]])
     rates = {"noise + bias": bias_rates, "digit + mean": np.full((3, K), 0.25)}
     paper = {"noise + bias": [0.1, 0.207, 0.9]}
-    fig = plots.fig6(
+    fig = attack_plots.fig6(
         {"bias maps": attack_panel(missing=(2,)), "mean images": attack_panel(1)},
         gammas,
         rates,
@@ -459,7 +464,7 @@ def test_fig6_examples_rates_and_paper(tmp_path):
 
 def test_fig6_without_any_template_or_paper():
     p = attack_panel(missing=range(K))
-    fig = plots.fig6({"bias maps": p}, [0.0, 1.0], {"noise + bias": np.full((2, K), np.nan)}, CLASSES)
+    fig = attack_plots.fig6({"bias maps": p}, [0.0, 1.0], {"noise + bias": np.full((2, K), np.nan)}, CLASSES)
     assert not image_axes(fig)
     (curve_ax,) = [ax for ax in fig.get_axes() if ax.get_lines()]
     assert np.isnan(curve_ax.get_lines()[0].get_ydata()).all()
@@ -472,7 +477,7 @@ def test_gradients_rows_share_a_symmetric_scale(tmp_path):
     poisoned = 5 * rng.normal(size=(K, 1, H, W))
     poisoned[1] = np.nan
     rgb = rng.normal(size=(K, 3, H, W))
-    fig = plots.gradients(
+    fig = attack_plots.gradients(
         {"clean model, clean data": clean, "poisoned model, patched data": poisoned, "colour": rgb},
         CLASSES,
         title="Fig. 7D",
@@ -486,7 +491,7 @@ def test_gradients_rows_share_a_symmetric_scale(tmp_path):
     assert lims[K : 2 * K - 1] == [pytest.approx((-row_lims[1], row_lims[1]))] * (K - 1)
     assert all(ax.images[0].get_array().ndim == 2 for ax in drawn)  # channels summed
     assert np.allclose(drawn[-1].images[0].get_array(), rgb[-1].sum(0))
-    assert drawn[0].images[0].get_cmap().name == plots.DIVERGING
+    assert drawn[0].images[0].get_cmap().name == panels.DIVERGING
     sup = texts(fig)
     assert "clean model, clean data" in sup and "poisoned model, patched data" in sup
     assert any(s.startswith("Fig. 7D") and "blue: raising the pixel lowers the loss" in s for s in sup)
@@ -530,7 +535,7 @@ def test_fig20_maps_scales_similarity_and_distances(tmp_path):
         "noise": {"conv": 0.1, "fc": 0.5, "input": 0.05},
         "real data": {"conv": 0.2, "fc": 0.9, "input": 0.1, "logits": 1.5},
     }
-    fig = plots.fig20(noise, data, distances, CLASSES, title="synthetic")
+    fig = unit_plots.fig20(noise, data, distances, CLASSES, title="synthetic")
     assert len(image_axes(fig)) == 3 * (K - 1) + 3 * K
     assert len(blank_axes(fig)) == 3  # class one has no noise in any layer
     axes = grid_axes(fig, K)
@@ -566,7 +571,7 @@ def test_fig20_maps_scales_similarity_and_distances(tmp_path):
 
 def test_fig20_needs_the_same_layers():
     with pytest.raises(ValueError, match="layers"):
-        plots.fig20(layer_means(0), {"conv": layer_means(1)["conv"]}, {}, CLASSES)
+        unit_plots.fig20(layer_means(0), {"conv": layer_means(1)["conv"]}, {}, CLASSES)
 
 
 def test_fig21_one_line_per_class_and_one_legend(tmp_path):
@@ -574,7 +579,7 @@ def test_fig21_one_line_per_class_and_one_legend(tmp_path):
     rng = np.random.default_rng(5)
     rates = {name: rng.uniform(size=(3, K)) for name in ("conv6", "conv4", "conv2", "input", "fc1")}
     rates["conv4"][:, 2] = np.nan
-    fig = plots.fig21(rates, gammas, CLASSES, title="CIFAR-10 CNN")
+    fig = unit_plots.fig21(rates, gammas, CLASSES, title="CIFAR-10 CNN")
     panels = [ax for ax in fig.get_axes() if ax.get_lines()]
     assert [ax.get_title() for ax in panels] == list(rates)
     assert sum(not ax.axison for ax in fig.get_axes()) == 3  # 5 panels in a 2 x 4 grid
@@ -614,7 +619,7 @@ def test_fig8_sta_filters_beside_kernels(tmp_path):
         },
         "rgb": {"sta": rng.normal(size=(4, 3, 3, 3))},
     }
-    fig = plots.fig8(layers, title="synthetic", max_filters=20)
+    fig = unit_plots.fig8(layers, title="synthetic", max_filters=20)
     assert len(image_axes(fig)) == 19 + 20 + 20 + 4  # conv1 STA (one NaN) and kernels, conv2 STA, rgb
     assert len(blank_axes(fig)) == 1
     t = all_titles(fig)
@@ -649,7 +654,7 @@ def stc_result(exc, sup, d=25):
 
 def test_stc_spectrum_band_and_eigenvectors(tmp_path):
     res = stc_result([0, 1], [])
-    fig = plots.stc([("energy unit", res, (1, 5, 5))], title="energy unit")
+    fig = unit_plots.stc([("energy unit", res, (1, 5, 5))], title="energy unit")
     (spectrum,) = [ax for ax in fig.get_axes() if ax.get_lines()]
     labels = [ln.get_label() for ln in spectrum.get_lines()]
     assert labels[:2] == ["not significant", "excitatory (2)"] and "suppressive" not in " ".join(labels)
@@ -666,7 +671,7 @@ def test_stc_spectrum_band_and_eigenvectors(tmp_path):
     assert fig.subfigs[0]._suptitle.get_text().startswith("energy unit (n=5,000, n_sp=1,234)")
     # suppressive ones, capped at max_vectors, and RGB eigenvectors
     res = stc_result([], list(range(70, 75)), d=75)
-    fig = plots.stc([("colour unit", res, (3, 5, 5))], max_vectors=4)
+    fig = unit_plots.stc([("colour unit", res, (3, 5, 5))], max_vectors=4)
     assert sum(s.startswith("suppressive λ") for s in all_titles(fig)) == 4
     assert len(image_axes(fig)) == 5 and any("no excitatory" in x.get_text() for ax in fig.get_axes() for x in ax.texts)
     img = saved(fig, tmp_path / "stc")
@@ -684,7 +689,7 @@ def test_psychometric_has_a_legend_per_layer_and_says_why_a_panel_is_empty():
     x = np.linspace(0, 1, 5)
     fitted = {f"{layer}/{k:g}/zero": x for layer in layers for k in ks[layer]}
     largest = np.array([[[0.0, 0.0], [0.24, np.nan]], [[0.0, 0.0], [1.0, np.nan]]])
-    fig = plots.psychometric(
+    fig = microstim_plots.psychometric(
         rates,
         gammas,
         layers,
@@ -719,7 +724,7 @@ def test_fig7_confusions_maps_with_the_patch_and_the_excess(tmp_path):
         "clean": {"class": 0, "score": 1.25, "row": 6, "col": 0},
         "poisoned": {"class": 1, "score": 4.5, "row": 2, "col": 3},
     }
-    fig = plots.fig7(
+    fig = attack_plots.fig7(
         confusions(("clean data", "patched data")), clean, poisoned, box, excess, found, title="backdoor x"
     )
     assert len(image_axes(fig)) == 2 + (K + K - 1) + 2 and len(blank_axes(fig)) == 1
@@ -762,7 +767,7 @@ def test_backdoor_detection_scores_hits_and_auroc(tmp_path):
         result("x0to1", [1.0, 2.0], [5.0, 6.0, 1.5], [True, True, False], 5 / 6),
         result("c8to9", [3.0], [2.0], [False], 0.0),
     ]
-    fig = plots.backdoor_detection(results)
+    fig = attack_plots.backdoor_detection(results)
     axes = fig.get_axes()
     assert len(axes) == 2
     assert axes[0].get_title() == "x0to1: x patch, 0→1\nAUROC 0.83 (3 reference models)"

@@ -1,7 +1,7 @@
 """Figures from workflow artifacts: read maps, evaluations and baselines, plot, save.
 
 Each function takes the artifact paths of one figure and the output ``stem`` and writes
-``{stem}.png`` and ``{stem}.pdf`` (see :mod:`revcor.report.plots`).
+``{stem}.png`` and ``{stem}.pdf`` (see :mod:`revcor.report.plots`, one module per analysis).
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from revcor.base import paper, store
 from revcor.core import engine
 from revcor.data import datasets
 from revcor.noise import gabor, sources
-from revcor.report import plots, read
+from revcor.report import read
+from revcor.report.plots import attacks as attack_plots
+from revcor.report.plots import maps as map_plots
+from revcor.report.plots import microstim as microstim_plots
+from revcor.report.plots import noise as noise_plots
+from revcor.report.plots import panels
+from revcor.report.plots import units as unit_plots
 
 
 def generated_samples(generator: str | Path, kind: str, count: int = 8, seed: int = 0) -> np.ndarray:
@@ -31,7 +37,7 @@ def generated_samples(generator: str | Path, kind: str, count: int = 8, seed: in
 
 
 def map_set(path: str | Path, label: str, samples: str | None = None) -> dict[str, Any]:
-    """The final (all-sample) bias maps of a plain experiment as a :mod:`plots` map set."""
+    """The final (all-sample) bias maps of a plain experiment as a :mod:`revcor.report.plots` map set."""
     with store.open_artifact(path, "maps") as f:
         if store.get_attr(f, "signal"):
             raise ValueError(f"{path} is a signal+noise experiment; expected plain noise")
@@ -72,7 +78,7 @@ def fig1(maps: list[str], dataset_files: list[str], stem: str) -> None:
                     "title": read.title(f, f"{classes[0]} vs {classes[1]}", "signal+noise trials"),
                 }
             )
-    plots.save(plots.fig1(tasks), stem)
+    panels.save(map_plots.fig1(tasks), stem)
 
 
 def fig2(cnn_maps: str, logreg_maps: str, cnn_eval: str, logreg_eval: str, baselines: str, stem: str) -> None:
@@ -85,8 +91,8 @@ def fig2(cnn_maps: str, logreg_maps: str, cnn_eval: str, logreg_eval: str, basel
     }
     if "logreg_weights" in base:
         confusions["log. reg. weights"] = _confusion(base["logreg_weights"])
-    fig = plots.fig2(map_set(cnn_maps, "CNN"), map_set(logreg_maps, "logistic regression"), confusions)
-    plots.save(fig, stem)
+    fig = map_plots.fig2(map_set(cnn_maps, "CNN"), map_set(logreg_maps, "logistic regression"), confusions)
+    panels.save(fig, stem)
 
 
 def fig3(maps: str, evaluation: str, baselines: str, baseline_maps: str, stem: str) -> None:
@@ -97,13 +103,13 @@ def fig3(maps: str, evaluation: str, baselines: str, baseline_maps: str, stem: s
         "mean images": _confusion(read.load_json(baselines)["mean_images"]),
         "bias maps": _confusion(read.load_json(evaluation)["final"]["bias_maps"]),
     }
-    plots.save(plots.fig3(means, map_set(maps, "CNN"), confusions), stem)
+    panels.save(map_plots.fig3(means, map_set(maps, "CNN"), confusions), stem)
 
 
 def fig4(maps: str, stem: str) -> None:
     """Build-up of the bias maps of classes 0, 1 and 2 over the checkpoints."""
     ns, m, counts, classes, title = read.checkpoints(maps)
-    fig = plots.fig4(
+    fig = map_plots.fig4(
         ns,
         m,
         counts,
@@ -111,13 +117,13 @@ def fig4(maps: str, stem: str) -> None:
         rows=range(min(3, len(classes))),
         title=f"Progressive build-up of the bias maps ({title})",
     )
-    plots.save(fig, stem)
+    panels.save(fig, stem)
 
 
 def fig13(stem: str, mlp: str | None = None, rnn: str | None = None) -> None:
     """Bias maps of the MLP (top) and the RNN (bottom), whichever were run."""
     panels = {label: map_set(path, label) for label, path in (("MLP", mlp), ("RNN", rnn)) if path}
-    plots.save(plots.fig13(panels), stem)
+    panels.save(map_plots.fig13(panels), stem)
 
 
 def fig14(maps: str, evaluation: str, stem: str) -> None:
@@ -128,7 +134,7 @@ def fig14(maps: str, evaluation: str, stem: str) -> None:
         "bias maps": [by_n[str(n)]["bias_maps"]["accuracy"] for n in ns],
         "centred maps": [by_n[str(n)]["centered_maps"]["accuracy"] for n in ns],
     }
-    fig = plots.fig14(
+    fig = map_plots.fig14(
         ns,
         m,
         counts,
@@ -136,22 +142,22 @@ def fig14(maps: str, evaluation: str, stem: str) -> None:
         accuracy,
         title=f"Bias maps vs number of noise samples ({title}); title: class (samples)",
     )
-    plots.save(fig, stem)
+    panels.save(fig, stem)
 
 
 def fig16(maps: str, stem: str, gabor_maps: str | None = None) -> None:
     """Fashion-MNIST: frequency of noise per class and the bias maps."""
     gabor = map_set(gabor_maps, "Gabor")["counts"] if gabor_maps else None
-    plots.save(plots.fig16(map_set(maps, "CNN"), gabor), stem)
+    panels.save(map_plots.fig16(map_set(maps, "CNN"), gabor), stem)
 
 
 def zmaps(maps: str, stem: str) -> None:
     """Z-score maps (class vs rest) of one plain experiment."""
     with store.open_artifact(maps, "maps") as f:
-        fig = plots.zmaps(
+        fig = map_plots.zmaps(
             f["zmaps"][()], f["counts"][()], store.get_attr(f, "classes"), title=read.title(f, Path(maps).stem)
         )
-    plots.save(fig, stem)
+    panels.save(fig, stem)
 
 
 def fig5(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
@@ -175,7 +181,7 @@ def fig5(maps: list[str], evaluations: list[str], generators: list[str], stem: s
                 "wavelets": fitted.settings["wavelets"],
             }
         )
-    plots.save(plots.fig5(panels), stem)
+    panels.save(noise_plots.fig5(panels), stem)
 
 
 def fig15(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
@@ -195,7 +201,7 @@ def fig15(maps: list[str], evaluations: list[str], generators: list[str], stem: 
                 "classes": classes,
             }
         )
-    plots.save(plots.fig15(blocks), stem)
+    panels.save(noise_plots.fig15(blocks), stem)
 
 
 def noise_comparison(maps: list[str], evaluations: list[str], stem: str) -> None:
@@ -203,8 +209,10 @@ def noise_comparison(maps: list[str], evaluations: list[str], stem: str) -> None
     ns, curves = read.noise_curves(maps, evaluations)
     spec = read.experiment_spec(maps[0])
     k = len(read.load_json(evaluations[0])["classes"])
-    fig = plots.noise_comparison(curves, ns, chance=1 / k, title=f"Sample complexity by noise type: {spec['model']}")
-    plots.save(fig, stem)
+    fig = noise_plots.noise_comparison(
+        curves, ns, chance=1 / k, title=f"Sample complexity by noise type: {spec['model']}"
+    )
+    panels.save(fig, stem)
 
 
 def fig7(
@@ -226,7 +234,7 @@ def fig7(
         f"poisoned model, every '{src}' patched": cm(poisoned["test_patched"]),
     }
     found = {m["role"]: m for m in result["models"][::-1]}  # the first model of each role
-    fig = plots.fig7(
+    fig = attack_plots.fig7(
         confusions,
         map_set(clean_maps, "clean"),
         map_set(poisoned_maps, "poisoned"),
@@ -237,11 +245,11 @@ def fig7(
         f"{spec['patch'].upper()}-shaped patch on "
         f"{spec['fraction']:.0%} of the training '{src}' images, relabelled '{tgt}'",
     )
-    plots.save(fig, stem)
+    panels.save(fig, stem)
     with store.open_artifact(gradients, "gradients") as f:
         rows = {name: f[f"row{i}"][()] for i, name in enumerate(store.get_attr(f, "rows"))}
-    plots.save(
-        plots.gradients(
+    panels.save(
+        attack_plots.gradients(
             rows, classes, title=f"Mean input gradient of the loss, backdoor {result['name']} (paper Fig. 7D)"
         ),
         f"{stem}-gradients",
@@ -250,7 +258,7 @@ def fig7(
 
 def backdoor_detection(detections: list[str], stem: str) -> None:
     """Detection scores of clean and poisoned models for every backdoor."""
-    plots.save(plots.backdoor_detection([read.load_json(p) for p in detections]), stem)
+    panels.save(attack_plots.backdoor_detection([read.load_json(p) for p in detections]), stem)
 
 
 def fig6(attack: str, stem: str) -> None:
@@ -273,7 +281,7 @@ def fig6(attack: str, stem: str) -> None:
         rates = {kind: f[f"rates/{kind}"][()] for kind in f["rates"]}
         classes, model = store.get_attr(f, "classes"), store.get_attr(f, "model")
         n = store.get_attr(f, "noise_samples")
-    fig = plots.fig6(
+    fig = attack_plots.fig6(
         panels,
         gammas,
         rates,
@@ -282,7 +290,7 @@ def fig6(attack: str, stem: str) -> None:
         title=f"Bias maps of {Path(attack).stem} as a hard-label attack on {model} "
         f"({n:,} noise images, every test digit)",
     )
-    plots.save(fig, stem)
+    panels.save(fig, stem)
 
 
 def _units_title(f: h5py.File) -> str:
@@ -298,14 +306,14 @@ def fig20(units: str, stem: str) -> None:
         layers = store.get_attr(g, "layers")
         noise_means = {layer: g[f"noise/{layer}"][()] for layer in layers}
         data_means = {layer: g[f"data/{layer}"][()] for layer in layers}
-        fig = plots.fig20(
+        fig = unit_plots.fig20(
             noise_means,
             data_means,
             store.get_attr(g, "distances"),
             store.get_attr(f, "classes"),
             title=f"Mean layer activations: {_units_title(f)}",
         )
-    plots.save(fig, stem)
+    panels.save(fig, stem)
 
 
 def fig21(units: str, stem: str) -> None:
@@ -313,13 +321,13 @@ def fig21(units: str, stem: str) -> None:
     with store.open_artifact(units, "units") as f:
         h = f["injection"]
         rates = {layer: h[layer][()] for layer in store.get_attr(h, "layers")}
-        fig = plots.fig21(
+        fig = unit_plots.fig21(
             rates,
             store.get_attr(h, "gammas"),
             store.get_attr(f, "classes"),
             title=f"Activation injection: {_units_title(f)}",
         )
-    plots.save(fig, stem)
+    panels.save(fig, stem)
 
 
 def _sta_layers(f: h5py.File) -> dict[str, dict[str, Any]]:
@@ -345,7 +353,7 @@ def fig8(units: str, stem: str) -> None:
         rows[name] = entry
         if "whitened" in entry:
             rows[f"{name} (whitened, Eq. 5)"] = {**entry, "sta": entry["whitened"]}
-    plots.save(plots.fig8(rows, title=title), stem)
+    panels.save(unit_plots.fig8(rows, title=title), stem)
 
 
 def stc(units: str, stem: str) -> None:
@@ -361,8 +369,8 @@ def stc(units: str, stem: str) -> None:
                 shape = (int(g["sta"].shape[1]), rf["height"], rf["width"])
                 results.append((name, result, shape))
         title = _units_title(f)
-    plots.save(
-        plots.stc(
+    panels.save(
+        unit_plots.stc(
             [(f"{name}, channel {r.get('channel')}", r, shape) for name, r, shape in results],
             title=f"Spike-triggered covariance: {title}",
         ),
@@ -385,7 +393,7 @@ def _psychometric(microstim_path: str, sign: int, stem: str) -> None:
         for key, v in a["fits"].items()
         if key.startswith(f"{sign:+d}/")
     }
-    fig = plots.psychometric(
+    fig = microstim_plots.psychometric(
         np.where(hits < 0, -1.0, hits / n),
         a["gammas"],
         a["layers"],
@@ -399,7 +407,7 @@ def _psychometric(microstim_path: str, sign: int, stem: str) -> None:
         f"{'raised' if sign > 0 else 'lowered'}\n(Eq. 6; {n:,} white-noise "
         "stimuli per point; |Δb|: largest bias change, median over targets)",
     )
-    plots.save(fig, stem)
+    panels.save(fig, stem)
 
 
 def fig23(microstim: str, stem: str) -> None:
