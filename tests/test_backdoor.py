@@ -166,7 +166,7 @@ def test_derive_round_trip(toy, tmp_path):
     assert train.classes == CLASSES
 
     with store.open_artifact(out, "dataset") as f:
-        attrs = {k: store.get_attr(f, k) for k in f.attrs}
+        attrs = store.get_attrs(f)
     assert attrs["name"] == "toy-bd-x01"
     assert attrs["source"] == "synthetic" and attrs["classes"] == CLASSES
     assert attrs["backdoor"] == {

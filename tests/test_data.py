@@ -113,7 +113,7 @@ def checksums(folder: Path) -> dict[str, str]:
 
 def attrs_of(path: Path) -> dict:
     with store.open_artifact(path, "dataset") as f:
-        return {k: store.get_attr(f, k) for k in f.attrs}
+        return store.get_attrs(f)
 
 
 def assert_matches(path: Path, expected: dict, shape: tuple[int, int, int]) -> None:

@@ -135,6 +135,10 @@ def test_open_artifact_without_kind_opens_any_complete_artifact(tmp_path):
         "nothing",  # starts like null
         "[not json",  # starts like a list
         "{not json",
+        "null",  # plain strings that are valid JSON stay strings
+        "[1, 2]",
+        '{"a": 1}',
+        "42",
         42,
         -7,
         2.5,
@@ -150,6 +154,15 @@ def test_attributes_round_trip(tmp_path, value):
         for obj in (f, f["g"]):
             got = store.get_attr(obj, "value")
             assert got == value and type(got) is type(value), (got, value)
+            assert store.get_attrs(obj, exclude=("kind", "revcor_version", "python", "complete")) == {"value": value}
+
+
+def test_overwriting_a_json_attribute_with_a_plain_one(tmp_path):
+    with store.create(tmp_path / "a.h5", {"kind": "thing"}) as f:
+        store.set_attrs(f, {"x": [1], "y": {"a": 1}})
+        store.set_attrs(f, {"x": "[1]"})
+        assert store.get_attr(f, "x") == "[1]" and store.get_attr(f, "y") == {"a": 1}
+        assert store.json_keys(f) == ["y"]
 
 
 def test_attributes_tuples_come_back_as_lists_and_numpy_scalars_as_python(tmp_path):

@@ -13,7 +13,7 @@ import json
 import os
 import platform
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +86,27 @@ def create(path: str | os.PathLike, attrs: Mapping[str, Any] | None = None) -> I
             f.attrs["complete"] = True
 
 
+JSON_KEYS = "json_keys"  # the attribute that lists which attributes hold JSON
+
+
 def set_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
-    """Store attributes; dicts, lists and None are stored as JSON strings."""
+    """Store attributes; dicts, lists, tuples and None as JSON strings, listed in the
+    ``json_keys`` attribute so that plain strings are never mistaken for JSON."""
+    encoded = set(json_keys(obj))
     for key, value in attrs.items():
         if isinstance(value, (dict, list, tuple)) or value is None:
             obj.attrs[key] = json.dumps(value, sort_keys=True, default=str)
+            encoded.add(key)
         else:
             obj.attrs[key] = value
+            encoded.discard(key)
+    if encoded or JSON_KEYS in obj.attrs:
+        obj.attrs[JSON_KEYS] = json.dumps(sorted(encoded))
+
+
+def json_keys(obj: h5py.HLObject) -> list[str]:
+    """The attributes of ``obj`` that :func:`set_attrs` stored as JSON."""
+    return json.loads(obj.attrs[JSON_KEYS]) if JSON_KEYS in obj.attrs else []
 
 
 def write_arrays(group: h5py.Group, arrays: Mapping[str, Any]) -> None:
@@ -102,18 +116,23 @@ def write_arrays(group: h5py.Group, arrays: Mapping[str, Any]) -> None:
 
 
 def get_attr(obj: h5py.HLObject, key: str) -> Any:
-    """Read an attribute written by :func:`set_attrs`, decoding JSON where it was used."""
+    """Read an attribute written by :func:`set_attrs` (JSON decoded where it was used), or any
+    other attribute with bytes as str and numpy scalars as Python numbers."""
     value = obj.attrs[key]
     if isinstance(value, bytes):
         value = value.decode()
-    if isinstance(value, str) and value[:1] in "[{n":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
+    if key in json_keys(obj):
+        return json.loads(value)
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def get_attrs(obj: h5py.HLObject, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """Every attribute of ``obj`` as :func:`get_attr` reads it, except ``exclude`` and the
+    bookkeeping ``json_keys``."""
+    skip = {JSON_KEYS, *exclude}
+    return {k: get_attr(obj, k) for k in obj.attrs if k not in skip}
 
 
 def open_artifact(path: str | os.PathLike, kind: str | None = None) -> h5py.File:

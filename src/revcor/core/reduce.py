@@ -116,11 +116,7 @@ class Stats:
         """Read a stats artifact."""
         with store.open_artifact(path, "stats") as f:
             layout = Layout(**store.get_attr(f, "layout"))
-            attrs = {
-                k: store.get_attr(f, k)
-                for k in f.attrs
-                if k not in ("layout", "checkpoints", "image_shape", "start", "stop")
-            }
+            attrs = store.get_attrs(f, exclude=("layout", "checkpoints", "image_shape", "start", "stop"))
             return cls(
                 layout,
                 list(store.get_attr(f, "checkpoints")),

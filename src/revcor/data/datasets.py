@@ -274,7 +274,7 @@ def derive_binary(src: str | Path, out: str | Path, a: int, b: int) -> None:
     """Write to ``out`` the images of classes ``a`` (label 0) and ``b`` (label 1) of dataset ``src``."""
     src = Path(src)
     with store.open_artifact(src, "dataset") as f:
-        attrs = {k: store.get_attr(f, k) for k in f.attrs if k not in ("revcor_version", "python", "complete")}
+        attrs = store.get_attrs(f, exclude=("revcor_version", "python", "complete"))
         _check_pair(attrs["name"], attrs["classes"], a, b)
         names = [attrs["classes"][a], attrs["classes"][b]]
         splits = {}

@@ -36,7 +36,7 @@ def derive(
     """
     src = Path(src)
     with store.open_artifact(src, "dataset") as f:
-        attrs = {k: store.get_attr(f, k) for k in f.attrs if k not in ("revcor_version", "python", "complete")}
+        attrs = store.get_attrs(f, exclude=("revcor_version", "python", "complete"))
         train, test = (
             datasets.Split(f[f"{s}/images"][()], f[f"{s}/labels"][()], list(attrs["classes"]))
             for s in ("train", "test")
