@@ -14,9 +14,9 @@ include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
-    dataset=r"[A-Za-z0-9-]+",
+    dataset=r"[A-Za-z0-9_-]+",
     model=r"[A-Za-z0-9_]+",
-    base="mnist|fashion-mnist|cifar10|mnist-5k",
+    base=PLAN.built_datasets_pattern(),
     exp=r"[A-Za-z0-9_-]+",
     part=r"[0-9]+",
     name=r"[a-z0-9]+",

@@ -5,8 +5,6 @@ from revcor.data import datasets
 
 s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
-settings = s.params.settings
-used = datasets.build(
-    s.wildcards.base, s.output[0], source=settings["source"], root=settings["root"], mirror=settings["mirror"]
-)
+settings = {k: v for k, v in s.params.settings.items() if v is not None}
+used = datasets.build(s.wildcards.base, s.output[0], **settings)
 log.info("built %s from source %r", s.output[0], used)

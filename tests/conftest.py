@@ -17,6 +17,10 @@ tests/ on ``sys.path``); no test module imports another.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gzip
+import http.server
 import io
 import json
 import pickle
@@ -24,7 +28,8 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import h5py
@@ -99,6 +104,45 @@ TINY = {
         },
     },
 }
+
+
+# --------------------------------------------------------------------------- real data, served files
+
+FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+
+
+@functools.cache
+def real_fashion() -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 real Fashion-MNIST test images (N, 28, 28) uint8 and labels, from Debian's
+    ``dataset-fashion-mnist`` (installed by ``make test``)."""
+    raw = [
+        gzip.decompress((FASHION_DEBIAN / f"t10k-{n}-idx{d}-ubyte.gz").read_bytes())
+        for n, d in (("images", 3), ("labels", 1))
+    ]
+    images = np.frombuffer(raw[0], np.uint8, offset=16).reshape(-1, 28, 28)
+    return images, np.frombuffer(raw[1], np.uint8, offset=8).astype(np.int64)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve(root: Path) -> Iterator[str]:
+    """Serve the folder ``root`` over loopback HTTP; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("no_proxy", "127.0.0.1,localhost")
+            mp.setenv("NO_PROXY", "127.0.0.1,localhost")
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 # --------------------------------------------------------------------------- the workflow

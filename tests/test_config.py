@@ -41,7 +41,7 @@ def test_defaults_are_filled():
     [
         ({"datasetz": {}}, ["unknown key 'datasetz'", "allowed keys:", "datasets"]),
         ({"precision": "fp64"}, ["precision", "'fp64' is not allowed", "fp32, bf16"]),
-        ({"datasets": {"mnist5k": {}}}, ["datasets", "'mnist5k'", "mnist-5k"]),
+        ({"datasets": {"mnist5k": {}}}, ["datasets.mnist5k", "not one of the paper's datasets", "mnist-5k", "source"]),
         (
             {"models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn", "epochz": 3}}}},
             ["models.mnist-5k.cnn", "unknown key 'epochz'", "epochs"],

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import importlib
 import re
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torchvision
-from conftest import cifar_archive
+from conftest import cifar_archive, serve
 
 from revcor.base import store
 from revcor.data import datasets
@@ -80,11 +77,6 @@ def make_cifar(folder: Path, seed: int) -> dict:
     }
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """Synthetic original files, served over loopback HTTP: (base URL, root folder, arrays by dataset)."""
@@ -95,16 +87,8 @@ def served(tmp_path_factory):
         "cifar10": make_cifar(root / "cifar10", 3),
     }
     make_idx(root / "mnist-plain", 1, compress=False)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("no_proxy", "127.0.0.1,localhost")
-        mp.setenv("NO_PROXY", "127.0.0.1,localhost")
-        yield f"http://127.0.0.1:{server.server_address[1]}", root, arrays
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve(root) as url:
+        yield url, root, arrays
 
 
 def checksums(folder: Path) -> dict[str, str]:

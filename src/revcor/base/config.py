@@ -64,7 +64,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
     if kind == "enum":
         return f"{where}: {error.instance!r} is not allowed; allowed values: {_allowed(error.schema)}"
     if kind == "required":
-        return f"{where}: {error.message}"
+        hint = error.schema.get("x-hint")
+        return f"{where}: {error.message}" + (f" ({hint})" if hint else "")
     if kind == "type":
         return f"{where}: {error.instance!r} should be of type {error.validator_value}"
     if kind == "pattern":

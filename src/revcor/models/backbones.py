@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import torch
 
 from revcor.base.store import sha256
-from revcor.data import datasets
+from revcor.data import datasets, readers
 from revcor.models.architectures import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, Backbone, ModelError
 from revcor.models.metrics import classify
 
@@ -135,7 +135,7 @@ def accuracy(
     resized to the model's input ``in_shape``."""
     model.to(device)
     batches = (
-        (datasets.resize(datasets.to_tensor(images).to(device), in_shape[1:]), labels)
+        (readers.resize(datasets.to_tensor(images).to(device), in_shape[1:]), labels)
         for images, labels in datasets.batches(dataset_path, "test", batch_size)
     )
     result = classify(model, batches, num_classes)

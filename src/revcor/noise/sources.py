@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from revcor.data import datasets
+from revcor.data import readers
 from revcor.noise import autoencoder, gabor
 from revcor.noise.autoencoder import DecoderGenerator
 from revcor.noise.gabor import GaborPCA
@@ -45,7 +45,7 @@ class NoiseSource:
     def to_input(self, stored: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Stored stimuli -> model inputs in [0, 1], resized to ``input_shape``."""
         x = stored.to(dtype).div_(255) if stored.dtype == torch.uint8 else stored.to(dtype)
-        return datasets.resize(x, self.input_shape[1:])
+        return readers.resize(x, self.input_shape[1:])
 
     def describe(self) -> dict:
         """Settings recorded in artifacts."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from revcor.base import store
 from revcor.core import evaluate
-from revcor.data import datasets
+from revcor.data import datasets, readers
 
 
 def _run_time(responses: list[str | Path]) -> dict:
@@ -61,7 +61,7 @@ def evaluate_maps(
     correct: dict[str, int | None] = {key: 0 if evaluate.usable(t).any() else None for key, t in templates.items()}
     images = 0
     for batch, labels in datasets.batches(dataset_path, "test", batch_size):
-        x = datasets.resize(datasets.to_tensor(batch), map_shape[1:]).double().numpy()
+        x = readers.resize(datasets.to_tensor(batch), map_shape[1:]).double().numpy()
         for key, t in templates.items():
             if correct[key] is not None:
                 correct[key] += int((evaluate.template_predict(t, x) == labels).sum())

@@ -54,6 +54,12 @@ class Plan:
             )
         return self.config["datasets"][name]
 
+    def built_datasets_pattern(self) -> str:
+        """Regular expression of the datasets the ``dataset`` rule builds: the configured ones
+        but ImageNet (which has its own rule)."""
+        names = [re.escape(d) for d in self.config["datasets"] if d != IMAGENET]
+        return "|".join(names) or "(?!)"
+
     def model_settings(self, model: str) -> dict:
         return model_settings(self.config, *split_model(model))
 
