@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from revcor.data.datasets import resize
+from revcor.data.readers import resize
 from revcor.models.architectures import predict_labels
 from revcor.models.metrics import confusion, scores
 
