@@ -8,8 +8,9 @@ Every architecture takes float images in [0, 1] of shape (N, C, H, W) and return
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -191,13 +192,35 @@ _BACKBONE_ARGS = {"googlenet": {"aux_logits": False, "transform_input": True, "i
 _BACKBONE_MIN_SIDE = {"squeezenet1_1": 17, "densenet201": 29, "vgg19_bn": 32, "googlenet": 15}
 
 
-class Backbone(nn.Module):
+class Wrapped(nn.Module):
+    """A module around a network ``net`` (an input normalisation, an exported program); its
+    layers are addressed by their names inside ``net``."""
+
+    net: nn.Module
+
+
+class Normalized(Wrapped):
+    """``net`` fed images in [0, 1] normalised per channel, ``(x - mean) / std``, so that a model
+    trained on normalised inputs takes noise and images like every other model."""
+
+    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        if len(mean) != len(std) or not all(s > 0 for s in std):
+            raise ModelError(f"normalize needs a mean and a positive std per channel, got mean {mean}, std {std}")
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+class Backbone(Normalized):
     """A torchvision ImageNet classifier (``net``) that takes images in [0, 1]: it normalises
     them with the ImageNet mean and std before the network. Its final pooling is adaptive, so
     it takes any input size from a minimum that depends on the architecture."""
 
     def __init__(self, arch: str, in_shape: tuple[int, int, int], num_classes: int):
-        super().__init__()
         _check_classes(arch, num_classes)
         if in_shape[0] != 3:
             raise ModelError(f"{arch} takes RGB images (3 channels), got in_shape (C,H,W)={tuple(in_shape)}")
@@ -205,12 +228,47 @@ class Backbone(nn.Module):
             raise _too_small(arch, in_shape, _BACKBONE_MIN_SIDE[arch])
         from torchvision.models import get_model
 
-        self.net = get_model(arch, weights=None, num_classes=num_classes, **_BACKBONE_ARGS.get(arch, {}))
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        net = get_model(arch, weights=None, num_classes=num_classes, **_BACKBONE_ARGS.get(arch, {}))
+        super().__init__(net, IMAGENET_MEAN, IMAGENET_STD)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
+
+TORCHVISION = "torchvision:"  # arch prefix of any torchvision classification architecture
+FACTORY = "factory:"  # arch prefix of a user's package.module:function
+
+
+def torchvision_net(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
+    """Torchvision classification architecture ``name`` (e.g. resnet18), randomly initialised
+    with ``num_classes`` outputs unless ``kwargs`` says otherwise."""
+    import torchvision
+
+    known = torchvision.models.list_models(module=torchvision.models)
+    if name not in known:
+        raise ModelError(f"{name!r} is not a torchvision classification architecture; known: {', '.join(known)}")
+    with torch.random.fork_rng(devices=[]):
+        return torchvision.models.get_model(name, weights=None, **{"num_classes": num_classes, **kwargs})
+
+
+def factory_net(spec: str, **kwargs: Any) -> nn.Module:
+    """The model built by ``package.module:function(**kwargs)``."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ModelError(
+            f"cannot import module {module_name!r} for factory {spec!r}: {type(e).__name__}: {e}"
+        ) from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ModelError(f"module {module_name!r} has no callable {attr!r} (factory {spec!r})")
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as e:
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise ModelError(f"calling {spec}({args}) failed: {type(e).__name__}: {e}") from None
+    model = factory(**kwargs)  # an error inside the user's factory keeps its traceback
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"{spec}() returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
 
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
@@ -236,10 +294,19 @@ def check_in_shape(in_shape: Any) -> tuple[int, int, int]:
 
 
 def build(arch: str, in_shape: tuple[int, int, int], num_classes: int, **kwargs: Any) -> nn.Module:
-    """Build a freshly initialised model of architecture ``arch`` (a key of ARCHITECTURES)."""
-    if arch not in ARCHITECTURES:
-        raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    """Build a freshly initialised model of architecture ``arch``: a key of ARCHITECTURES,
+    ``torchvision:NAME`` (any torchvision classification architecture) or
+    ``factory:package.module:function`` (called with ``kwargs``)."""
     shape = check_in_shape(in_shape)
+    if arch.startswith(TORCHVISION):
+        return torchvision_net(arch.removeprefix(TORCHVISION), num_classes, **kwargs)
+    if arch.startswith(FACTORY):
+        return factory_net(arch.removeprefix(FACTORY), **kwargs)
+    if arch not in ARCHITECTURES:
+        raise ModelError(
+            f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}, {TORCHVISION}NAME "
+            f"or {FACTORY}package.module:function"
+        )
     factory = ARCHITECTURES[arch]
     try:
         inspect.signature(factory).bind(shape, num_classes, **kwargs)

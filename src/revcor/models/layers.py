@@ -10,17 +10,33 @@ from typing import Any
 import torch
 from torch import nn
 
-from revcor.models.architectures import ModelError
+from revcor.models.architectures import ModelError, Wrapped
+
+
+def network(model: nn.Module) -> nn.Module:
+    """The user's network inside any :class:`Wrapped` layers (normalisation, exported program)."""
+    while isinstance(model, Wrapped):
+        model = model.net
+    return model
 
 
 def layer_names(model: nn.Module) -> list[str]:
-    """Dotted names of all submodules (as in ``named_modules``), excluding the model itself."""
-    return [n for n, _ in model.named_modules() if n]
+    """Dotted names of all layers (as in the network's ``named_modules``), excluding the
+    network itself."""
+    return [n for n, _ in network(model).named_modules() if n]
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:
-    """The submodule called ``name`` (dotted ``named_modules`` name)."""
-    modules = dict(model.named_modules())
+    """The layer called ``name`` (dotted ``named_modules`` name of the network). TorchScript
+    networks refuse: their compiled code runs no Python hooks."""
+    net = network(model)
+    if isinstance(net, torch.jit.ScriptModule):
+        raise ModelError(
+            "layer analyses (STA/STC, activations, injection, microstimulation) hook layers, which a "
+            "TorchScript model cannot run; give the model as a torch.export program (.pt2), a "
+            "factory with a state dict, or a revcor model file"
+        )
+    modules = dict(net.named_modules())
     if not name or name not in modules:
         raise ModelError(f"model has no layer {name!r}; valid layers: {', '.join(layer_names(model)) or 'none'}")
     return modules[name]

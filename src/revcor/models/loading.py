@@ -1,14 +1,16 @@
 """Saving, loading and checking models.
 
-:func:`load` reads four kinds of model specs: a revcor model file written by :func:`save`,
-a TorchScript file, a ``torch.export`` program (``.pt2``), or ``package.module:factory``
-together with a state-dict file.
+:func:`load` reads four kinds of model specs: a revcor model file written by :func:`save` or
+:func:`save_program`, a TorchScript file, a ``torch.export`` program (``.pt2``), or
+``package.module:factory`` together with a state-dict file. A revcor model file records how
+to rebuild the network (a revcor architecture, ``torchvision:NAME``,
+``factory:package.module:function``, or an embedded TorchScript / ``torch.export`` file), its
+weights, and the ``normalize`` its inputs need.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import io
 import itertools
 import json
 import os
@@ -25,9 +27,11 @@ import torch
 from torch import nn
 
 from revcor.base import store
-from revcor.models.architectures import ModelError, build, check_in_shape
+from revcor.models.architectures import ModelError, Normalized, Wrapped, build, check_in_shape, factory_net
 
-FORMAT = "revcor-model/1"
+FORMAT = "revcor-model/2"
+_READABLE = ("revcor-model/1", FORMAT)  # version 1: no normalize, no embedded programs
+PROGRAMS = ("torchscript", "export")  # archs of revcor model files that embed a program file
 _FACTORY_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -78,13 +82,16 @@ def save(
     num_classes: int,
     kwargs: dict,
     meta: dict,
+    normalize: Mapping[str, list[float]] | None = None,
 ) -> None:
     """Write ``model`` as a revcor model file (atomically) that :func:`load` can rebuild.
 
     The file is a ``torch.save`` of a plain dict {format, arch, kwargs, in_shape,
-    num_classes, meta, state_dict}; ``kwargs`` and ``meta`` must be JSON-serialisable.
+    num_classes, meta, normalize, state_dict}; ``kwargs`` and ``meta`` must be
+    JSON-serialisable. ``normalize`` ({mean, std} per channel) is applied to the inputs by
+    :func:`load`; ``model`` is then the network without it.
     """
-    for what, value in (("kwargs", kwargs), ("meta", meta)):
+    for what, value in (("kwargs", kwargs), ("meta", meta), ("normalize", normalize)):
         try:
             json.dumps(value)
         except (TypeError, ValueError) as e:
@@ -106,7 +113,38 @@ def save(
         "in_shape": tuple(int(s) for s in in_shape),
         "num_classes": int(num_classes),
         "meta": dict(meta),
+        "normalize": dict(normalize) if normalize else None,
         "state_dict": cpu_state,
+    }
+    with store.atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_program(
+    program: str | os.PathLike,
+    path: str | os.PathLike,
+    *,
+    in_shape: tuple[int, int, int],
+    num_classes: int,
+    meta: dict,
+    normalize: Mapping[str, list[float]] | None = None,
+) -> None:
+    """Write the TorchScript or ``torch.export`` file ``program`` into a revcor model file (with
+    the ``normalize`` its inputs need), atomically."""
+    program = Path(program)
+    kind = _zip_kind(program)
+    if kind not in PROGRAMS:
+        raise ModelError(f"{program} is neither a TorchScript file nor a torch.export program")
+    obj = {
+        "format": FORMAT,
+        "arch": kind,
+        "kwargs": {},
+        "in_shape": tuple(int(s) for s in in_shape),
+        "num_classes": int(num_classes),
+        "meta": dict(meta),
+        "normalize": dict(normalize) if normalize else None,
+        "program": program.read_bytes(),
+        "state_dict": {},
     }
     with store.atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -128,16 +166,17 @@ class LoadedModel:
         return list(names) if names else [str(i) for i in range(max(n_logits, 2))]
 
 
-class ExportedModule(nn.Module):
-    """Wraps a ``torch.export`` program. Its train/eval behaviour was fixed at export time
+class ExportedModule(Wrapped):
+    """A ``torch.export`` program as a module (``torch.export.unflatten``, which keeps the
+    original layers and their names). Its train/eval behaviour was fixed at export time
     (:func:`load` only accepts programs exported in eval mode), so ``train()`` only sets the flag."""
 
-    def __init__(self, program: nn.Module):
+    def __init__(self, program: torch.export.ExportedProgram):
         super().__init__()
-        self.program = program
+        self.net = torch.export.unflatten(program)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.program(x)
+        return self.net(x)
 
     def train(self, mode: bool = True) -> ExportedModule:
         self.training = mode
@@ -186,9 +225,10 @@ def _training_ops(graph: torch.fx.Graph) -> list[str]:
     return found
 
 
-def _load_export(path: Path) -> tuple[nn.Module, tuple[int, int, int] | None]:
+def _load_export(path: Path, data: bytes | None = None) -> tuple[nn.Module, tuple[int, int, int] | None]:
+    """The program of the file ``path`` (or of ``data``, that file's bytes) and its input shape."""
     try:
-        program = torch.export.load(path)
+        program = torch.export.load(path if data is None else io.BytesIO(data))
     except (RuntimeError, OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise ModelError(f"cannot load torch.export program {path}: {_short(e)}") from None
     user_inputs = list(program.graph_signature.user_inputs)
@@ -212,10 +252,19 @@ def _load_export(path: Path) -> tuple[nn.Module, tuple[int, int, int] | None]:
             if len(shape) == 4 and all(isinstance(s, int) for s in shape[1:]):
                 in_shape = tuple(shape[1:])
     try:
-        module = program.module()
+        module = ExportedModule(program)
     except (RuntimeError, ValueError) as e:
         raise ModelError(f"cannot turn torch.export program {path} into a module: {_short(e)}") from None
-    return ExportedModule(module), in_shape  # type: ignore[return-value]
+    return module, in_shape
+
+
+def _load_torchscript(path: Path, data: bytes | None = None) -> nn.Module:
+    try:
+        with warnings.catch_warnings():  # TorchScript is deprecated, but still a supported input here
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(path if data is None else io.BytesIO(data), map_location="cpu")
+    except (RuntimeError, OSError, ValueError) as e:
+        raise ModelError(f"cannot load TorchScript file {path}: {_short(e)}") from None
 
 
 def _load_revcor(path: Path, obj: Any) -> LoadedModel:
@@ -228,18 +277,26 @@ def _load_revcor(path: Path, obj: Any) -> LoadedModel:
                 "together with a package.module:factory spec"
             )
         raise ModelError(f"{path} is not a revcor model file (no 'format' entry)")
-    if obj["format"] != FORMAT:
-        raise ModelError(f"{path} has format {obj['format']!r}; this revcor reads {FORMAT!r}")
+    if obj["format"] not in _READABLE:
+        raise ModelError(f"{path} has format {obj['format']!r}; this revcor reads {', '.join(_READABLE)}")
     try:
         arch, kwargs, in_shape, num_classes = obj["arch"], obj["kwargs"], tuple(obj["in_shape"]), obj["num_classes"]
         state, meta = obj["state_dict"], obj["meta"]
     except KeyError as e:
         raise ModelError(f"revcor model file {path} lacks the entry {e}") from None
-    try:
-        model = _rebuild(arch, in_shape, num_classes, kwargs)
-    except ModelError as e:
-        raise ModelError(f"cannot rebuild the model in {path}: {e}") from None
-    _load_state(model, state, f"revcor model file {path}")
+    if arch == "export":
+        model, _ = _load_export(path, obj["program"])
+    elif arch == "torchscript":
+        model = _load_torchscript(path, obj["program"])
+    else:
+        try:
+            model = _rebuild(arch, in_shape, num_classes, kwargs)
+        except ModelError as e:
+            raise ModelError(f"cannot rebuild the model in {path}: {e}") from None
+        _load_state(model, state, f"revcor model file {path}")
+    normalize = obj.get("normalize")
+    if normalize:
+        model = Normalized(model, normalize["mean"], normalize["std"])
     return LoadedModel(model, in_shape, num_classes, f"{arch} model {path}", dict(meta))  # type: ignore[arg-type]
 
 
@@ -255,26 +312,9 @@ def _load_state(model: nn.Module, state: Any, what: str) -> None:
         raise ModelError(f"{what} does not fit the model: {_short(e)}") from None
 
 
-def _load_factory(spec: str, state_dict: str | os.PathLike | None) -> nn.Module:
-    module_name, attr = spec.split(":")
-    if state_dict is None:
-        raise ModelError(f"model spec {spec!r} needs a state dict file with the trained weights")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ModelError(
-            f"cannot import module {module_name!r} for model spec {spec!r}: {type(e).__name__}: {_short(e)}"
-        ) from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise ModelError(f"module {module_name!r} has no callable {attr!r} (model spec {spec!r})")
-    try:
-        inspect.signature(factory).bind()
-    except TypeError as e:  # the factory needs arguments: the user can give a wrapper that has none
-        raise ModelError(f"calling {spec}() failed: {type(e).__name__}: {_short(e)}") from None
-    model = factory()  # an error inside the user's factory keeps its traceback
-    if not isinstance(model, nn.Module):
-        raise ModelError(f"{spec}() returned a {type(model).__name__}, not a torch.nn.Module")
+def load_state_file(model: nn.Module, state_dict: str | os.PathLike) -> None:
+    """Load the weights in the file ``state_dict`` (a state dict, a checkpoint dict holding one
+    under ``state_dict``, or a revcor model file) into ``model``."""
     path = Path(state_dict)
     if not path.is_file():
         raise ModelError(f"state dict file {path} does not exist")
@@ -282,6 +322,13 @@ def _load_factory(spec: str, state_dict: str | os.PathLike | None) -> nn.Module:
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]  # a revcor model file or a checkpoint dict
     _load_state(model, obj, f"state dict file {path}")
+
+
+def _load_factory(spec: str, state_dict: str | os.PathLike | None) -> nn.Module:
+    if state_dict is None:
+        raise ModelError(f"model spec {spec!r} needs a state dict file with the trained weights")
+    model = factory_net(spec)
+    load_state_file(model, state_dict)
     return model
 
 
@@ -311,13 +358,7 @@ def load(
             module, in_shape = _load_export(path)
             loaded = LoadedModel(module, in_shape, None, f"torch.export program {path}", {})
         elif kind == "torchscript":
-            try:
-                with warnings.catch_warnings():  # TorchScript is deprecated, but still a supported input here
-                    warnings.simplefilter("ignore", FutureWarning)
-                    module = torch.jit.load(path, map_location="cpu")
-            except (RuntimeError, OSError, ValueError) as e:
-                raise ModelError(f"cannot load TorchScript file {path}: {_short(e)}") from None
-            loaded = LoadedModel(module, None, None, f"TorchScript model {path}", {})
+            loaded = LoadedModel(_load_torchscript(path), None, None, f"TorchScript model {path}", {})
         else:
             loaded = _load_revcor(path, _torch_load(path, "model file"))
     try:
