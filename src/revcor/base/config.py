@@ -70,6 +70,11 @@ def _explain(error: jsonschema.ValidationError) -> str:
         return f"{where}: {error.instance!r} should be of type {error.validator_value}"
     if kind == "pattern":
         return f"{where}: {error.instance!r} does not match {error.validator_value}"
+    if kind == "anyOf":
+        options = "; or ".join(_allowed(option) for option in error.validator_value)
+        return f"{where}: {error.instance!r} is not allowed; allowed: {options}"
+    if kind == "oneOf" and "x-hint" in error.schema:
+        return f"{where}: {error.schema['x-hint']}"
     if kind == "oneOf":
         options = "; or ".join(_describe(option) for option in error.validator_value)
         return f"{where}: {error.instance!r} is not allowed; expected {options}"

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from revcor.base.device import engine_settings
 from revcor.data import datasets
+from revcor.models import given
 from revcor.noise.rng import ChunkRNG
 from revcor.noise.sources import NoiseSource
 
@@ -194,5 +195,7 @@ def run(
                     None if gam is None else gam[part],
                 )
                 logits.append(forward(model, x.contiguous(memory_format=layout), batch_size))
-            yield Chunk(index, start, stored, torch.cat(logits), sig, gam)
+            out = torch.cat(logits)
+            given.check_finite(out, f"noise images {start:,}..{stop - 1:,}")
+            yield Chunk(index, start, stored, out, sig, gam)
             bar.update(stop - start)

@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from revcor.base import store
+from revcor.base.config import ConfigError
 from revcor.base.device import to_device
 from revcor.core.engine import Signal, chunk_span, draw, signal_trials
 from revcor.models.architectures import predict_labels
@@ -241,6 +242,8 @@ class Reducer:
 
 def checkpoints(n: int, wanted: list[int] | tuple[int, ...] = ()) -> list[int]:
     """The prefix sizes kept for ``n`` samples: the wanted checkpoints below n, and n."""
+    if bad := [c for c in wanted if isinstance(c, bool) or not isinstance(c, int) or c < 1]:
+        raise ConfigError(f"checkpoints are positive numbers of samples; got {bad}")
     return sorted({c for c in wanted if c < n} | {n})
 
 

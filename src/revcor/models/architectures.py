@@ -215,6 +215,22 @@ class Normalized(Wrapped):
         return self.net((x - self.mean) / self.std)
 
 
+class LogProbabilities(Wrapped):
+    """A ``net`` that outputs class probabilities, as a logit model: their logarithm (for one
+    output, the probability of class 1, its log-odds). Softmax of the result gives ``net``'s
+    probabilities back, and the predicted class is unchanged."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.net(x)
+        if p.dim() == 1 or p.shape[1] == 1:
+            return torch.logit(p, eps=1e-7)
+        return torch.log(p.clamp_min(torch.finfo(p.dtype).tiny))
+
+
 class Backbone(Normalized):
     """A torchvision ImageNet classifier (``net``) that takes images in [0, 1]: it normalises
     them with the ImageNet mean and std before the network. Its final pooling is adaptive, so
@@ -299,7 +315,7 @@ def build(arch: str, in_shape: tuple[int, int, int], num_classes: int, **kwargs:
     ``factory:package.module:function`` (called with ``kwargs``)."""
     shape = check_in_shape(in_shape)
     if arch.startswith(TORCHVISION):
-        return torchvision_net(arch.removeprefix(TORCHVISION), num_classes, **kwargs)
+        return torchvision_net(arch.removeprefix(TORCHVISION), **{"num_classes": num_classes, **kwargs})
     if arch.startswith(FACTORY):
         return factory_net(arch.removeprefix(FACTORY), **kwargs)
     if arch not in ARCHITECTURES:

@@ -35,9 +35,10 @@ def weights_enum(arch: str, name: str = DEFAULT_WEIGHTS) -> Any:
     member of its weights enum such as ``ResNet152_Weights``."""
     from torchvision.models import get_model_weights
 
-    if arch not in BACKBONES:
-        raise ModelError(f"{arch!r} is not a torchvision backbone revcor knows; known: {', '.join(BACKBONES)}")
-    enum = get_model_weights(arch)
+    try:
+        enum = get_model_weights(arch)
+    except (ValueError, KeyError):
+        raise ModelError(f"torchvision has no published weights for {arch!r}") from None
     try:
         return enum[name]
     except KeyError:
@@ -79,25 +80,15 @@ def _download(arch: str, weights: Any, timeout: float, progress: bool) -> None:
         socket.setdefaulttimeout(previous)
 
 
-def pretrained(
-    arch: str,
-    name: str = DEFAULT_WEIGHTS,
-    in_shape: tuple[int, int, int] = (3, 224, 224),
-    *,
-    timeout: float = DOWNLOAD_TIMEOUT,
-    progress: bool = False,
-) -> tuple[Backbone, dict]:
-    """``arch`` with torchvision's pretrained weights ``name`` for images of ``in_shape``, and
-    a description of the weights (enum, URL, file and its sha256, ImageNet categories)."""
+def published(
+    arch: str, name: str = DEFAULT_WEIGHTS, *, timeout: float = DOWNLOAD_TIMEOUT, progress: bool = False
+) -> tuple[torch.nn.Module, dict]:
+    """Torchvision architecture ``arch`` with its published weights ``name``, and a description
+    of them: enum, URL, file and its sha256, categories and the ``normalize`` (mean, std) of
+    their inputs."""
     from torchvision.models import get_model
 
     weights = weights_enum(arch, name)
-    transform = weights.transforms()
-    if (tuple(transform.mean), tuple(transform.std)) != (IMAGENET_MEAN, IMAGENET_STD):
-        raise ModelError(
-            f"{type(weights).__name__}.{weights.name} expects inputs normalised with mean "
-            f"{transform.mean} and std {transform.std}; revcor's backbones use {IMAGENET_MEAN}, {IMAGENET_STD}"
-        )
     path = cache_file(weights)
     if not path.is_file():
         _download(arch, weights, timeout, progress)
@@ -108,16 +99,39 @@ def pretrained(
             f"cannot load the cached weights {path} of {arch} ({type(e).__name__}: {e}); "
             "delete the file to download it again"
         ) from None
-    categories = list(weights.meta["categories"])
-    model = Backbone(arch, in_shape, len(categories))
-    model.net.load_state_dict(net.state_dict())
+    transform = weights.transforms()
     info = {
         "enum": f"{type(weights).__name__}.{weights.name}",
         "url": weights.url,
         "file": str(path),
         "sha256": sha256(path),
-        "categories": categories,
+        "categories": list(weights.meta["categories"]),
+        "normalize": {"mean": list(transform.mean), "std": list(transform.std)},
     }
+    return net.eval(), info
+
+
+def pretrained(
+    arch: str,
+    name: str = DEFAULT_WEIGHTS,
+    in_shape: tuple[int, int, int] = (3, 224, 224),
+    *,
+    timeout: float = DOWNLOAD_TIMEOUT,
+    progress: bool = False,
+) -> tuple[Backbone, dict]:
+    """Backbone ``arch`` with torchvision's pretrained weights ``name`` for images of
+    ``in_shape``, and a description of the weights (see :func:`published`)."""
+    if arch not in BACKBONES:
+        raise ModelError(f"{arch!r} is not a torchvision backbone of the paper; known: {', '.join(BACKBONES)}")
+    net, info = published(arch, name, timeout=timeout, progress=progress)
+    norm = info.pop("normalize")
+    if (tuple(norm["mean"]), tuple(norm["std"])) != (IMAGENET_MEAN, IMAGENET_STD):
+        raise ModelError(
+            f"{info['enum']} expects inputs normalised with mean {norm['mean']} and std {norm['std']}; "
+            f"revcor's backbones use {IMAGENET_MEAN}, {IMAGENET_STD}"
+        )
+    model = Backbone(arch, in_shape, len(info["categories"]))
+    model.net.load_state_dict(net.state_dict())
     return model.eval(), info
 
 

@@ -27,7 +27,15 @@ import torch
 from torch import nn
 
 from revcor.base import store
-from revcor.models.architectures import ModelError, Normalized, Wrapped, build, check_in_shape, factory_net
+from revcor.models.architectures import (
+    LogProbabilities,
+    ModelError,
+    Normalized,
+    Wrapped,
+    build,
+    check_in_shape,
+    factory_net,
+)
 
 FORMAT = "revcor-model/2"
 _READABLE = ("revcor-model/1", FORMAT)  # version 1: no normalize, no embedded programs
@@ -83,13 +91,15 @@ def save(
     kwargs: dict,
     meta: dict,
     normalize: Mapping[str, list[float]] | None = None,
+    outputs: str = "logits",
 ) -> None:
     """Write ``model`` as a revcor model file (atomically) that :func:`load` can rebuild.
 
     The file is a ``torch.save`` of a plain dict {format, arch, kwargs, in_shape,
-    num_classes, meta, normalize, state_dict}; ``kwargs`` and ``meta`` must be
-    JSON-serialisable. ``normalize`` ({mean, std} per channel) is applied to the inputs by
-    :func:`load`; ``model`` is then the network without it.
+    num_classes, meta, normalize, outputs, state_dict}; ``kwargs`` and ``meta`` must be
+    JSON-serialisable. :func:`load` normalises the inputs with ``normalize`` ({mean, std}
+    per channel) and takes the log of ``outputs="probabilities"``; ``model`` is then the
+    network without either.
     """
     for what, value in (("kwargs", kwargs), ("meta", meta), ("normalize", normalize)):
         try:
@@ -114,6 +124,7 @@ def save(
         "num_classes": int(num_classes),
         "meta": dict(meta),
         "normalize": dict(normalize) if normalize else None,
+        "outputs": outputs,
         "state_dict": cpu_state,
     }
     with store.atomic_path(path) as tmp:
@@ -128,9 +139,10 @@ def save_program(
     num_classes: int,
     meta: dict,
     normalize: Mapping[str, list[float]] | None = None,
+    outputs: str = "logits",
 ) -> None:
     """Write the TorchScript or ``torch.export`` file ``program`` into a revcor model file (with
-    the ``normalize`` its inputs need), atomically."""
+    the ``normalize`` and ``outputs`` of :func:`save`), atomically."""
     program = Path(program)
     kind = _zip_kind(program)
     if kind not in PROGRAMS:
@@ -143,6 +155,7 @@ def save_program(
         "num_classes": int(num_classes),
         "meta": dict(meta),
         "normalize": dict(normalize) if normalize else None,
+        "outputs": outputs,
         "program": program.read_bytes(),
         "state_dict": {},
     }
@@ -181,6 +194,35 @@ class ExportedModule(Wrapped):
     def train(self, mode: bool = True) -> ExportedModule:
         self.training = mode
         return self
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """``torchscript``, ``export`` or (anything else) ``revcor``: what :func:`load` reads a file as."""
+    return _zip_kind(Path(path)) or "revcor"
+
+
+def copy_revcor(
+    path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    meta: dict,
+    normalize: Mapping[str, list[float]] | None = None,
+    outputs: str = "logits",
+) -> None:
+    """Copy the revcor model file ``path`` to ``out`` (atomically, in the current format) with
+    ``meta`` added and, when given, ``normalize`` and ``outputs`` set."""
+    path = Path(path)
+    obj = _torch_load(path, "model file")
+    _load_revcor(path, obj)  # the same checks as loading it
+    obj = {
+        **obj,
+        "format": FORMAT,
+        "meta": {**obj["meta"], **meta},
+        "normalize": dict(normalize) if normalize else obj.get("normalize"),
+        "outputs": outputs if outputs != "logits" else obj.get("outputs", "logits"),
+    }
+    with store.atomic_path(out) as tmp:
+        torch.save(obj, tmp)
 
 
 def _zip_kind(path: Path) -> str | None:
@@ -294,10 +336,20 @@ def _load_revcor(path: Path, obj: Any) -> LoadedModel:
         except ModelError as e:
             raise ModelError(f"cannot rebuild the model in {path}: {e}") from None
         _load_state(model, state, f"revcor model file {path}")
-    normalize = obj.get("normalize")
+    model = wrap(model, obj.get("normalize"), obj.get("outputs", "logits"))
+    return LoadedModel(model, in_shape, num_classes, f"{arch} model {path}", dict(meta))  # type: ignore[arg-type]
+
+
+def wrap(model: nn.Module, normalize: Mapping[str, Any] | None = None, outputs: str = "logits") -> nn.Module:
+    """``model`` as revcor feeds it: inputs in [0, 1] normalised with ``normalize`` ({mean, std}
+    per channel), and for ``outputs="probabilities"`` the log of its outputs as logits."""
+    if outputs not in ("logits", "probabilities"):
+        raise ModelError(f"outputs must be logits or probabilities, got {outputs!r}")
+    if outputs == "probabilities":
+        model = LogProbabilities(model)
     if normalize:
         model = Normalized(model, normalize["mean"], normalize["std"])
-    return LoadedModel(model, in_shape, num_classes, f"{arch} model {path}", dict(meta))  # type: ignore[arg-type]
+    return model
 
 
 def _load_state(model: nn.Module, state: Any, what: str) -> None:
@@ -333,9 +385,15 @@ def _load_factory(spec: str, state_dict: str | os.PathLike | None) -> nn.Module:
 
 
 def load(
-    spec: str | os.PathLike, state_dict: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+    spec: str | os.PathLike,
+    state_dict: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    normalize: Mapping[str, Any] | None = None,
+    outputs: str = "logits",
 ) -> LoadedModel:
-    """Load a model for analysis, in eval mode on ``device``.
+    """Load a model for analysis, in eval mode on ``device``, wrapped by :func:`wrap` with
+    ``normalize`` and ``outputs`` (besides what a revcor model file records).
 
     ``spec`` is a revcor model file (from :func:`save`), a TorchScript file, a
     ``torch.export`` program (``.pt2``, exported in eval mode with a dynamic batch
@@ -361,6 +419,7 @@ def load(
             loaded = LoadedModel(_load_torchscript(path), None, None, f"TorchScript model {path}", {})
         else:
             loaded = _load_revcor(path, _torch_load(path, "model file"))
+    loaded.module = wrap(loaded.module, normalize, outputs)
     try:
         loaded.module.to(device)
     except (RuntimeError, AssertionError) as e:

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from revcor.base.config import ConfigError, detection_experiment, detection_models, model_settings
+from revcor.models import given
 from revcor.models.architectures import BACKBONES
 from revcor.models.backbones import DEFAULT_WEIGHTS
 
@@ -318,8 +319,26 @@ class Plan:
             f"{d}/{m}"
             for d, models in self.config["models"].items()
             for m, spec in models.items()
-            if spec["arch"] in BACKBONES
+            if spec.get("arch") in BACKBONES
         ]
+
+    def given_ids(self) -> list[str]:
+        """``dataset/model`` of every model the user brings (file, factory or torchvision)."""
+        return [
+            f"{d}/{m}"
+            for d, models in self.config["models"].items()
+            for m, spec in models.items()
+            if given.kind_of(spec)
+        ]
+
+    def given_pattern(self) -> str:
+        """A wildcard constraint matching exactly the given models (nothing when there are none)."""
+        return "|".join(map(re.escape, self.given_ids())) or "(?!)"
+
+    def given_inputs(self, model: str) -> dict[str, Any]:
+        """Inputs of a given model: its dataset and the user's files it is read from."""
+        dataset = split_model(model)[0]
+        return {"dataset": self.dataset_file(dataset), "files": given.files_of(self.model_settings(model))}
 
     def backbone_pattern(self) -> str:
         """A wildcard constraint matching exactly the backbone models (nothing when there are none)."""

@@ -1,0 +1,142 @@
+"""Models a user brings: every format, normalised inputs, softmax outputs, NaN answers, the
+checks before any work, and their layers. The network is a user's (tests/usernets.py), trained
+briefly on real MNIST digits with a plain loop."""
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import torchvision
+import usernets
+
+from revcor.data import datasets
+from revcor.models import given, layers, loading
+from revcor.models.architectures import ModelError
+from revcor.pipeline.given import import_model
+
+NORM = usernets.MNIST_NORMALIZE
+
+
+@pytest.fixture(scope="module")
+def digits(mnist5k) -> torch.Tensor:
+    return datasets.to_tensor(datasets.load(mnist5k, "test").images[:300])
+
+
+def reference(user_models, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return usernets.Normalizing(user_models["net"], **NORM).eval()(x)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"file": "script"},
+        {"file": "program"},
+        {"factory": "usernets:make", "state_dict": "state", "kwargs": {"width": 8}},
+    ],
+    ids=["torchscript", "export", "factory"],
+)
+def test_every_format_gives_the_users_answers(tmp_path, user_models, digits, spec):
+    settings = {k: str(user_models[v]) if k in ("file", "state_dict") else v for k, v in spec.items()}
+    loaded = given.write(
+        {**settings, "normalize": NORM}, tmp_path / "m.pt", in_shape=(1, 28, 28), num_classes=10, meta={}
+    )
+    with torch.no_grad():
+        got = loaded.module(digits)
+    torch.testing.assert_close(got, reference(user_models, digits), rtol=1e-5, atol=1e-5)
+    again = loading.load(tmp_path / "m.pt").module  # the file alone is enough
+    with torch.no_grad():
+        torch.testing.assert_close(again(digits), got)
+
+
+def test_torchvision_architecture_with_a_weights_file(tmp_path):
+    net = torchvision.models.get_model("resnet18", num_classes=7).eval()
+    torch.save(net.state_dict(), tmp_path / "w.pt")
+    settings = {
+        "torchvision": "resnet18",
+        "weights": str(tmp_path / "w.pt"),
+        "normalize": {"mean": [0.5] * 3, "std": [0.2] * 3},
+    }
+    loaded = given.write(settings, tmp_path / "m.pt", in_shape=(3, 32, 40), num_classes=7, meta={})
+    x = torch.rand(4, 3, 32, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.module(x), net((x - 0.5) / 0.2))
+    assert [n for n in layers.layer_names(loaded.module) if n.count(".") == 0][:3] == ["conv1", "bn1", "relu"]
+    with pytest.raises(ModelError, match="needs weights"):
+        given.write({"torchvision": "resnet18"}, tmp_path / "x.pt", in_shape=(3, 32, 32), num_classes=7, meta={})
+
+
+def test_layers_of_an_export_program_by_their_own_names(tmp_path, user_models, digits):
+    program = loading.load(user_models["program"], normalize=NORM).module
+    assert layers.layer_names(program) == ["conv1", "bn1", "conv2", "bn2", "drop", "fc"]
+    with layers.capture(program, ["conv1"]) as out, torch.no_grad():
+        program(digits)
+    with torch.no_grad():
+        want = user_models["net"].conv1((digits - 0.1307) / 0.3081)
+    torch.testing.assert_close(out["conv1"], want, rtol=1e-5, atol=1e-5)
+
+
+def test_torchscript_layers_refuse_with_the_reason(user_models):
+    script = loading.load(user_models["script"]).module
+    assert "conv1" in layers.layer_names(script)
+    with pytest.raises(ModelError, match="TorchScript model cannot run.*torch.export program"):
+        layers.get_layer(script, "conv1")
+
+
+def test_import_checks_the_model_against_the_data_before_any_work(tmp_path, mnist5k, user_models):
+    out = {"model_out": str(tmp_path / "m.pt"), "metrics_out": str(tmp_path / "m.json")}
+    with pytest.raises(ModelError, match=r"NaN or infinite outputs for 256 of 256 test images"):
+        import_model(str(mnist5k), {"file": str(user_models["nan"])}, name="nan", **out)
+    with pytest.raises(ModelError, match="outputs probabilities .* set outputs: probabilities"):
+        import_model(str(mnist5k), {"file": str(user_models["softmax"]), "normalize": NORM}, name="soft", **out)
+    assert not list(tmp_path.iterdir())  # nothing half-written
+    soft = import_model(
+        str(mnist5k),
+        {"file": str(user_models["softmax"]), "normalize": NORM, "outputs": "probabilities"},
+        name="s",
+        **out,
+    )
+    logits = import_model(str(mnist5k), {"file": str(user_models["script"]), "normalize": NORM}, name="l", **out)
+    assert soft["test"]["accuracy"] == logits["test"]["accuracy"] > 0.8
+    assert soft["test"]["confusion"] == logits["test"]["confusion"]
+    wrong = {"factory": "usernets:make", "kwargs": {"classes": 4}, "state_dict": str(user_models["state"])}
+    with pytest.raises(ModelError, match="does not fit the model: shape mismatch"):
+        import_model(str(mnist5k), wrong, name="w", **out)
+
+
+def revcor(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "revcor.cli", "images", "--input-shape", "1,28,28", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_cli_refuses_nan_answers_probabilities_and_bad_arguments(tmp_path, user_models):
+    maps = tmp_path / "maps.h5"
+    run = revcor(str(user_models["nan_bright"]), "-n", "4000", "--quiet", "--out", str(maps), cwd=tmp_path)
+    assert run.returncode == 2 and "NaN or infinite outputs for" in run.stderr, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr and not maps.exists()
+    run = revcor(str(user_models["softmax"]), "-n", "2000", "--quiet", "--out", str(maps), cwd=tmp_path)
+    assert run.returncode == 2 and "outputs probabilities" in run.stderr and not maps.exists()
+    for bad in (["-n", "-5"], ["-n", "0"], ["--checkpoints", "0,100"], ["--batch-size", "0"], ["--normalize", "0.5/0"]):
+        run = revcor(str(user_models["script"]), *bad, "--out", str(maps), cwd=tmp_path)
+        assert run.returncode == 2 and "error: argument" in run.stderr and not maps.exists(), (bad, run.stderr)
+
+
+def test_cli_probabilities_and_normalize_give_the_logit_models_maps(tmp_path, user_models):
+    common = ["-n", "3000", "--seed", "3", "--quiet", "--normalize", "0.1307/0.3081"]
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    run = revcor(str(user_models["script"]), *common, "--out", str(a), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    run = revcor(str(user_models["softmax"]), *common, "--outputs", "probabilities", "--out", str(b), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        np.testing.assert_array_equal(fa["counts"][()], fb["counts"][()])
+        np.testing.assert_array_equal(fa["maps"][()], fb["maps"][()])
+        assert fa["counts"][()].max() < 3000  # the normalised model answers more than one class
