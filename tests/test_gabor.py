@@ -25,7 +25,7 @@ def images(n=300, c=1, side=28, seed=0):
 
 @pytest.mark.parametrize("side, count", [(28, 960), (32, 1520)])
 def test_bank_has_the_papers_size(side, count):
-    waves = gabor.bank(side)
+    waves = gabor.bank(side, side)
     assert waves.shape == (count, side, side)
     assert np.abs(waves).reshape(count, -1).max(1).min() > 0  # no empty wavelet
 
@@ -99,12 +99,23 @@ def test_save_load_round_trip(tmp_path):
         sources.make({"kind": "gabor"}, (1, 28, 28))
 
 
+def test_any_size_and_shape():
+    """Non-paper sizes get 3 and the odd sizes near a quarter and a half of the shorter side,
+    and 250 components per 784 pixels (fewer when the images allow fewer)."""
+    assert gabor.default_sizes(28, 28) == (3, 7, 15) == gabor.default_sizes(28, 29)
+    assert gabor.default_sizes(16, 16) == (3, 5, 9) and gabor.default_sizes(24, 40) == (3, 7, 13)
+    assert gabor.default_sizes(20, 12) == (3, 7)
+    waves = gabor.bank(20, 12)
+    assert waves.shape == (8 * (7 * 4 + 3 * 2), 20, 12)  # 8 kernels of size 3 on 7x4 tiles, of size 7 on 3x2
+    assert np.abs(waves).reshape(len(waves), -1).max(1).min() > 0
+    fitted = gabor.fit(images(n=80, side=24)[:, :, :, 2:22])  # 24 x 20
+    assert fitted.shape == (1, 24, 20) and fitted.components == 80  # 153 by default, 80 images allow 80
+    x = sources.GaborNoise(fitted, storage="float32").sample(ChunkRNG(0, 0, CPU), 4)
+    assert x.shape == (4, 1, 24, 20)
+
+
 def test_clear_errors():
-    with pytest.raises(gabor.GaborError, match="square"):
-        gabor.fit(np.zeros((10, 1, 28, 20), np.uint8))
-    with pytest.raises(gabor.GaborError, match="set generators.gabor.sizes"):
-        gabor.bank(20)
     with pytest.raises(gabor.GaborError, match="250 components asked, but 100 images"):
-        gabor.fit(images(n=100))
+        gabor.fit(images(n=100), components=250)
     with pytest.raises(store.ArtifactError):
         gabor.load("/nonexistent/g.h5")

@@ -43,34 +43,46 @@ def kernel(size: int, theta: float, phase: float) -> np.ndarray:
     return envelope * np.cos(2 * math.pi * xr / wavelength + p)
 
 
-def bank(side: int, sizes: tuple[int, ...] | None = None) -> np.ndarray:
-    """Wavelets (W, side, side): every kernel size, orientation and phase, tiled without
-    overlap on a ceil(side/size)^2 grid and truncated at the border (960 for 28x28 and
-    1520 for 32x32 with the paper's sizes)."""
-    sizes = _sizes(side, sizes)
+def bank(height: int, width: int | None = None, sizes: tuple[int, ...] | None = None) -> np.ndarray:
+    """Wavelets (W, height, width): every kernel size, orientation and phase, tiled without
+    overlap on a ceil(height/size) x ceil(width/size) grid and truncated at the border (960
+    for 28x28 and 1520 for 32x32 with the paper's sizes)."""
+    width = height if width is None else width
+    sizes = default_sizes(height, width, sizes)
     out = []
     for k in sizes:
         kernels = [kernel(k, th, ph) for th in ORIENTATIONS for ph in PHASES]
-        tiles = math.ceil(side / k)
-        for r in range(tiles):
-            for c in range(tiles):
+        for r in range(math.ceil(height / k)):
+            for c in range(math.ceil(width / k)):
                 for kern in kernels:
-                    w = np.zeros((side, side))
-                    h, v = min(k, side - r * k), min(k, side - c * k)
+                    w = np.zeros((height, width))
+                    h, v = min(k, height - r * k), min(k, width - c * k)
                     w[r * k : r * k + h, c * k : c * k + v] = kern[:h, :v]
                     out.append(w)
     return np.stack(out)
 
 
-def _sizes(side: int, sizes: tuple[int, ...] | None) -> tuple[int, ...]:
+def _odd(x: float) -> int:
+    return max(3, int(x) // 2 * 2 + 1)
+
+
+def default_sizes(height: int, width: int, sizes: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Kernel sizes: as given; the paper's for 28x28 and 32x32; otherwise 3 and the odd sizes
+    nearest a quarter and a half of the shorter side (which gives the paper's for 28x28)."""
     if sizes:
         return tuple(int(s) for s in sizes)
-    if side not in PAPER_SIZES:
-        raise GaborError(
-            f"no paper kernel sizes for {side}x{side} images (known: "
-            f"{', '.join(map(str, PAPER_SIZES))}); set generators.gabor.sizes"
-        )
-    return PAPER_SIZES[side]
+    if height == width and height in PAPER_SIZES:
+        return PAPER_SIZES[height]
+    side = min(height, width)
+    return tuple(sorted({3, _odd(side / 4), _odd(side / 2)}))
+
+
+def default_components(height: int, width: int) -> int:
+    """PCA components: the paper's for 28x28 (250) and 32x32 (600); otherwise 250 per 784 pixels
+    (the 28x28 rate), at least 10."""
+    if height == width and height in PAPER_COMPONENTS:
+        return PAPER_COMPONENTS[height]
+    return max(10, round(height * width * PAPER_COMPONENTS[28] / 784))
 
 
 @dataclass
@@ -117,17 +129,15 @@ def fit(
 ) -> GaborPCA:
     """Fit Gabor-PCA to ``images`` (N, C, H, W) uint8, each channel separately."""
     n, c, h, w = images.shape
-    if h != w:
-        raise GaborError(f"Gabor-PCA needs square images, got {h}x{w}")
-    k = components or PAPER_COMPONENTS.get(h)
-    if k is None:
-        raise GaborError(f"no paper component count for {h}x{w} images; set generators.gabor.components")
-    waves = bank(h, sizes).reshape(-1, h * w).T  # (P, W)
-    if k > min(n, waves.shape[1] + 1):
+    waves = bank(h, w, sizes).reshape(-1, h * w).T  # (P, W)
+    most = min(n, waves.shape[1] + 1)
+    if components is None:  # the default adapts to small training sets; an explicit count does not
+        k = min(default_components(h, w), most)
+    else:
+        k = components
+    if k > most:
         raise GaborError(
-            f"{k} components asked, but {n} images and {waves.shape[1] + 1} "
-            "weights per image allow at most "
-            f"{min(n, waves.shape[1] + 1)}"
+            f"{k} components asked, but {n} images and {waves.shape[1] + 1} weights per image allow at most {most}"
         )
     design = np.hstack([waves, np.ones((h * w, 1))])  # weights + intercept -> pixels
     proj, offset, low, high, explained = [], [], [], [], []
@@ -154,7 +164,7 @@ def fit(
         recon[:, ch] = (weights[:examples] @ design.T).reshape(-1, h, w)
         recon_pca[:, ch] = ((scores[:examples] @ evecs.T + mean) @ design.T).reshape(-1, h, w)
     settings = {
-        "sizes": list(_sizes(h, sizes)),
+        "sizes": list(default_sizes(h, w, sizes)),
         "alpha": alpha,
         "components": k,
         "wavelets": waves.shape[1],
