@@ -784,3 +784,14 @@ def test_backdoor_detection_scores_hits_and_auroc(tmp_path):
     ]
     img = saved(fig, tmp_path / "detection", min_ink=0.02)
     assert colour_fraction(img, "tab:red") > 0.0002 and colour_fraction(img, "tab:blue") > 0.0002
+
+
+def test_maps_of_other_channel_counts_show_the_channels_side_by_side():
+    m = np.arange(4 * 5 * 6, dtype=float).reshape(4, 5, 6) - 60
+    flat = panels.to_hwc(m)
+    assert flat.shape == (5, 4 * 6 + 3) and np.isnan(flat[:, [6, 13, 20]]).all()
+    np.testing.assert_array_equal(flat[:, 7:13], m[1])
+    fig, ax = plt.subplots()
+    panels.draw_map(ax, m, "four channels")
+    assert ax.images[0].get_cmap().name == panels.DIVERGING and ax.images[0].get_array().shape == (5, 27)
+    plt.close(fig)

@@ -12,7 +12,8 @@ A *map set* is a dict describing the classification images of one experiment:
 
 Single-channel maps are drawn with a diverging colour map centred on zero (red: brighter
 than the mean noise, blue: darker), each scaled to its own largest absolute value; RGB maps
-are min-max normalised per map. A confusion matrix is given as ``(matrix, accuracy)`` with
+are min-max normalised per map; maps of any other channel count (2, 4, ...) show their
+channels side by side with the diverging colour map. A confusion matrix is given as ``(matrix, accuracy)`` with
 rows = true class and is drawn row-normalised; ``(None, None)`` marks a classifier without any
 usable template.
 """
@@ -45,9 +46,18 @@ TITLE_SIZE = 8  # font size of panel titles
 
 
 def to_hwc(img: np.ndarray) -> np.ndarray:
-    """(C, H, W) -> (H, W) for one channel, (H, W, C) otherwise."""
+    """(C, H, W) -> (H, W) for one channel, (H, W, 3) for RGB; any other channel count is
+    drawn as one image of the channels side by side, one blank column apart."""
     img = np.asarray(img, dtype=np.float64)
-    return img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
+    c, h, w = img.shape
+    if c == 1:
+        return img[0]
+    if c == 3:
+        return np.moveaxis(img, 0, -1)
+    out = np.full((h, c * (w + 1) - 1), np.nan)
+    for i in range(c):
+        out[:, i * (w + 1) : i * (w + 1) + w] = img[i]
+    return out
 
 
 def bare(ax: Axes, title: str = "") -> None:
