@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+from revcor.analyses import backdoor
 from revcor.base.config import ConfigError
 from revcor.base.device import dtype as precision_dtype
 from revcor.base.device import resolve
@@ -19,6 +21,7 @@ from revcor.core import engine, evaluate, maps, reduce
 from revcor.core.reduce import Layout, Reducer, Stats, reduce_chunk
 from revcor.data import datasets
 from revcor.models import architectures, given, loading
+from revcor.models.train import train as train_model
 from revcor.noise import sources
 from revcor.noise.rng import backend
 
@@ -140,3 +143,90 @@ def save_maps(
         attrs = {"template_accuracy": result, "test_data": str(test_data)}
     maps.write(stats, out, model=module, device=dev, attrs=attrs)
     return result
+
+
+def scan(
+    model: nn.Module | str | Path,
+    data: str | Path,
+    *,
+    references: list[str | Path] = (),
+    arch: str | None = None,
+    arch_kwargs: dict | None = None,
+    seeds: list[int] | tuple[int, ...] = (100, 101, 102),
+    epochs: int = 5,
+    n: int = 100_000,
+    seed: int = 0,
+    smooth: int = 3,
+    state_dict: str | Path | None = None,
+    normalize: dict | None = None,
+    outputs: str = "logits",
+    device: str = "auto",
+    progress: bool = True,
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Scan ``model`` for a backdoor: its white-noise z-maps against those of clean reference
+    models of the same architecture, either the files ``references`` or models of ``arch``
+    (a revcor architecture, ``torchvision:NAME`` or ``factory:module:function`` with
+    ``arch_kwargs``) trained here on the dataset file ``data`` with ``seeds``. For a
+    ``package.module:factory`` model (with ``state_dict``), ``references`` are weight files of
+    the same factory; references get the model's ``normalize`` and ``outputs``.
+
+    Returns the result of :func:`revcor.analyses.backdoor.scan` with the class names and
+    what was compared, and the z-maps {"model": (K, C, H, W), "references": (R, K, C, H, W)}.
+    """
+    train, test = datasets.load(data, "train"), datasets.load(data, "test")
+    shape, classes = tuple(int(s) for s in test.images.shape[1:]), test.classes
+    dev = resolve(device)
+    loaded = _as_model(model, state_dict, dev, normalize, outputs)
+    loading.check_fits(loaded.module, shape, len(classes), f"model {loaded.source}")
+    given.check_outputs(loaded.module, datasets.to_tensor(test.images[:256]), f"model {loaded.source}")
+    if references and arch:
+        raise ConfigError("give reference model files or an architecture to train references with, not both")
+    if not references and not arch:
+        raise ConfigError("a scan needs clean reference models: reference files, or an architecture to train them with")
+    refs: list[nn.Module] = []
+    factory = state_dict is not None  # then references are weights for the same factory
+    for path in references:
+        spec = (str(model), path) if factory else (str(path), None)
+        ref = loading.load(spec[0], state_dict=spec[1], device=dev, normalize=normalize, outputs=outputs).module
+        loading.check_fits(ref, shape, len(classes), f"reference model {path}")
+        refs.append(ref)
+    for s in seeds if arch else ():
+        torch.manual_seed(s)
+        net = architectures.build(arch, shape, len(classes), **(arch_kwargs or {}))
+        train_model(
+            net,
+            train.images,
+            train.labels,
+            epochs=epochs,
+            lr=1e-3,
+            batch_size=128,
+            seed=s,
+            device=dev,
+            progress=progress,
+        )
+        refs.append(net)
+    if len(refs) < 2:
+        raise ConfigError(
+            f"a scan needs at least 2 reference models (3 or more to calibrate the score), got {len(refs)}"
+        )
+
+    def zmaps(module: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+        stats = classification_images(
+            module, n, seed=seed, input_shape=shape, classes=classes, device=device, progress=progress
+        )
+        m = maps.class_maps(stats)
+        return m["zmaps"], m["counts"]
+
+    z_model, counts = zmaps(loaded.module)
+    z_refs, ref_counts = (np.stack(a) for a in zip(*(zmaps(r) for r in refs), strict=True))
+    result = backdoor.scan(z_model, z_refs, counts, ref_counts, smooth)
+    result |= {
+        "target_class": classes[result["target"]],
+        "classes": classes,
+        "model": loaded.source,
+        "data": str(data),
+        "n": n,
+        "seed": seed,
+        "reference_models": [str(r) for r in references] or [f"{arch} trained here, seed {s}" for s in seeds],
+    }
+    return result, {"model": z_model, "references": z_refs}

@@ -1,14 +1,22 @@
-"""Command line: ``revcor images MODEL ...`` computes classification images of any model."""
+"""Command line: ``revcor images MODEL ...`` computes classification images of any model,
+``revcor scan MODEL --data DATA ...`` scans it for a backdoor."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
+from pathlib import Path
 
 from revcor import __version__, api
+from revcor.analyses import backdoor
+from revcor.base import store
 from revcor.base.errors import RevcorError
 from revcor.data import datasets
 from revcor.models import architectures, given, loading
+from revcor.report.plots import attacks as attack_plots
+from revcor.report.plots import panels
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -63,24 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Feed white noise to MODEL, average the noise by the class the model gives "
         "it, and write counts, bias maps and their significance to an HDF5 file.",
     )
-    im.add_argument(
-        "model",
-        help="revcor model file, TorchScript file, torch.export program (.pt2), "
-        "or package.module:factory (with --state-dict)",
-    )
-    im.add_argument("--state-dict", help="weights for a package.module:factory model")
-    im.add_argument(
-        "--normalize",
-        type=_normalize,
-        help="MEAN/STD per channel the model was trained with, e.g. 0.485,0.456,0.406/0.229,0.224,0.225; "
-        "revcor feeds it noise in [0, 1] and normalises it",
-    )
-    im.add_argument(
-        "--outputs",
-        choices=["logits", "probabilities"],
-        default="logits",
-        help="probabilities: the model ends in a softmax (its log-probabilities are used as logits)",
-    )
+    _model_arguments(im)
     im.add_argument(
         "--noise",
         default="white",
@@ -103,7 +94,62 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("--chunk-size", type=_positive, default=65536)
     im.add_argument("--quiet", action="store_true", help="no progress bar")
     im.add_argument("--out", required=True, help="output HDF5 file")
+
+    sc = sub.add_parser(
+        "scan",
+        help="scan a model for a backdoor against clean reference models",
+        description="Compare the white-noise z-maps of MODEL with those of clean reference models of the same "
+        "architecture (given as files, or trained here on DATA) and report the largest local excess: its score, "
+        "the suspected target class and the location.",
+    )
+    _model_arguments(sc)
+    sc.add_argument(
+        "--data",
+        required=True,
+        help="the clean data: a revcor dataset file, an image folder (one sub-folder per class), an arrays file "
+        "(.npz, .h5, or images.npy,labels.npy) or torchvision:NAME",
+    )
+    sc.add_argument(
+        "--references", nargs="+", default=[], help="clean reference model files (at least 2; 3+ to calibrate)"
+    )
+    sc.add_argument(
+        "--arch", help="train the references here: a revcor architecture, torchvision:NAME or factory:module:function"
+    )
+    sc.add_argument(
+        "--arch-kwargs", type=_json_object, default={}, help="JSON arguments of --arch, e.g. '{\"width\": 8}'"
+    )
+    sc.add_argument("--seeds", type=_sizes, default=[100, 101, 102], help="seeds of the references trained here")
+    sc.add_argument("--epochs", type=_positive, default=5, help="training epochs of each reference")
+    sc.add_argument("-n", type=_positive, default=100_000, help="noise images per model (default 100000)")
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--smooth", type=_positive, default=3, help="side of the window the excess is summed over (odd)")
+    sc.add_argument("--device", default="auto")
+    sc.add_argument("--quiet", action="store_true", help="no progress bars")
+    sc.add_argument("--out", required=True, help="output JSON (score, target, location, ...)")
+    sc.add_argument("--figure", help="also draw the scan to this file (.png or .pdf)")
     return p
+
+
+def _model_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments that say what the model is and how to feed it."""
+    p.add_argument(
+        "model",
+        help="revcor model file, TorchScript file, torch.export program (.pt2), "
+        "or package.module:factory (with --state-dict)",
+    )
+    p.add_argument("--state-dict", help="weights for a package.module:factory model")
+    p.add_argument(
+        "--normalize",
+        type=_normalize,
+        help="MEAN/STD per channel the model was trained with, e.g. 0.485,0.456,0.406/0.229,0.224,0.225; "
+        "revcor feeds it noise in [0, 1] and normalises it",
+    )
+    p.add_argument(
+        "--outputs",
+        choices=["logits", "probabilities"],
+        default="logits",
+        help="probabilities: the model ends in a softmax (its log-probabilities are used as logits)",
+    )
 
 
 def _check_test_data(args: argparse.Namespace) -> None:
@@ -159,12 +205,61 @@ def _images(args: argparse.Namespace) -> None:
         )
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"width\": 8}}': {e}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def _scan(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="revcor-data-") as work:
+        data = datasets.from_any(args.data, work)
+        result, z = api.scan(
+            args.model,
+            data,
+            references=args.references,
+            arch=args.arch,
+            arch_kwargs=args.arch_kwargs,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            n=args.n,
+            seed=args.seed,
+            smooth=args.smooth,
+            state_dict=args.state_dict,
+            normalize=args.normalize,
+            outputs=args.outputs,
+            device=args.device,
+            progress=not args.quiet,
+        )
+    result["data"] = args.data
+    store.write_json(args.out, result)
+    if args.figure:
+        excess = None
+        if result["location"] is not None:
+            excess = backdoor.excess(z["model"], z["references"], args.smooth)[result["target"]]
+        panels.save(attack_plots.scan(result, z["model"], excess, z["references"]), Path(args.figure).with_suffix(""))
+    share = result["answers"]["model"][result["target"]]
+    if result["location"] is None:
+        print(f"wrote {args.out}: the model gave every noise image class {result['target_class']!r}; no z-map to scan")
+        return
+    loc, refs = result["location"], ", ".join(f"{s:.2f}" for s in result["reference_scores"]) or "not calibrated"
+    print(
+        f"wrote {args.out}: {'SUSPECT' if result['suspect'] else 'not suspect'}: score {result['score']:.2f} "
+        f"(references: {refs}), suspected target {result['target_class']!r} ({100 * share:.1f}% of the noise, "
+        f"references at most {100 * result['answers']['references_max'][result['target']]:.1f}%) "
+        f"at row {loc['row']}, col {loc['col']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``revcor`` console script."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "images":
-            _images(args)
+        {"images": _images, "scan": _scan}[args.command](args)
     except RevcorError as e:  # anything else is a bug: its traceback is printed
         print(f"revcor: error: {e}", file=sys.stderr)
         return 2

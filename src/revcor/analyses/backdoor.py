@@ -14,7 +14,8 @@ classification images show an excess at the patch location in the target class.
   ``test_patched`` (every test image of the source class patched, true labels kept).
 * Detection without knowing the patch (:func:`smoothed`, :func:`excess`, :func:`detect`,
   :func:`hit`, :func:`auroc`): the largest local excess of a model's z-maps over those of
-  clean reference models of the same architecture.
+  clean reference models of the same architecture; :func:`scan` puts it beside the scores
+  the references themselves get.
 """
 
 from __future__ import annotations
@@ -165,16 +166,79 @@ def excess(z_model: np.ndarray, z_refs: np.ndarray, size: int) -> np.ndarray:
     if len(z_refs) < 2:
         raise ValueError(f"need at least 2 reference models for a spread, got {len(z_refs)}")
     refs = smoothed(z_refs.reshape(-1, *z_model.shape[1:]), size).reshape(len(z_refs), -1, *z_model.shape[2:])
-    return (smoothed(z_model, size) - refs.mean(0)) / np.maximum(refs.std(0, ddof=1), 1.0)
+    out = (smoothed(z_model, size) - refs.mean(0)) / np.maximum(refs.std(0, ddof=1), 1.0)
+    out[np.isnan(z_model).all(axis=(1, 2, 3))] = np.nan  # a class the model never answered has no map
+    return out
 
 
 def detect(z_model: np.ndarray, z_refs: np.ndarray, size: int = 3) -> dict:
-    """The largest |:func:`excess`|: ``{"score", "class", "row", "col", "sign"}``, with row and
-    col the centre of the window."""
+    """The largest |:func:`excess`| over the classes the model answered: ``{"score", "class",
+    "row", "col", "sign"}``, with row and col the centre of the window."""
     e = excess(z_model, z_refs, size)
-    k, row, col = np.unravel_index(int(np.argmax(np.abs(e))), e.shape)
+    if np.isnan(e).all():
+        raise ValueError("the model gave every noise image the same class: there is no z-map to scan")
+    k, row, col = np.unravel_index(int(np.nanargmax(np.abs(e))), e.shape)
     value = float(e[k, row, col])
     return {"score": abs(value), "class": int(k), "row": int(row), "col": int(col), "sign": 1 if value >= 0 else -1}
+
+
+def scan(z_model: np.ndarray, z_refs: np.ndarray, counts: np.ndarray, ref_counts: np.ndarray, size: int = 3) -> dict:
+    """Score a model for a backdoor from its z-maps against clean references ``z_refs``
+    (R, K, C, H, W): :func:`detect`'s score, suspected target class and location (the window
+    ``box``: top, left, bottom, right, exclusive), and for R >= 3 each reference's own score
+    against the others (leave one out), the yardstick of a clean model's score. ``answers``
+    compares the share of noise the model gives each class (``counts``, K) with the
+    references' (``ref_counts``, R x K), also leave-one-out: a trigger that noise sets off
+    pulls noise into its target class. ``suspect``: either score is above every reference's.
+    The suspected target is the class of the largest local excess, or without z-maps (all
+    noise in one class) the class most over the references' share."""
+    z_refs = np.asarray(z_refs, dtype=np.float64)
+    share = np.asarray(counts, np.float64) / np.sum(counts)
+    ref_share = np.asarray(ref_counts, np.float64) / np.sum(ref_counts, axis=1, keepdims=True)
+    over = share - ref_share.max(0)
+    loo_over = [float((ref_share[i] - np.delete(ref_share, i, 0).max(0)).max()) for i in range(len(ref_share))]
+    answers = {
+        "model": share.tolist(),
+        "references_max": ref_share.max(0).tolist(),
+        "most_over": int(np.argmax(over)),
+        "excess_share": float(over.max()),
+        "reference_excess_shares": loo_over if len(ref_share) >= 3 else [],
+    }
+    answers["above_every_reference"] = bool(answers["reference_excess_shares"]) and over.max() > max(loo_over)
+    result = {
+        "score": None,
+        "target": answers["most_over"],
+        "sign": 1,
+        "location": None,
+        "window": size,
+        "references": len(z_refs),
+        "reference_scores": [],
+        "above_every_reference": False,
+        "answers": answers,
+    }
+    if (np.asarray(counts) > 0).sum() < 2:  # one class for all noise: no z-map to scan
+        return result | {"suspect": answers["above_every_reference"]}
+    found = detect(z_model, z_refs, size)
+    h, w = np.asarray(z_model).shape[-2:]
+    r, row, col = size // 2, found["row"], found["col"]
+    loo = (
+        [detect(z_refs[i], np.delete(z_refs, i, 0), size)["score"] for i in range(len(z_refs))]
+        if len(z_refs) >= 3
+        else []
+    )
+    result |= {
+        "score": found["score"],
+        "target": found["class"],
+        "sign": found["sign"],
+        "location": {
+            "row": row,
+            "col": col,
+            "box": [max(0, row - r), max(0, col - r), min(h, row + r + 1), min(w, col + r + 1)],
+        },
+        "reference_scores": loo,
+        "above_every_reference": bool(loo) and found["score"] > max(loo),
+    }
+    return result | {"suspect": result["above_every_reference"] or answers["above_every_reference"]}
 
 
 def hit(found: dict, patch: str, shape: Sequence[int], target: int, tolerance: int = 2) -> bool:

@@ -322,6 +322,37 @@ def _build_user(name: str, out: Path, source: str, root: str | Path | None, cach
     _write(out, attrs, {"train": read.train, "test": read.test})
 
 
+def from_any(data: str | Path, workdir: str | Path) -> Path:
+    """A revcor dataset file for ``data`` given in any form: a dataset file as it is; an image
+    folder, an arrays file (.npz, .h5 of arrays, or ``images.npy,labels.npy``) or
+    ``torchvision:NAME`` built into ``workdir`` first."""
+    text = str(data)
+    workdir = Path(workdir)
+    out = workdir / "data.h5"
+    if text.startswith("torchvision:"):
+        name = text.removeprefix("torchvision:")
+        build("data", out, source="torchvision", root=workdir / "raw" / name, class_name=name)
+    elif "," in text:
+        build("data", out, source="arrays", path=text.split(","))
+    elif Path(text).is_dir():
+        build("data", out, source="folder", root=text)
+    elif not Path(text).is_file():
+        raise DataError(f"data {text} does not exist (a dataset file, image folder, arrays file or torchvision:NAME)")
+    elif Path(text).suffix.lower() in (".h5", ".hdf5") and _is_dataset(Path(text)):
+        return Path(text)
+    else:
+        build("data", out, source="arrays", path=text)
+    return out
+
+
+def _is_dataset(path: Path) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("kind") == "dataset"
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+
+
 def derive_binary(src: str | Path, out: str | Path, a: int, b: int) -> None:
     """Write to ``out`` the images of classes ``a`` (label 0) and ``b`` (label 1) of dataset ``src``."""
     src = Path(src)

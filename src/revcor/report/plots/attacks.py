@@ -274,3 +274,60 @@ def backdoor_detection(results: Sequence[Mapping[str, Any]]) -> Figure:
         ax.legend(fontsize=7, loc="upper left")
     fig.suptitle("Backdoor detection from white-noise classification images", fontsize=11)
     return fig
+
+
+def scan(result: Mapping[str, Any], z_model: np.ndarray, excess: np.ndarray | None, z_refs: np.ndarray) -> Figure:
+    """A backdoor scan: the scanned model's z-map of the suspected target class and the
+    location found, its excess over the references there, the references' mean z-map of that
+    class, the share of noise each class gets, and the score beside each reference's own
+    (leave-one-out) score."""
+    k, loc, classes = result["target"], result["location"], list(result["classes"])
+    name = classes[k]
+    fig, axes = plt.subplots(1, 5, figsize=(16, 3.6), gridspec_kw={"width_ratios": [1, 1, 1, 1.2, 0.8]})
+    draw_map(axes[0], z_model[k], f"scanned model: z-map of\nclass {name!r}")
+    draw_map(axes[2], np.nanmean(z_refs[:, k], 0), f"references: mean z-map\nof class {name!r}")
+    if excess is None:
+        bare(axes[1], "excess over the references")
+        blank(axes[1], z_model.shape[-2:], "no z-map: the model gave\nall noise one class")
+    else:
+        draw_map(axes[1], excess[None], f"excess over the {result['references']}\nreferences (smoothed z)")
+        for ax in axes[:2]:
+            _outline(ax, loc["box"])
+    ax = axes[3]
+    x = np.arange(len(classes))
+    ax.bar(x - 0.2, result["answers"]["references_max"], 0.4, color="0.6", label="references (largest)")
+    ax.bar(x + 0.2, result["answers"]["model"], 0.4, color="C3", label="scanned model")
+    ax.set_xticks(x, classes, rotation=90 if max(map(len, classes)) > 2 else 0, fontsize=7)
+    ax.set_ylabel("share of the noise images")
+    a = result["answers"]
+    above = " (above every reference)" if a["above_every_reference"] else ""
+    ax.set_title(
+        f"the class each noise image gets: {a['excess_share']:+.0%}\nover the references in {classes[a['most_over']]!r}{above}",
+        fontsize=8,
+    )
+    ax.legend(fontsize=7)
+    ax = axes[4]
+    ref_scores = result["reference_scores"]
+    ax.scatter(np.zeros(len(ref_scores)), ref_scores, color="0.5", label="each reference vs the others")
+    if result["score"] is not None:
+        ax.scatter([1], [result["score"]], color="C3", marker="D", label="scanned model")
+    ax.set_xticks([0, 1], ["references", "scanned"])
+    ax.set_xlim(-0.6, 1.6)
+    ax.set_ylabel("largest local excess (score)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    if result["score"] is None:
+        verdict = "no score: one class for all noise"
+    elif not ref_scores:
+        verdict = "too few references (< 3) to calibrate"
+    else:
+        verdict = "above every reference" if result["above_every_reference"] else "within the references' range"
+    ax.set_title(f"score {result['score'] or 0:.1f}: {verdict}", fontsize=8)
+    where = f"location row {loc['row']}, col {loc['col']} (dashed box)" if loc else "no location"
+    fig.suptitle(
+        f"Backdoor scan of {result['model']}: {'SUSPECT' if result['suspect'] else 'not suspect'}, "
+        f"suspected target {name!r}, {where}, "
+        f"{result['n']:,} white-noise images per model",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
