@@ -122,8 +122,8 @@ def fig4(maps: str, stem: str) -> None:
 
 def fig13(stem: str, mlp: str | None = None, rnn: str | None = None) -> None:
     """Bias maps of the MLP (top) and the RNN (bottom), whichever were run."""
-    panels = {label: map_set(path, label) for label, path in (("MLP", mlp), ("RNN", rnn)) if path}
-    panels.save(map_plots.fig13(panels), stem)
+    blocks = {label: map_set(path, label) for label, path in (("MLP", mlp), ("RNN", rnn)) if path}
+    panels.save(map_plots.fig13(blocks), stem)
 
 
 def fig14(maps: str, evaluation: str, stem: str) -> None:
@@ -162,12 +162,12 @@ def zmaps(maps: str, stem: str) -> None:
 
 def fig5(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
     """Gabor-PCA noise per dataset: bias maps, samples, a reconstruction, the confusion matrix."""
-    panels = []
+    blocks = []
     for path, evaluation, generator in zip(maps, evaluations, generators, strict=False):
         dataset = read.experiment_spec(path)["model"].split("/")[0]
         fitted = gabor.load(generator)
         cm, acc = _confusion(read.load_json(evaluation)["final"]["bias_maps"])
-        panels.append(
+        blocks.append(
             {
                 "label": read.DATASET_LABELS.get(dataset, dataset),
                 "maps": map_set(path, "CNN", "Gabor-PCA samples"),
@@ -181,7 +181,7 @@ def fig5(maps: list[str], evaluations: list[str], generators: list[str], stem: s
                 "wavelets": fitted.settings["wavelets"],
             }
         )
-    panels.save(noise_plots.fig5(panels), stem)
+    panels.save(noise_plots.fig5(blocks), stem)
 
 
 def fig15(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
@@ -266,7 +266,7 @@ def fig6(attack: str, stem: str) -> None:
     with store.open_artifact(attack, "attack") as f:
         gammas = store.get_attr(f, "gammas")
         g = store.get_attr(f, "example_gammas")
-        panels = {
+        blocks = {
             label: {
                 "templates": f[f"{key}/templates"][()],
                 "digits": f[f"{key}/digit"][()],
@@ -282,7 +282,7 @@ def fig6(attack: str, stem: str) -> None:
         classes, model = store.get_attr(f, "classes"), store.get_attr(f, "model")
         n = store.get_attr(f, "noise_samples")
     fig = attack_plots.fig6(
-        panels,
+        blocks,
         gammas,
         rates,
         classes,
