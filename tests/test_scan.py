@@ -95,7 +95,7 @@ def test_the_trigger_works(scanned):
 
 def test_scan_names_the_target_and_the_place(scanned):
     r = scanned["result"]
-    assert r["target"] == TARGET and r["target_class"] == "5" and r["suspect"]
+    assert r["target"] == TARGET and r["target_class"] == "5" and r["suspect"] is True
     top, left, bottom, right = r["location"]["box"]
     assert 22 - 2 <= r["location"]["row"] <= 25 + 2 and 22 - 2 <= r["location"]["col"] <= 25 + 2, r["location"]
     assert r["answers"]["above_every_reference"] and r["answers"]["model"][TARGET] > 0.5

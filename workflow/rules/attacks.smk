@@ -176,3 +176,37 @@ rule figure_backdoor_detection:
         code=script_version("figure"),
     script:
         "../../scripts/figure.py"
+
+
+rule scan:
+    input:
+        unpack(lambda w: PLAN.scan_inputs(w.name)),
+    output:
+        f"{RESULTS}/scans/{{name}}.json",
+    log:
+        f"{RESULTS}/logs/scans/{{name}}.log",
+    localrule: True
+    resources:
+        **res("scan"),
+    params:
+        spec=lambda w: {**config["scans"][w.name], "name": w.name, **scan_models(config, w.name)},
+        code=script_version("scan"),
+    script:
+        "../../scripts/scan.py"
+
+
+rule figure_scan:
+    input:
+        unpack(lambda w: {"scan": PLAN.scan_file(w.name), **PLAN.scan_inputs(w.name)}),
+    output:
+        **figure_output(f"{RESULTS}/figures/scan/{{name}}", "../report/scan.rst", "Backdoors", scan="{name}"),
+    log:
+        f"{RESULTS}/logs/figures/scan/{{name}}.log",
+    localrule: True
+    resources:
+        **res("figure_scan"),
+    params:
+        fig="scan",
+        code=script_version("figure"),
+    script:
+        "../../scripts/figure.py"

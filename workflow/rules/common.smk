@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from revcor.base.codeversion import code_version
-from revcor.base.config import ConfigError, validate
+from revcor.base.config import ConfigError, scan_models, validate
 from revcor.base.config import expand as expand_config
 from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES, Plan
 

@@ -204,7 +204,7 @@ def scan(z_model: np.ndarray, z_refs: np.ndarray, counts: np.ndarray, ref_counts
         "excess_share": float(over.max()),
         "reference_excess_shares": loo_over if len(ref_share) >= 3 else [],
     }
-    answers["above_every_reference"] = bool(answers["reference_excess_shares"]) and over.max() > max(loo_over)
+    answers["above_every_reference"] = bool(loo_over and len(ref_share) >= 3 and over.max() > max(loo_over))
     result = {
         "score": None,
         "target": answers["most_over"],

@@ -150,6 +150,48 @@ def detection_experiment(model: str) -> str:
     return "detect-" + model.replace("/", "-")
 
 
+def scan_models(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The scanned model (``dataset/model``) of scan ``name`` and its references."""
+    spec = config["scans"][name]
+    dataset = spec["model"].partition("/")[0]
+    refs = spec["references"]
+    if isinstance(refs, list):
+        return {"model": spec["model"], "references": list(refs)}
+    return {
+        "model": spec["model"],
+        "references": [f"{dataset}/{name}_r{s}" for s in refs.get("seeds", [100, 101, 102, 103])],
+    }
+
+
+def _reference_spec(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """Training settings of scan ``name``'s references: its ``references`` settings, else the
+    scanned model's own architecture."""
+    spec = config["scans"][name]
+    dataset, _, model = spec["model"].partition("/")
+    scanned = model_settings(config, dataset, model)
+    refs = spec["references"]
+    arch, kwargs = refs.get("arch"), refs.get("kwargs")
+    if arch is None:
+        if scanned.get("arch"):
+            arch, kwargs = scanned["arch"], kwargs if kwargs is not None else scanned.get("kwargs", {})
+        elif scanned.get("factory"):
+            arch, kwargs = f"factory:{scanned['factory']}", kwargs if kwargs is not None else scanned.get("kwargs", {})
+        elif scanned.get("torchvision"):
+            arch, kwargs = (
+                f"torchvision:{scanned['torchvision']}",
+                kwargs if kwargs is not None else scanned.get("kwargs", {}),
+            )
+        else:
+            raise ConfigError(
+                f"scans.{name}: the architecture of {spec['model']} (a model file) is unknown; give "
+                "references.arch to train references with, or references: [dataset/model, ...]"
+            )
+    out = {"arch": arch, "kwargs": kwargs or {}}
+    if "epochs" in refs:
+        out["epochs"] = refs["epochs"]
+    return out
+
+
 def expand(config: dict[str, Any]) -> dict[str, Any]:
     """Add the models and noise experiments that ``backdoors`` and ``detection`` imply: every
     model of :func:`detection_models`, a copy of ``detection.model`` with its seed, and one
@@ -182,5 +224,20 @@ def expand(config: dict[str, Any]) -> dict[str, Any]:
             config["models"].setdefault(ds, {}).setdefault(m, {**copy.deepcopy(spec), "seed": seed})
             config["experiments"].setdefault(
                 detection_experiment(model), {"model": model, "n": det["n"], "checkpoints": [], "summary": False}
+            )
+    for name, spec in config.get("scans", {}).items():
+        dataset, _, model = spec["model"].partition("/")
+        model_settings(config, dataset, model)  # the scanned model must exist
+        models = scan_models(config, name)
+        if not isinstance(spec["references"], list):
+            refs = _reference_spec(config, name)
+            for ref in models["references"]:
+                ds, m = ref.split("/")
+                config["models"].setdefault(ds, {}).setdefault(m, {**refs, "seed": int(m.rsplit("_r", 1)[1])})
+        for m in [models["model"], *models["references"]]:
+            ds, mm = m.split("/")
+            model_settings(config, ds, mm)
+            config["experiments"].setdefault(
+                detection_experiment(m), {"model": m, "n": spec["n"], "checkpoints": [], "summary": False}
             )
     return config

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from revcor.base.config import ConfigError, detection_experiment, detection_models, model_settings
+from revcor.base.config import ConfigError, detection_experiment, detection_models, model_settings, scan_models
 from revcor.models import given
 from revcor.models.architectures import BACKBONES
 from revcor.models.backbones import DEFAULT_WEIGHTS
@@ -311,6 +311,17 @@ class Plan:
             "detection": f"{self.results}/backdoors/{name}/detection.json",
         }
 
+    def scan_inputs(self, name: str) -> dict[str, Any]:
+        """Maps of scan ``name``'s model and of its references."""
+        models = scan_models(self.config, name)
+        return {
+            "model": self.maps_file(detection_experiment(models["model"])),
+            "references": [self.maps_file(detection_experiment(m)) for m in models["references"]],
+        }
+
+    def scan_file(self, name: str) -> str:
+        return f"{self.results}/scans/{name}.json"
+
     # ------------------------------------------------------------------ imagenet (Table 1)
 
     def backbone_ids(self) -> list[str]:
@@ -388,6 +399,8 @@ class Plan:
         stems += [f"{r}/figures/fig7/{name}" for name in cfg["backdoors"]]
         if cfg["backdoors"]:
             out += [f"{r}/tables/backdoor_detection.md", f"{r}/figures/backdoor_detection.png"]
+        out += [self.scan_file(name) for name in cfg["scans"]]
+        stems += [f"{r}/figures/scan/{name}" for name in cfg["scans"]]
         stems += [f"{r}/figures/{fig}/{name}" for name in cfg["neurons"] for fig in self.unit_figures(name)]
         for name, spec in cfg["microstimulation"].items():
             out.append(f"{r}/tables/microstim/{name}.md")

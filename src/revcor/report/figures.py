@@ -14,11 +14,13 @@ import h5py
 import numpy as np
 import torch
 
+from revcor.analyses import backdoor
 from revcor.analyses import microstim as microstim_mod
 from revcor.base import paper, store
 from revcor.core import engine
 from revcor.data import datasets
 from revcor.noise import gabor, sources
+from revcor.pipeline import scan as scan_step
 from revcor.report import read
 from revcor.report.plots import attacks as attack_plots
 from revcor.report.plots import maps as map_plots
@@ -418,3 +420,15 @@ def fig23(microstim: str, stem: str) -> None:
 def fig24(microstim: str, stem: str) -> None:
     """Psychometric curves with lowered biases (paper Fig. 24, 25 right)."""
     _psychometric(microstim, -1, stem)
+
+
+def scan(scan: str, model: str, references: list[str], stem: str) -> None:
+    """A backdoor scan: the model's and the references' z-maps of the suspected target, the
+    excess, the answer shares and the scores (see :func:`revcor.report.plots.attacks.scan`)."""
+    result = read.load_json(scan)
+    z_model = scan_step.zmaps_and_counts(model)[0]
+    z_refs = np.stack([scan_step.zmaps_and_counts(p)[0] for p in list(references)])
+    excess = None
+    if result["location"] is not None:
+        excess = backdoor.excess(z_model, z_refs, result["window"])[result["target"]]
+    panels.save(attack_plots.scan(result, z_model, excess, z_refs), stem)
