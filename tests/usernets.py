@@ -76,6 +76,17 @@ def train_briefly(
     net: nn.Module, images: np.ndarray, labels: np.ndarray, normalize: dict, *, epochs: int = 2, seed: int = 0
 ) -> nn.Module:
     """A plain user training loop (Adam, batches of 64) on uint8 images; returns ``net`` in eval mode."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same weights whatever the machine's thread count
+    try:
+        return _train(net, images, labels, normalize, epochs, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    net: nn.Module, images: np.ndarray, labels: np.ndarray, normalize: dict, epochs: int, seed: int
+) -> nn.Module:
     torch.manual_seed(seed)
     x = torch.from_numpy(images).float().div(255)
     x = (x - torch.tensor(normalize["mean"]).view(1, -1, 1, 1)) / torch.tensor(normalize["std"]).view(1, -1, 1, 1)

@@ -173,13 +173,26 @@ def excess(z_model: np.ndarray, z_refs: np.ndarray, size: int) -> np.ndarray:
 
 def detect(z_model: np.ndarray, z_refs: np.ndarray, size: int = 3) -> dict:
     """The largest |:func:`excess`| over the classes the model answered: ``{"score", "class",
-    "row", "col", "sign"}``, with row and col the centre of the window."""
+    "row", "col", "sign"}``, with row and col the centre of the window. A model that gave all
+    noise one class has no z-map to score: score 0 and class, row, col -1."""
     e = excess(z_model, z_refs, size)
     if np.isnan(e).all():
-        raise ValueError("the model gave every noise image the same class: there is no z-map to scan")
+        return {"score": 0.0, "class": -1, "row": -1, "col": -1, "sign": 0}
     k, row, col = np.unravel_index(int(np.nanargmax(np.abs(e))), e.shape)
     value = float(e[k, row, col])
     return {"score": abs(value), "class": int(k), "row": int(row), "col": int(col), "sign": 1 if value >= 0 else -1}
+
+
+SHARE_FLOOR = 0.05  # share differences are measured in units of the references' spread, at least this
+
+
+def answer_excess(counts: np.ndarray, ref_counts: np.ndarray) -> np.ndarray:
+    """(K,) how far the share of noise a model gives each class (``counts``) lies above the
+    references' mean share (``ref_counts``, R x K, R >= 2), in units of their spread, floored
+    at :data:`SHARE_FLOOR`: a trigger that noise sets off pulls noise into its target class."""
+    share = np.asarray(counts, np.float64) / np.sum(counts)
+    refs = np.asarray(ref_counts, np.float64) / np.sum(ref_counts, axis=1, keepdims=True)
+    return (share - refs.mean(0)) / np.maximum(refs.std(0, ddof=1), SHARE_FLOOR)
 
 
 def scan(z_model: np.ndarray, z_refs: np.ndarray, counts: np.ndarray, ref_counts: np.ndarray, size: int = 3) -> dict:
@@ -188,23 +201,24 @@ def scan(z_model: np.ndarray, z_refs: np.ndarray, counts: np.ndarray, ref_counts
     ``box``: top, left, bottom, right, exclusive), and for R >= 3 each reference's own score
     against the others (leave one out), the yardstick of a clean model's score. ``answers``
     compares the share of noise the model gives each class (``counts``, K) with the
-    references' (``ref_counts``, R x K), also leave-one-out: a trigger that noise sets off
-    pulls noise into its target class. ``suspect``: either score is above every reference's.
-    The suspected target is the class of the largest local excess, or without z-maps (all
-    noise in one class) the class most over the references' share."""
+    references' (``ref_counts``, R x K) by :func:`answer_excess`, also calibrated leave one
+    out. ``suspect``: either score is above every reference's.
+    The suspected target is the class whose share of noise is above every reference's when
+    there is one, else the class of the largest local excess (``excess_class``, which for a
+    trigger may be another class's map, darker where the trigger is); the location is that
+    excess's window (none without z-maps, when all noise went to one class)."""
     z_refs = np.asarray(z_refs, dtype=np.float64)
-    share = np.asarray(counts, np.float64) / np.sum(counts)
-    ref_share = np.asarray(ref_counts, np.float64) / np.sum(ref_counts, axis=1, keepdims=True)
-    over = share - ref_share.max(0)
-    loo_over = [float((ref_share[i] - np.delete(ref_share, i, 0).max(0)).max()) for i in range(len(ref_share))]
+    counts, ref_counts = np.asarray(counts, np.float64), np.asarray(ref_counts, np.float64)
+    pull = answer_excess(counts, ref_counts)
+    loo = [float(answer_excess(ref_counts[i], np.delete(ref_counts, i, 0)).max()) for i in range(len(ref_counts))]
     answers = {
-        "model": share.tolist(),
-        "references_max": ref_share.max(0).tolist(),
-        "most_over": int(np.argmax(over)),
-        "excess_share": float(over.max()),
-        "reference_excess_shares": loo_over if len(ref_share) >= 3 else [],
+        "model": (counts / counts.sum()).tolist(),
+        "references_max": (ref_counts / ref_counts.sum(1, keepdims=True)).max(0).tolist(),
+        "most_over": int(np.argmax(pull)),
+        "excess": float(pull.max()),
+        "reference_excesses": loo if len(ref_counts) >= 3 else [],
     }
-    answers["above_every_reference"] = bool(loo_over and len(ref_share) >= 3 and over.max() > max(loo_over))
+    answers["above_every_reference"] = bool(len(ref_counts) >= 3 and pull.max() > max(loo))
     result = {
         "score": None,
         "target": answers["most_over"],
@@ -228,7 +242,8 @@ def scan(z_model: np.ndarray, z_refs: np.ndarray, counts: np.ndarray, ref_counts
     )
     result |= {
         "score": found["score"],
-        "target": found["class"],
+        "target": answers["most_over"] if answers["above_every_reference"] else found["class"],
+        "excess_class": found["class"],
         "sign": found["sign"],
         "location": {
             "row": row,

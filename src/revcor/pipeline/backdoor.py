@@ -111,7 +111,7 @@ def evaluate_detection(
             found = detect(z, refs, smooth)
             found["hit"] = hit(found, spec["patch"], shape, spec["target"])
             result["models"].append({"model": model, "role": role, **found})
-            if i == 0:  # the map behind the first model's score, for the figure
+            if i == 0:  # the map behind the first model's score, for the figure (NaN: no z-map)
                 result["excess"][role] = excess(z, refs, smooth)[found["class"]].tolist()
     scores = {role: [m["score"] for m in result["models"] if m["role"] == role] for role in ("poisoned", "clean")}
     result["auroc"] = auroc(scores["poisoned"], scores["clean"])

@@ -302,7 +302,8 @@ def scan(result: Mapping[str, Any], z_model: np.ndarray, excess: np.ndarray | No
     a = result["answers"]
     above = " (above every reference)" if a["above_every_reference"] else ""
     ax.set_title(
-        f"the class each noise image gets: {a['excess_share']:+.0%}\nover the references in {classes[a['most_over']]!r}{above}",
+        f"the class each noise image gets; most pulled: {classes[a['most_over']]!r}\n"
+        f"({a['excess']:.1f} sd over the references' share){above}",
         fontsize=8,
     )
     ax.legend(fontsize=7)
