@@ -20,6 +20,7 @@ wildcard_constraints:
     exp=r"[A-Za-z0-9_-]+",
     part=r"[0-9]+",
     name=r"[a-z0-9]+",
+    scan=r"[A-Za-z0-9_-]+",
     unit=r"[A-Za-z0-9_-]+",
     stim=r"[A-Za-z0-9_-]+",
 

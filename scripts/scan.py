@@ -8,7 +8,7 @@ log = logs.setup(s.log[0])
 result = scan.run(s.input.model, list(s.input.references), s.params.spec, s.output[0])
 log.info(
     "%s: score %s, suspected target %s, suspect %s",
-    s.wildcards.name,
+    s.wildcards.scan,
     result["score"],
     result["target_class"],
     result["suspect"],

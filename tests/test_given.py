@@ -11,6 +11,8 @@ import pytest
 import torch
 import torchvision
 import usernets
+import yaml
+from conftest import ROOT
 
 from revcor.data import datasets
 from revcor.models import given, layers, loading
@@ -140,3 +142,64 @@ def test_cli_probabilities_and_normalize_give_the_logit_models_maps(tmp_path, us
         np.testing.assert_array_equal(fa["counts"][()], fb["counts"][()])
         np.testing.assert_array_equal(fa["maps"][()], fb["maps"][()])
         assert fa["counts"][()].max() < 3000  # the normalised model answers more than one class
+
+
+def test_init_writes_a_config_that_plans_every_analysis(tmp_path, user_models, mnist5k):
+    out = tmp_path / "config.yaml"
+    args = [str(user_models["program"]), "--data", str(mnist5k), "--normalize", "0.1307/0.3081", "--out", str(out)]
+    run = subprocess.run(
+        [sys.executable, "-m", "revcor.cli", "init", *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    config = yaml.safe_load(out.read_text())
+    assert config["datasets"]["mnist_5k"]["classes"] == [str(k) for k in range(10)]
+    assert config["models"]["mnist_5k"]["model"]["normalize"] == {"mean": [0.1307], "std": [0.3081]}
+    assert set(config["experiments"]) == {"white", "gabor", "vae"}
+    stim = config["microstimulation"]["stim"]
+    assert config["neurons"]["units"]["layers"] == ["conv1"] and stim["ks"] == {"conv1": [0, 0.05, 0.1]}
+    assert stim["layers"] == {"conv1": 0.1}
+    plan = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(tmp_path),
+            "-n",
+            "--quiet",
+            "rules",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    for rule in (
+        "dataset",
+        "given_model",
+        "responses",
+        "gabor",
+        "autoencoder",
+        "attack",
+        "neurons",
+        "microstim",
+        "scan",
+        "train",
+    ):
+        assert rule in plan.stdout, rule
+    again = subprocess.run(
+        [sys.executable, "-m", "revcor.cli", "init", *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert again.returncode == 2 and "exists" in again.stderr
+    script = tmp_path / "script.yaml"
+    args = [str(user_models["script"]), "--data", str(mnist5k), "--out", str(script)]
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "revcor.cli", "init", *args], capture_output=True, cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    text = script.read_text()
+    assert "cannot be hooked (TorchScript)" in text and "neurons:" not in text.replace("# neurons", "")

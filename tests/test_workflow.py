@@ -2,6 +2,8 @@
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -310,6 +312,49 @@ def test_report_has_captions_figures_and_provenance(run):
     assert "template classifier" in html.lower()  # table caption
     assert "classification images of binary CNNs" in html and "fig2.png" in html  # figures
     assert "provenance.csv" in html and "Provenance of every dataset" in html  # data provenance
+
+
+def report_figures(report: Path) -> dict[str, tuple[int, int]]:
+    """Open the report in headless Chromium as a reader would and show every figure of every
+    subcategory: {"subcategory/row": (width, height) of the image shown}."""
+    from playwright.sync_api import sync_playwright
+
+    shown = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(report.as_uri())
+        page.wait_for_selector("text=What this run analysed", timeout=30_000)
+        page.get_by_text("Figures", exact=True).first.click()
+        menu = page.locator("#app").inner_text().split("\n\n")[0].splitlines()  # the menu comes first
+        for sub in menu[menu.index("Figures") + 1 :]:
+            page.get_by_text(sub, exact=True).first.click()
+            if page.get_by_text("PNG", exact=True).count():
+                page.get_by_text("PNG", exact=True).first.click()
+            rows = page.locator("table tbody tr")
+            for i in range(rows.count()):
+                rows.nth(i).locator("a[iconname=eye]").click()
+                img = page.locator("img[src^='data:image/png']").first
+                img.wait_for(timeout=10_000)
+                shown[f"{sub}/{rows.nth(i).locator('td').first.inner_text().strip()}"] = tuple(
+                    img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
+                )
+            page.get_by_text("Figures", exact=True).first.click()
+        browser.close()
+    return shown
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_in_a_browser_opens_on_what_was_run_and_shows_every_figure(run):
+    if CHROMIUM is None:
+        pytest.skip("no Chromium (apt-get install chromium; .ci/run installs it)")
+    result = snakemake(run, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    shown = report_figures(run / "report.html")
+    assert len(shown) == len(figure_pngs(run)), (sorted(shown), figure_pngs(run))  # every figure of the run
+    assert all(w > 300 and h > 100 for w, h in shown.values()), shown
 
 
 def test_rerun_does_nothing_then_only_what_changed(run):

@@ -1,5 +1,6 @@
 """Command line: ``revcor images MODEL ...`` computes classification images of any model,
-``revcor scan MODEL --data DATA ...`` scans it for a backdoor."""
+``revcor scan MODEL --data DATA ...`` scans it for a backdoor, ``revcor init MODEL --data DATA``
+writes a workflow config that runs every analysis on them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from revcor.base import store
 from revcor.base.errors import RevcorError
 from revcor.data import datasets
 from revcor.models import architectures, given, loading
+from revcor.pipeline import init
 from revcor.report.plots import attacks as attack_plots
 from revcor.report.plots import panels
 
@@ -127,6 +129,20 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--quiet", action="store_true", help="no progress bars")
     sc.add_argument("--out", required=True, help="output JSON (score, target, location, ...)")
     sc.add_argument("--figure", help="also draw the scan to this file (.png or .pdf)")
+
+    ini = sub.add_parser(
+        "init",
+        help="write a workflow config for your model and data",
+        description="Check MODEL against DATA and write a commented config.yaml that runs every analysis that "
+        "applies to them: `snakemake --cores all`, then `snakemake --report report.html`.",
+    )
+    _model_arguments(ini)
+    ini.add_argument(
+        "--data", required=True, help="an image folder, an arrays file, a revcor dataset file or torchvision:NAME"
+    )
+    ini.add_argument("--name", help="the dataset's name in the config (default: from DATA)")
+    ini.add_argument("-n", type=_positive, default=100_000, help="white-noise images per experiment")
+    ini.add_argument("--out", default="config.yaml", help="the config file to write (default config.yaml)")
     return p
 
 
@@ -255,11 +271,27 @@ def _scan(args: argparse.Namespace) -> None:
     )
 
 
+def _init(args: argparse.Namespace) -> None:
+    if Path(args.out).exists():
+        raise RevcorError(f"{args.out} exists; remove it or choose another --out")
+    init.write_config(
+        args.model,
+        args.data,
+        args.out,
+        name=args.name,
+        state_dict=args.state_dict,
+        normalize=args.normalize,
+        outputs=args.outputs,
+        n=args.n,
+    )
+    print(f"wrote {args.out}; run every analysis with: snakemake --cores all --configfile {args.out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``revcor`` console script."""
     args = _parser().parse_args(argv)
     try:
-        {"images": _images, "scan": _scan}[args.command](args)
+        {"images": _images, "scan": _scan, "init": _init}[args.command](args)
     except RevcorError as e:  # anything else is a bug: its traceback is printed
         print(f"revcor: error: {e}", file=sys.stderr)
         return 2

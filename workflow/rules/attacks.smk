@@ -180,16 +180,16 @@ rule figure_backdoor_detection:
 
 rule scan:
     input:
-        unpack(lambda w: PLAN.scan_inputs(w.name)),
+        unpack(lambda w: PLAN.scan_inputs(w.scan)),
     output:
-        f"{RESULTS}/scans/{{name}}.json",
+        f"{RESULTS}/scans/{{scan}}.json",
     log:
-        f"{RESULTS}/logs/scans/{{name}}.log",
+        f"{RESULTS}/logs/scans/{{scan}}.log",
     localrule: True
     resources:
         **res("scan"),
     params:
-        spec=lambda w: {**config["scans"][w.name], "name": w.name, **scan_models(config, w.name)},
+        spec=lambda w: {**config["scans"][w.scan], "name": w.scan, **scan_models(config, w.scan)},
         code=script_version("scan"),
     script:
         "../../scripts/scan.py"
@@ -197,11 +197,11 @@ rule scan:
 
 rule figure_scan:
     input:
-        unpack(lambda w: {"scan": PLAN.scan_file(w.name), **PLAN.scan_inputs(w.name)}),
+        unpack(lambda w: {"scan": PLAN.scan_file(w.scan), **PLAN.scan_inputs(w.scan)}),
     output:
-        **figure_output(f"{RESULTS}/figures/scan/{{name}}", "../report/scan.rst", "Backdoors", scan="{name}"),
+        **figure_output(f"{RESULTS}/figures/scan/{{scan}}", "../report/scan.rst", "Backdoors", scan="{scan}"),
     log:
-        f"{RESULTS}/logs/figures/scan/{{name}}.log",
+        f"{RESULTS}/logs/figures/scan/{{scan}}.log",
     localrule: True
     resources:
         **res("figure_scan"),

@@ -159,7 +159,7 @@ def scan_models(config: dict[str, Any], name: str) -> dict[str, Any]:
         return {"model": spec["model"], "references": list(refs)}
     return {
         "model": spec["model"],
-        "references": [f"{dataset}/{name}_r{s}" for s in refs.get("seeds", [100, 101, 102, 103])],
+        "references": [f"{dataset}/{name.replace('-', '_')}_r{s}" for s in refs.get("seeds", [100, 101, 102, 103])],
     }
 
 
@@ -193,14 +193,23 @@ def _reference_spec(config: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def expand(config: dict[str, Any]) -> dict[str, Any]:
-    """Add the models and noise experiments that ``backdoors`` and ``detection`` imply: every
-    model of :func:`detection_models`, a copy of ``detection.model`` with its seed, and one
-    white-noise experiment of ``detection.n`` samples each (left out of the summary figures
-    and tables). Entries already in the config are kept."""
+    """Check what the schema cannot, and add the models and noise experiments that
+    ``backdoors``/``detection`` and ``scans`` imply: every model of :func:`detection_models`
+    (a copy of ``detection.model`` with its seed) and every trained reference of a scan, and
+    one white-noise experiment per compared model (left out of the summary figures and
+    tables). Entries already in the config are kept."""
     for name, unit in config.get("neurons", {}).items():
         if unit.get("noise", {}).get("size") is not None:
             raise ConfigError(
                 f"neurons.{name}.noise.size: single-unit analyses draw the noise at the model's input size; remove size"
+            )
+    for name, spec in config.get("microstimulation", {}).items():
+        ks = spec.get("ks")
+        if isinstance(ks, dict) and (missing := [layer for layer in spec["layers"] if layer not in ks]):
+            raise ConfigError(
+                f"microstimulation.{name}.ks has no entry for layer(s) {', '.join(missing)}; layers "
+                f"({', '.join(spec['layers'])}) defaults to the paper's: set layers to your model's "
+                "({layer: lambda})"
             )
     det = config["detection"]
     for name, bd in config["backdoors"].items():

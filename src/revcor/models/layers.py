@@ -26,11 +26,16 @@ def layer_names(model: nn.Module) -> list[str]:
     return [n for n, _ in network(model).named_modules() if n]
 
 
+def hookable(model: nn.Module) -> bool:
+    """Whether forward hooks on the network's layers run (not in TorchScript's compiled code)."""
+    return not isinstance(network(model), torch.jit.ScriptModule)
+
+
 def get_layer(model: nn.Module, name: str) -> nn.Module:
     """The layer called ``name`` (dotted ``named_modules`` name of the network). TorchScript
     networks refuse: their compiled code runs no Python hooks."""
     net = network(model)
-    if isinstance(net, torch.jit.ScriptModule):
+    if not hookable(model):
         raise ModelError(
             "layer analyses (STA/STC, activations, injection, microstimulation) hook layers, which a "
             "TorchScript model cannot run; give the model as a torch.export program (.pt2), a "
