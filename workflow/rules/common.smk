@@ -21,10 +21,13 @@ for _key, _folder in (("data_dir", DATA), ("results_dir", RESULTS)):
 PLAN = Plan(config, DATA, RESULTS)
 
 
+SCRIPTS = Path(workflow.current_basedir).parents[1] / "scripts"  # also when used as a module
+
+
 def script_version(script):
     """Code version of scripts/{script}.py: it and every revcor module it imports, so that an
     edit reruns exactly the rules whose code it changes (revcor.base.codeversion)."""
-    return code_version(Path(workflow.basedir) / "scripts" / f"{script}.py")
+    return code_version(SCRIPTS / f"{script}.py")
 
 
 def res(rule, model=False):
