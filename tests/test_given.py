@@ -2,6 +2,7 @@
 checks before any work, and their layers. The network is a user's (tests/usernets.py), trained
 briefly on real MNIST digits with a plain loop."""
 
+import json
 import subprocess
 import sys
 
@@ -203,3 +204,92 @@ def test_init_writes_a_config_that_plans_every_analysis(tmp_path, user_models, m
     )
     text = script.read_text()
     assert "cannot be hooked (TorchScript)" in text and "neurons:" not in text.replace("# neurons", "")
+
+
+def test_cli_units_and_microstimulation_of_a_users_model(tmp_path, user_models, mnist5k):
+    """The workflow's single-unit and microstimulation steps from the command line, on an
+    exported program whose layers keep the user's names, with Gabor-PCA noise fitted on the data."""
+    common = [str(user_models["program"]), "--data", str(mnist5k), "--normalize", "0.1307/0.3081", "--quiet"]
+    units = tmp_path / "units.h5"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "revcor.cli",
+            "units",
+            *common,
+            "--layers",
+            "conv1",
+            "--noise",
+            "gabor",
+            "-n",
+            "3000",
+            "--whiten",
+            "conv1",
+            "--activations",
+            "conv1,fc",
+            "--inject",
+            "fc",
+            "--out",
+            str(units),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    with h5py.File(units) as f:
+        sta, kernel = f["sta/conv1/sta"][()], f["sta/conv1/kernel"][()]
+        assert sta.shape == kernel.shape == (8, 1, 3, 3) and "whitened" in f["sta/conv1"]
+        assert f["activations/noise/fc"].shape == (10, 10) and f["injection/fc"].shape[1] == 10
+        assert json.loads(f.attrs["noise"])["kind"] == "gabor"
+    stim = tmp_path / "stim.h5"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "revcor.cli",
+            "microstim",
+            *common,
+            "--layers",
+            "conv1=0.1",
+            "--ks",
+            "0,0.05",
+            "--classes",
+            "0,1",
+            "-n",
+            "100",
+            "--bootstrap",
+            "2",
+            "--gammas",
+            "0,0.3,0.6",
+            "--out",
+            str(stim),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    with h5py.File(stim) as f:
+        assert f["hits"].shape[-1] == 3 and np.isfinite(f["hits"][()]).all()
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "revcor.cli",
+            "units",
+            str(user_models["script"]),
+            "--data",
+            str(mnist5k),
+            "--layers",
+            "conv1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "x.h5"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "TorchScript model cannot run" in bad.stderr and "Traceback" not in bad.stderr

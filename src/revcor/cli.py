@@ -13,10 +13,11 @@ from pathlib import Path
 from revcor import __version__, api
 from revcor.analyses import backdoor
 from revcor.base import store
+from revcor.base.device import resolve
 from revcor.base.errors import RevcorError
 from revcor.data import datasets
 from revcor.models import architectures, given, loading
-from revcor.pipeline import init
+from revcor.pipeline import init, standalone
 from revcor.report.plots import attacks as attack_plots
 from revcor.report.plots import panels
 
@@ -130,6 +131,37 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--out", required=True, help="output JSON (score, target, location, ...)")
     sc.add_argument("--figure", help="also draw the scan to this file (.png or .pdf)")
 
+    un = sub.add_parser(
+        "units",
+        help="spike-triggered averages (and STC, activations, injection) of a model's units",
+        description="Feed noise to MODEL and compute the STA of every unit of the named layers (layer names as in "
+        "the model's named_modules()), and optionally whitened STAs, STC, layer activations and injection.",
+    )
+    _model_arguments(un)
+    un.add_argument("--data", required=True, help="the data (any form, see scan): real images for activations")
+    un.add_argument("--layers", type=_names, required=True, help="comma-separated layers, e.g. conv1,conv2")
+    un.add_argument("--noise", choices=NOISE_KINDS, default="white", help="the noise (structured kinds fitted on DATA)")
+    un.add_argument("--whiten", type=_names, default=[], help="layers whose STA is also whitened (Eq. 5)")
+    un.add_argument("--stc", type=_units, default=[], help="units for STC, layer:channel,... e.g. conv1:0")
+    un.add_argument("--activations", type=_names, default=[], help="layers whose mean activations per class to keep")
+    un.add_argument("--inject", type=_names, default=[], help="layers (or input) to inject class activations at")
+    _run_arguments(un, 100_000, "HDF5 file of the STAs and the rest")
+
+    ms = sub.add_parser(
+        "microstim",
+        help="microstimulation: psychometric curves with raised or lowered layer biases",
+        description="Raise or lower the biases of MODEL's named layers in proportion to their units' activity "
+        "(Eq. 6) and measure psychometric curves of signal+noise stimuli, with fitted functions.",
+    )
+    _model_arguments(ms)
+    ms.add_argument("--data", required=True, help="the data (any form, see scan): the signal images")
+    ms.add_argument("--layers", type=_lambdas, required=True, help="layer=lambda,... e.g. conv1=0.1")
+    ms.add_argument("--ks", type=_numbers, default=[0.0, 0.05, 0.1], help="stimulation strengths (with 0)")
+    ms.add_argument("--classes", type=_sizes_or_zero, default=[0, 1], help="the two classes of the task")
+    ms.add_argument("--gammas", type=_numbers, default=None, help="signal weights of the stimuli")
+    ms.add_argument("--bootstrap", type=int, help="bootstrap refits of each psychometric fit (default 50)")
+    _run_arguments(ms, 1000, "HDF5 file of the hits and fits")
+
     ini = sub.add_parser(
         "init",
         help="write a workflow config for your model and data",
@@ -144,6 +176,104 @@ def _parser() -> argparse.ArgumentParser:
     ini.add_argument("-n", type=_positive, default=100_000, help="white-noise images per experiment")
     ini.add_argument("--out", default="config.yaml", help="the config file to write (default config.yaml)")
     return p
+
+
+NOISE_KINDS = ("white", "gaussian", "gabor", "ae", "vae")
+
+
+def _run_arguments(p: argparse.ArgumentParser, n: int, out: str) -> None:
+    p.add_argument("-n", type=_positive, default=n, help=f"noise images (default {n})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help=out)
+
+
+def _names(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated names")
+    return names
+
+
+def _units(text: str) -> list[dict]:
+    try:
+        return [{"layer": u.split(":")[0], "channel": int(u.split(":")[1])} for u in _names(text)]
+    except (IndexError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected layer:channel,... such as conv1:0; got {text!r}") from None
+
+
+def _lambdas(text: str) -> dict[str, float]:
+    try:
+        return {k.strip(): float(v) for k, v in (item.split("=") for item in _names(text))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer=lambda,... such as conv1=0.1; got {text!r}") from None
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        return [float(v) for v in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _sizes_or_zero(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class indices, got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"class indices are 0 or more, got {text!r}")
+    return values
+
+
+def _noise(kind: str) -> dict:
+    return {"kind": "white", "distribution": "gaussian"} if kind == "gaussian" else {"kind": kind}
+
+
+def _standalone(section: str, settings: dict, args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="revcor-") as work:
+        standalone.run(
+            section,
+            settings,
+            args.model,
+            args.data,
+            args.out,
+            Path(work),
+            state_dict=args.state_dict,
+            normalize=args.normalize,
+            outputs=args.outputs,
+            device=resolve(args.device),
+            progress=not args.quiet,
+        )
+    print(f"wrote {args.out}")
+
+
+def _units_command(args: argparse.Namespace) -> None:
+    settings = {
+        "layers": args.layers,
+        "n": args.n,
+        "seed": args.seed,
+        "noise": _noise(args.noise),
+        "whiten": args.whiten,
+        "stc": args.stc,
+        "activations": args.activations,
+        "injection": {"layers": args.inject},
+    }
+    _standalone("neurons", settings, args)
+
+
+def _microstim_command(args: argparse.Namespace) -> None:
+    settings = {
+        "layers": args.layers,
+        "ks": {layer: args.ks for layer in args.layers},
+        "classes": args.classes,
+        "n": args.n,
+        "seed": args.seed,
+        **({"bootstrap": args.bootstrap} if args.bootstrap is not None else {}),
+        **({"gammas": args.gammas} if args.gammas else {}),
+    }
+    _standalone("microstimulation", settings, args)
 
 
 def _model_arguments(p: argparse.ArgumentParser) -> None:
@@ -291,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``revcor`` console script."""
     args = _parser().parse_args(argv)
     try:
-        {"images": _images, "scan": _scan, "init": _init}[args.command](args)
+        commands = {"images": _images, "units": _units_command, "microstim": _microstim_command}
+        commands |= {"scan": _scan, "init": _init}
+        commands[args.command](args)
     except RevcorError as e:  # anything else is a bug: its traceback is printed
         print(f"revcor: error: {e}", file=sys.stderr)
         return 2

@@ -40,7 +40,7 @@ from revcor.models.architectures import (
 FORMAT = "revcor-model/2"
 _READABLE = ("revcor-model/1", FORMAT)  # version 1: no normalize, no embedded programs
 PROGRAMS = ("torchscript", "export")  # archs of revcor model files that embed a program file
-_FACTORY_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+FACTORY_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 def _rebuild(arch: str, in_shape: Any, num_classes: int, kwargs: Mapping[str, Any]) -> nn.Module:
@@ -403,7 +403,7 @@ def load(
     """
     text = os.fspath(spec)
     path = Path(text)
-    if not path.exists() and _FACTORY_SPEC.match(text):
+    if not path.exists() and FACTORY_SPEC.match(text):
         module = _load_factory(text, state_dict)
         loaded = LoadedModel(module, None, None, f"{text} with weights {state_dict}", {})
     else:

@@ -1,0 +1,82 @@
+"""The workflow's analyses run outside the workflow, for the command line: the user's model
+and data are prepared as the workflow would (a revcor model file checked against the data,
+structured-noise generators fitted on the data), the analysis settings are validated and
+filled with the same schema, and the same pipeline step runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from revcor.base import config as cfg
+from revcor.data import datasets
+from revcor.models import given
+from revcor.models.loading import FACTORY_SPEC
+from revcor.pipeline import autoencoder, gabor, microstim, neurons
+
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def entry(section: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` of one entry of config ``section`` (e.g. ``neurons``) checked and filled with
+    the workflow's defaults, beside the filled ``engine`` and ``generators``."""
+    filled = cfg.validate({section: {"cli": settings}}, SCHEMA)
+    return {"spec": filled[section]["cli"], "engine": filled["engine"], "generators": filled["generators"]}
+
+
+def prepare(
+    model: str, data: str, work: Path, *, state_dict: str | None, normalize: dict | None, outputs: str
+) -> tuple[Path, Path]:
+    """The dataset file of ``data`` (any form) and the user's model as a revcor model file,
+    checked against it, both in ``work``."""
+    data_file = datasets.from_any(data, work)
+    test = datasets.load(data_file, "test")
+    settings: dict[str, Any] = {"normalize": normalize, "outputs": outputs}
+    if state_dict is not None or (FACTORY_SPEC.match(model) and not Path(model).exists()):
+        settings |= {"factory": model, "state_dict": state_dict}
+    else:
+        settings["file"] = model
+    shape = tuple(int(s) for s in test.images.shape[1:])
+    loaded = given.write(
+        settings, work / "model.pt", in_shape=shape, num_classes=len(test.classes), meta={"classes": test.classes}
+    )
+    given.check_outputs(loaded.module, datasets.to_tensor(test.images[:256]), f"model {model}")
+    return work / "model.pt", data_file
+
+
+def generator(kind: str, generators: dict, data_file: Path, work: Path, device: torch.device) -> Path | None:
+    """The fitted generator of structured noise ``kind`` (None for white noise)."""
+    out = work / f"{kind}.h5"
+    if kind == "gabor":
+        gabor.fit(data_file, generators["gabor"], out)
+    elif kind in ("ae", "vae"):
+        autoencoder.fit(kind, data_file, generators["autoencoder"], out, device=device)
+    else:
+        return None
+    return out
+
+
+def run(
+    section: str,
+    settings: dict[str, Any],
+    model: str,
+    data: str,
+    out: str | Path,
+    work: Path,
+    *,
+    state_dict: str | None = None,
+    normalize: dict | None = None,
+    outputs: str = "logits",
+    device: torch.device = torch.device("cpu"),
+    progress: bool = False,
+) -> None:
+    """Run the ``neurons`` or ``microstimulation`` step of ``settings`` on a user's model and data."""
+    filled = entry(section, {"model": "cli/model", **settings})
+    model_file, data_file = prepare(model, data, work, state_dict=state_dict, normalize=normalize, outputs=outputs)
+    spec = filled["spec"]
+    noise = spec.get("activation_noise", {}).get("noise", {}) if section == "microstimulation" else spec["noise"]
+    gen = generator(noise.get("kind", "white"), filled["generators"], data_file, work, device)
+    step = {"neurons": neurons.run, "microstimulation": microstim.run}[section]
+    step(spec, filled["engine"], model_file, data_file, out, generator=gen, device=device, progress=progress)
