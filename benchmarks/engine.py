@@ -1,8 +1,12 @@
 """Throughput of the noise engine against the bare forward pass, in one run.
 
     python benchmarks/engine.py --model results/models/mnist-5k/cnn.pt --n 1000000
+    python benchmarks/engine.py --arch torchvision:resnet18 --shape 3,32,32 --n 20000 --precisions fp32
+    python benchmarks/engine.py --arch mnist_cnn --shape 1,24,40 --n 200000
 
-Measures, for the given model on this machine's CPU (or GPU with --device):
+Measures, for the given model (or a randomly initialised ``--arch`` for images of ``--shape``:
+any revcor architecture, ``torchvision:NAME`` or ``factory:module:function``) on this
+machine's CPU (or GPU with --device):
   * bare forward: the model on pre-generated batches already in memory (the baseline);
   * engine: generate noise chunks, forward, write stimuli and responses to HDF5, then
     reduce them to sufficient statistics from the file (the workflow's noise + stats steps); both with the model in the engine's memory format;
@@ -29,6 +33,7 @@ from revcor.base.device import dtype, resolve
 from revcor.core import engine
 from revcor.core import maps as core_maps
 from revcor.models import loading
+from revcor.models.architectures import build
 from revcor.pipeline import responses as pipeline_responses
 from revcor.pipeline import stats as pipeline_stats
 
@@ -114,7 +119,13 @@ def map_correlation(a: Path, b: Path) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="a revcor model file, e.g. results/models/mnist-5k/cnn.pt")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", help="a revcor model file, e.g. results/models/mnist-5k/cnn.pt")
+    what.add_argument("--arch", help="a randomly initialised architecture, e.g. torchvision:resnet18")
+    p.add_argument("--shape", default="3,32,32", help="C,H,W of --arch's images")
+    p.add_argument("--classes", type=int, default=10, help="outputs of --arch")
+    p.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=ENGINE["batch_size"])
@@ -124,18 +135,25 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve(args.device)
+    if args.arch:  # a random model of that architecture, as a revcor model file
+        shape = tuple(int(v) for v in args.shape.split(","))
+        args.model = str(Path(tempfile.mkdtemp()) / "model.pt")
+        net = build(args.arch, shape, args.classes).eval()
+        loading.save(net, args.model, arch=args.arch, in_shape=shape, num_classes=args.classes, kwargs={}, meta={})
     results = {
         "n": args.n,
         "device": str(device),
         "threads": args.threads,
         "repeats": args.repeats,
         "torch": torch.__version__,
+        "model": args.arch or args.model,
     }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         files = {}
-        for precision in ("fp32", "bf16"):
+        precisions = args.precisions.split(",")
+        for precision in precisions:
             runs = []
             for _ in range(args.repeats):  # interleaved, so drifts in machine speed hit both
                 loaded = loading.load(str(args.model), device=device)
@@ -153,26 +171,33 @@ def main() -> None:
             }
             spread = ", ".join(f"{r[0]:.3f}" for r in runs)
             rows.append(f"| {precision} | {bare:,.0f} | {full:,.0f} | {ratio:.3f} ({spread}) | {args.n / full:.1f} |")
-        results["bf16_fp32_map_correlation"] = map_correlation(files["fp32"], files["bf16"])
-    peaks = {args.n // 10: [], args.n: []}
-    for _ in range(args.repeats):  # the allocator makes single peaks vary by +-20%
-        for n in peaks:
-            peaks[n].append(peak_memory(args.model, n, args.device, args.batch_size))
-    small, large = (float(np.median(peaks[n])) for n in peaks)
-    results["peak_mib"] = {str(n): v for n, v in peaks.items()} | {"median_ratio": large / small}
-    print(f"n = {args.n:,} samples, device {device}, {args.threads} threads, torch {torch.__version__}\n")
+        if {"fp32", "bf16"} <= set(precisions):
+            results["bf16_fp32_map_correlation"] = map_correlation(files["fp32"], files["bf16"])
+    loaded = loading.load(str(args.model))
+    print(
+        f"{results['model']} on {loaded.in_shape} images, n = {args.n:,} samples, device {device}, "
+        f"{args.threads} threads, torch {torch.__version__}\n"
+    )
     print(
         "| precision | bare forward (img/s) | engine (img/s) | engine / bare, median (each run) "
         "| engine time for n (s) |"
     )
     print("|---|---|---|---|---|")
     print("\n".join(rows))
-    print(f"\nbf16 vs fp32 bias maps: correlation {results['bf16_fp32_map_correlation']:.5f}")
-    print(
-        f"peak memory, median of {args.repeats}: {small:.0f} MiB at n={args.n // 10:,} "
-        f"({', '.join(f'{v:.0f}' for v in peaks[args.n // 10])}), {large:.0f} MiB at n={args.n:,} "
-        f"({', '.join(f'{v:.0f}' for v in peaks[args.n])}); ratio {large / small:.3f}"
-    )
+    if "bf16_fp32_map_correlation" in results:
+        print(f"\nbf16 vs fp32 bias maps: correlation {results['bf16_fp32_map_correlation']:.5f}")
+    if not args.no_memory:
+        peaks = {args.n // 10: [], args.n: []}
+        for _ in range(args.repeats):  # the allocator makes single peaks vary by +-20%
+            for n in peaks:
+                peaks[n].append(peak_memory(args.model, n, args.device, args.batch_size))
+        small, large = (float(np.median(peaks[n])) for n in peaks)
+        results["peak_mib"] = {str(n): v for n, v in peaks.items()} | {"median_ratio": large / small}
+        print(
+            f"peak memory, median of {args.repeats}: {small:.0f} MiB at n={args.n // 10:,} "
+            f"({', '.join(f'{v:.0f}' for v in peaks[args.n // 10])}), {large:.0f} MiB at n={args.n:,} "
+            f"({', '.join(f'{v:.0f}' for v in peaks[args.n])}); ratio {large / small:.3f}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
