@@ -293,3 +293,14 @@ def test_cli_units_and_microstimulation_of_a_users_model(tmp_path, user_models, 
         cwd=tmp_path,
     )
     assert bad.returncode == 2 and "TorchScript model cannot run" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cli_images_with_structured_noise_fitted_on_the_data(tmp_path, user_models, mnist5k):
+    out = tmp_path / "vae.h5"
+    common = [str(user_models["program"]), "--normalize", "0.1307/0.3081", "-n", "2000", "--quiet"]
+    run = revcor(*common, "--noise", "vae", "--data", str(mnist5k), "--out", str(out), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with h5py.File(out) as f:
+        assert json.loads(f.attrs["noise"])["kind"] == "vae" and f["counts"][()].sum() == 2000
+    run = revcor(*common, "--noise", "gabor", "--out", str(tmp_path / "g.h5"), cwd=tmp_path)
+    assert run.returncode == 2 and "give --data" in run.stderr

@@ -47,6 +47,7 @@ def classification_images(
     input_shape: tuple[int, int, int] | None = None,
     state_dict: str | Path | None = None,
     noise_spec: dict | None = None,
+    generator: str | Path | None = None,
     storage: str = "uint8",
     classes: list[str] | None = None,
     checkpoints: list[int] | tuple[int, ...] = (),
@@ -64,7 +65,8 @@ def classification_images(
     ``model`` is an ``nn.Module`` or anything :func:`revcor.models.loading.load` accepts (a revcor
     model file, TorchScript, a ``torch.export`` program, or ``package.module:factory`` with
     ``state_dict``). The input shape is taken from the model when it records one, else from
-    ``input_shape``. ``normalize`` ({mean, std} per channel) is applied to the inputs of a
+    ``input_shape``. Structured noise (``noise_spec`` of kind gabor, ae or vae) reads its fitted
+    ``generator`` artifact. ``normalize`` ({mean, std} per channel) is applied to the inputs of a
     model trained on normalised images; ``outputs="probabilities"`` declares a model that ends
     in a softmax (its log-probabilities are used). Nothing is stored; memory does not grow
     with ``n``.
@@ -84,7 +86,7 @@ def classification_images(
     if len(names) != max(n_logits, 2):
         raise architectures.ModelError(f"{len(names)} class names given for a model with {n_logits} outputs")
     loaded.module.to(precision_dtype(precision))
-    src = sources.make({**(noise_spec or {}), "storage": storage}, shape)
+    src = sources.make({**(noise_spec or {}), "storage": storage}, shape, generator)
     cps = reduce.checkpoints(n, checkpoints)
     reducer = Reducer(Layout(names), shape, n_logits, cps, 0, n, dev, threshold)
     chunks = engine.run(

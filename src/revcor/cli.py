@@ -78,9 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument(
         "--noise",
         default="white",
-        choices=["white", "gaussian"],
-        help="uniform white noise on [0,1], or Gaussian (mean 0.5, --std) clipped to it",
+        choices=NOISE_KINDS,
+        help="uniform white noise on [0,1]; Gaussian (mean 0.5, --std) clipped to it; or noise with natural image "
+        "structure (Gabor-PCA, autoencoder, VAE) fitted on the training images of --data",
     )
+    im.add_argument("--data", help="for gabor, ae and vae noise: the data to fit the generator on (any form, see scan)")
     im.add_argument("--std", type=_positive_float, default=0.25, help="standard deviation of Gaussian noise")
     im.add_argument("-n", type=_positive, default=100_000, help="number of noise images (default 100000)")
     im.add_argument("--seed", type=int, default=0)
@@ -312,24 +314,33 @@ def _check_test_data(args: argparse.Namespace) -> None:
 def _images(args: argparse.Namespace) -> None:
     if args.test_data:
         _check_test_data(args)
-    noise_spec = {"kind": "white", "distribution": "uniform" if args.noise == "white" else "gaussian", "std": args.std}
-    stats = api.classification_images(
-        args.model,
-        args.n,
-        seed=args.seed,
-        input_shape=args.input_shape,
-        state_dict=args.state_dict,
-        noise_spec=noise_spec,
-        classes=args.classes.split(",") if args.classes else None,
-        checkpoints=args.checkpoints,
-        normalize=args.normalize,
-        outputs=args.outputs,
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        chunk_size=args.chunk_size,
-        progress=not args.quiet,
-    )
+    noise_spec = _noise(args.noise) | ({"std": args.std} if args.noise == "gaussian" else {})
+    with tempfile.TemporaryDirectory(prefix="revcor-") as work:
+        generator = None
+        if args.noise in ("gabor", "ae", "vae"):
+            if not args.data:
+                raise RevcorError(f"--noise {args.noise} is fitted on images: give --data")
+            data = datasets.from_any(args.data, work)
+            filled = standalone.entry("experiments", {"model": "cli/model"})
+            generator = standalone.generator(args.noise, filled["generators"], data, Path(work), resolve(args.device))
+        stats = api.classification_images(
+            args.model,
+            args.n,
+            seed=args.seed,
+            input_shape=args.input_shape,
+            state_dict=args.state_dict,
+            noise_spec=noise_spec,
+            generator=generator,
+            classes=args.classes.split(",") if args.classes else None,
+            checkpoints=args.checkpoints,
+            normalize=args.normalize,
+            outputs=args.outputs,
+            device=args.device,
+            precision=args.precision,
+            batch_size=args.batch_size,
+            chunk_size=args.chunk_size,
+            progress=not args.quiet,
+        )
     result = api.save_maps(
         stats,
         args.out,
