@@ -3,6 +3,7 @@ checks before any work, and their layers. The network is a user's (tests/usernet
 briefly on real MNIST digits with a plain loop."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -304,3 +305,67 @@ def test_cli_images_with_structured_noise_fitted_on_the_data(tmp_path, user_mode
         assert json.loads(f.attrs["noise"])["kind"] == "vae" and f["counts"][()].sum() == 2000
     run = revcor(*common, "--noise", "gabor", "--out", str(tmp_path / "g.h5"), cwd=tmp_path)
     assert run.returncode == 2 and "give --data" in run.stderr
+
+
+def test_cli_attack_of_a_users_model(tmp_path, user_models, mnist5k):
+    out = tmp_path / "attack.h5"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "revcor.cli",
+            "attack",
+            str(user_models["state"]),
+            "--data",
+            str(mnist5k),
+            "--normalize",
+            "0.1307/0.3081",
+            "-n",
+            "3000",
+            "--gammas",
+            "0,0.5,1",
+            "--noise-samples",
+            "200",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 2 and "package.module:factory" in run.stderr  # a state dict is not a model
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "revcor.cli",
+            "attack",
+            "usernets:make",
+            "--state-dict",
+            str(user_models["state"]),
+            "--data",
+            str(mnist5k),
+            "--normalize",
+            "0.1307/0.3081",
+            "-n",
+            "3000",
+            "--gammas",
+            "0,0.5,1",
+            "--noise-samples",
+            "200",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    with h5py.File(out) as f:
+        digit_mean = f["rates/digit + mean"][()]
+        assert digit_mean.shape == (3, 10) and f["bias/templates"].shape[1:] == (1, 28, 28)
+    # gamma = 1: the stimulus is the class's mean image itself, which the model mostly calls that class
+    assert np.nanmean(digit_mean[-1]) > 0.5

@@ -127,22 +127,23 @@ def save_maps(
     device: str = "auto",
     normalize: dict | None = None,
     outputs: str = "logits",
+    attrs: dict | None = None,
 ) -> dict | None:
     """Write classification images (and, given ``test_data``, template accuracy) to HDF5.
 
     ``model`` (with ``normalize`` and ``outputs`` as in :func:`classification_images`) labels
-    the maps fed back as images. ``test_data`` is a revcor dataset file (``data/{dataset}.h5``); the template-classifier
+    the maps fed back as images; ``attrs`` are stored with the maps. ``test_data`` is a revcor dataset file (``data/{dataset}.h5``); the template-classifier
     result is returned and stored as the ``template_accuracy`` attribute.
     """
     dev = resolve(device)
     module = _as_model(model, state_dict, dev, normalize, outputs).module if model is not None else None
-    result, attrs = None, {}
+    result, attrs = None, dict(attrs or {})
     if test_data is not None:
         test = datasets.load(test_data, "test")
         result = evaluate.template_accuracy(
             maps.class_maps(stats)["maps"], test.images.astype("float64") / 255, test.labels
         )
-        attrs = {"template_accuracy": result, "test_data": str(test_data)}
+        attrs |= {"template_accuracy": result, "test_data": str(test_data)}
     maps.write(stats, out, model=module, device=dev, attrs=attrs)
     return result
 

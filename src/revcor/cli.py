@@ -149,6 +149,19 @@ def _parser() -> argparse.ArgumentParser:
     un.add_argument("--inject", type=_names, default=[], help="layers (or input) to inject class activations at")
     _run_arguments(un, 100_000, "HDF5 file of the STAs and the rest")
 
+    at = sub.add_parser(
+        "attack",
+        help="the bias maps as a hard-label attack on the model",
+        description="Compute MODEL's bias maps from noise, then add each class's map (and the data's mean image "
+        "of the class) to noise and to every test image with weight gamma, and measure how often MODEL then "
+        "says that class (only its labels are used).",
+    )
+    _model_arguments(at)
+    at.add_argument("--data", required=True, help="the data (any form, see scan): the test images attacked")
+    at.add_argument("--gammas", type=_numbers, default=None, help="weights of the template (default 0, 0.1, ..., 1)")
+    at.add_argument("--noise-samples", type=_positive, default=None, help="noise images attacked (default 10000)")
+    _run_arguments(at, 100_000, "HDF5 file of the attack rates and example stimuli")
+
     ms = sub.add_parser(
         "microstim",
         help="microstimulation: psychometric curves with raised or lowered layer biases",
@@ -276,6 +289,29 @@ def _microstim_command(args: argparse.Namespace) -> None:
         **({"gammas": args.gammas} if args.gammas else {}),
     }
     _standalone("microstimulation", settings, args)
+
+
+def _attack_command(args: argparse.Namespace) -> None:
+    device = resolve(args.device)
+    with tempfile.TemporaryDirectory(prefix="revcor-") as tmp:
+        work = Path(tmp)
+        model_file, data_file = standalone.prepare(
+            args.model, args.data, work, state_dict=args.state_dict, normalize=args.normalize, outputs=args.outputs
+        )
+        stats = api.classification_images(
+            model_file, args.n, seed=args.seed, device=args.device, progress=not args.quiet
+        )
+        maps = work / "maps.h5"
+        api.save_maps(stats, maps, model=model_file, device=args.device, attrs={"experiment": {"model": args.model}})
+        settings = {"seed": args.seed}
+        settings |= {"gammas": args.gammas} if args.gammas else {}
+        settings |= {"noise_samples": args.noise_samples} if args.noise_samples else {}
+        result = standalone.attack(maps, model_file, data_file, settings, args.out, work, device=device)
+    print(f"wrote {args.out}")
+    for kind, rates in result["mean"].items():
+        print(
+            f"  {kind:>14}: mean target rate {', '.join(f'{r:.2f}' for r in rates)} (gamma {', '.join(map(str, result['gammas']))})"
+        )
 
 
 def _model_arguments(p: argparse.ArgumentParser) -> None:
@@ -433,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"images": _images, "units": _units_command, "microstim": _microstim_command}
+        commands |= {"attack": _attack_command}
         commands |= {"scan": _scan, "init": _init}
         commands[args.command](args)
     except RevcorError as e:  # anything else is a bug: its traceback is printed

@@ -13,17 +13,22 @@ import torch
 from revcor.base import config as cfg
 from revcor.data import datasets
 from revcor.models import given
+from revcor.models.architectures import ModelError
 from revcor.models.loading import FACTORY_SPEC
-from revcor.pipeline import autoencoder, gabor, microstim, neurons
+from revcor.pipeline import attack as attack_step
+from revcor.pipeline import autoencoder, evaluation, gabor, microstim, neurons
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def entry(section: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` of one entry of config ``section`` (e.g. ``neurons``) checked and filled with
-    the workflow's defaults, beside the filled ``engine`` and ``generators``."""
-    filled = cfg.validate({section: {"cli": settings}}, SCHEMA)
-    return {"spec": filled[section]["cli"], "engine": filled["engine"], "generators": filled["generators"]}
+    """``settings`` of one entry of config ``section`` (e.g. ``neurons``; ``attacks`` is one
+    entry itself) checked and filled with the workflow's defaults, beside the filled
+    ``engine`` and ``generators``."""
+    single = section == "attacks"
+    filled = cfg.validate({section: settings if single else {"cli": settings}}, SCHEMA)
+    spec = filled[section] if single else filled[section]["cli"]
+    return {"spec": spec, "engine": filled["engine"], "generators": filled["generators"]}
 
 
 def prepare(
@@ -34,8 +39,10 @@ def prepare(
     data_file = datasets.from_any(data, work)
     test = datasets.load(data_file, "test")
     settings: dict[str, Any] = {"normalize": normalize, "outputs": outputs}
-    if state_dict is not None or (FACTORY_SPEC.match(model) and not Path(model).exists()):
+    if FACTORY_SPEC.match(model) and not Path(model).exists():
         settings |= {"factory": model, "state_dict": state_dict}
+    elif state_dict is not None:
+        raise ModelError(f"a state dict file is only used with a package.module:factory spec, not with {model}")
     else:
         settings["file"] = model
     shape = tuple(int(s) for s in test.images.shape[1:])
@@ -80,3 +87,16 @@ def run(
     gen = generator(noise.get("kind", "white"), filled["generators"], data_file, work, device)
     step = {"neurons": neurons.run, "microstimulation": microstim.run}[section]
     step(spec, filled["engine"], model_file, data_file, out, generator=gen, device=device, progress=progress)
+
+
+def attack(
+    maps: Path, model_file: Path, data_file: Path, settings: dict[str, Any], out: str | Path, work: Path, **kw: Any
+) -> dict:
+    """The workflow's attack step on the bias maps ``maps`` of a prepared model: the maps and
+    the data's mean images added to noise and to every test image; writes ``out`` (HDF5) and
+    returns the rates."""
+    filled = entry("attacks", settings)
+    evaluation.baselines(data_file, work / "baselines.json", work / "baselines.h5")
+    return attack_step.run(
+        maps, model_file, data_file, work / "baselines.h5", out, work / "attack.json", filled["spec"], **kw
+    )
