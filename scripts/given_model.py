@@ -10,6 +10,7 @@ metrics = given.import_model(
     s.input.dataset,
     s.params.settings,
     name=s.wildcards.given,
+    layers=s.params.layers,
     model_out=s.output.model,
     metrics_out=s.output.metrics,
     device=device.resolve(s.params.device),

@@ -106,6 +106,14 @@ def test_import_checks_the_model_against_the_data_before_any_work(tmp_path, mnis
     logits = import_model(str(mnist5k), {"file": str(user_models["script"]), "normalize": NORM}, name="l", **out)
     assert soft["test"]["accuracy"] == logits["test"]["accuracy"] > 0.8
     assert soft["test"]["confusion"] == logits["test"]["confusion"]
+    # the layer analyses the config names are checked here, before any noise is drawn
+    script = {"file": str(user_models["script"]), "normalize": NORM}
+    with pytest.raises(ModelError, match="neurons.units cannot run on model s: layer analyses .* TorchScript"):
+        import_model(str(mnist5k), script, name="s", layers={"neurons.units": ["conv1"]}, **out)
+    program = {"file": str(user_models["program"]), "normalize": NORM}
+    with pytest.raises(ModelError, match="microstimulation.m cannot run on model p: model has no layer 'conv9'"):
+        import_model(str(mnist5k), program, name="p", layers={"microstimulation.m": ["conv9"]}, **out)
+    import_model(str(mnist5k), program, name="p", layers={"neurons.units": ["conv1", "bn2", "fc"]}, **out)
     wrong = {"factory": "usernets:make", "kwargs": {"classes": 4}, "state_dict": str(user_models["state"])}
     with pytest.raises(ModelError, match="does not fit the model: shape mismatch"):
         import_model(str(mnist5k), wrong, name="w", **out)

@@ -41,6 +41,7 @@ rule given_model:
     params:
         code=script_version("given_model"),
         settings=lambda w: PLAN.model_settings(w.given),
+        layers=lambda w: PLAN.layers_of(w.given),
         device=config["device"],
     script:
         "../../scripts/given_model.py"

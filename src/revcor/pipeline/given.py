@@ -12,6 +12,8 @@ import torch
 from revcor.base import store
 from revcor.data import datasets
 from revcor.models import given
+from revcor.models.architectures import ModelError
+from revcor.models.layers import get_layer
 from revcor.models.loading import check_fits
 from revcor.models.train import evaluate
 
@@ -23,12 +25,14 @@ def import_model(
     settings: dict[str, Any],
     *,
     name: str,
+    layers: dict[str, list[str]] | None = None,
     model_out: str,
     metrics_out: str,
     device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Write the given model ``settings`` for a dataset artifact as ``model_out`` (nothing is
-    kept if it does not fit the data) and its test metrics as ``metrics_out``."""
+    kept if it does not fit the data, or lacks a layer that ``layers``, {analysis: layers},
+    names) and its test metrics as ``metrics_out``."""
     t0 = time.perf_counter()
     test = datasets.load(dataset_path, "test")
     in_shape, classes = tuple(int(s) for s in test.images.shape[1:]), test.classes
@@ -40,6 +44,12 @@ def import_model(
         module = loaded.module.to(device)
         check_fits(module, in_shape, len(classes), f"model {name}")
         given.check_outputs(module, datasets.to_tensor(test.images[:CHECK_IMAGES]), f"model {name}")
+        for analysis, named in (layers or {}).items():
+            try:
+                for layer in named:
+                    get_layer(module, layer)
+            except ModelError as e:
+                raise ModelError(f"{analysis} cannot run on model {name}: {e}") from None
         metrics = {
             "given": given.kind_of(settings),
             "source": loaded.source,

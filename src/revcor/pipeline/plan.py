@@ -346,6 +346,19 @@ class Plan:
         """A wildcard constraint matching exactly the given models (nothing when there are none)."""
         return "|".join(map(re.escape, self.given_ids())) or "(?!)"
 
+    def layers_of(self, model: str) -> dict[str, list[str]]:
+        """{analysis: layers} that the config's layer analyses of ``model`` name."""
+        out: dict[str, list[str]] = {}
+        for name, spec in self.config["neurons"].items():
+            if spec["model"] == model:
+                named = [*spec["layers"], *spec["whiten"], *(u["layer"] for u in spec["stc"]), *spec["activations"]]
+                named += [x for x in spec["injection"]["layers"] if x != "input"]
+                out[f"neurons.{name}"] = list(dict.fromkeys(named))
+        for name, spec in self.config["microstimulation"].items():
+            if spec["model"] == model:
+                out[f"microstimulation.{name}"] = list(spec["layers"])
+        return out
+
     def given_inputs(self, model: str) -> dict[str, Any]:
         """Inputs of a given model: its dataset and the user's files it is read from."""
         dataset = split_model(model)[0]
