@@ -96,10 +96,14 @@ def test_the_trigger_works(scanned):
 def test_scan_names_the_target_and_the_place(scanned):
     r = scanned["result"]
     assert r["target"] == TARGET and r["target_class"] == "5" and r["suspect"] is True
-    # a location is reported; with four briefly trained references and 1e5 noise images it is
-    # not reliably on this trigger (docs/your-model.md), so only its form is checked here
-    top, left, bottom, right = r["location"]["box"]
-    assert 0 <= top < bottom <= 28 and 0 <= left < right <= 28 and bottom - top <= 3
+    # a location is reported when the model answered more than one class; with four briefly
+    # trained references and 1e5 noise images it is not reliably on this trigger
+    # (docs/your-model.md), so only its form is checked here
+    if r["location"] is not None:
+        top, left, bottom, right = r["location"]["box"]
+        assert 0 <= top < bottom <= 28 and 0 <= left < right <= 28 and bottom - top <= 3
+    else:
+        assert r["answers"]["model"][TARGET] > 0.999 and r["score"] is None
     assert r["answers"]["above_every_reference"] and r["answers"]["most_over"] == TARGET
     assert len(r["reference_scores"]) == 4 and r["references"] == 4 and r["n"] == 100000
     assert "SUSPECT" in scanned["stdout"] and "'5'" in scanned["stdout"]

@@ -333,6 +333,8 @@ def report_figures(report: Path) -> dict[str, tuple[int, int]]:
                 page.get_by_text("PNG", exact=True).first.click()
             rows = page.locator("table tbody tr")
             for i in range(rows.count()):
+                if "PDF" in rows.nth(i).inner_text():  # the PDF twin of a figure shown as PNG
+                    continue
                 rows.nth(i).locator("a[iconname=eye]").click()
                 img = page.locator("img[src^='data:image/png']").first
                 img.wait_for(timeout=10_000)

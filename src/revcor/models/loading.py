@@ -184,9 +184,16 @@ class ExportedModule(Wrapped):
     original layers and their names). Its train/eval behaviour was fixed at export time
     (:func:`load` only accepts programs exported in eval mode), so ``train()`` only sets the flag."""
 
-    def __init__(self, program: torch.export.ExportedProgram):
+    def __init__(self, program: torch.export.ExportedProgram, data: bytes):
         super().__init__()
         self.net = torch.export.unflatten(program)
+        self.data = data  # the serialised program, for copies
+
+    def __deepcopy__(self, memo: dict) -> ExportedModule:
+        """A copy with its own weights (the unflattened graph itself cannot be deep-copied)."""
+        copy = ExportedModule(torch.export.load(io.BytesIO(self.data)), self.data)
+        copy.load_state_dict(self.state_dict())
+        return copy.train(self.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -294,7 +301,7 @@ def _load_export(path: Path, data: bytes | None = None) -> tuple[nn.Module, tupl
             if len(shape) == 4 and all(isinstance(s, int) for s in shape[1:]):
                 in_shape = tuple(shape[1:])
     try:
-        module = ExportedModule(program)
+        module = ExportedModule(program, path.read_bytes() if data is None else data)
     except (RuntimeError, ValueError) as e:
         raise ModelError(f"cannot turn torch.export program {path} into a module: {_short(e)}") from None
     return module, in_shape
