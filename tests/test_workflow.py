@@ -338,7 +338,7 @@ def report_figures(report: Path) -> dict[str, tuple[int, int]]:
                 rows.nth(i).locator("a[iconname=eye]").click()
                 img = page.locator("img[src^='data:image/png']").first
                 img.wait_for(timeout=10_000)
-                shown[f"{sub}/{rows.nth(i).locator('td').first.inner_text().strip()}"] = tuple(
+                shown[f"{sub}/{' '.join(rows.nth(i).inner_text().split())}"] = tuple(
                     img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
                 )
             page.get_by_text("Figures", exact=True).first.click()
