@@ -687,17 +687,7 @@ def build_imagenet(
         names = [str(p.relative_to(root)) for p in paths]
         f.create_dataset("test/files", data=np.array(names, dtype=object), dtype=h5py.string_dtype())
         f.create_dataset("test/sha256", data=np.array(digests, dtype=object), dtype=h5py.string_dtype())
-        manifest = "".join(f"{d}  {name}\n" for d, name in zip(digests, names, strict=False))
-        store.set_attrs(
-            f,
-            {
-                "files": {
-                    f"{root.name}/ ({n} images, sha256 of 'sha256  path' lines)": hashlib.sha256(
-                        manifest.encode()
-                    ).hexdigest()
-                }
-            },
-        )
+        store.set_attrs(f, {"files": readers.manifest(root.name, list(zip(names, digests, strict=True)))})
 
 
 def _imagenet_image(path: Path, size: int, short: int) -> tuple[np.ndarray, str]:

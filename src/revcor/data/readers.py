@@ -229,13 +229,12 @@ def read_images(
     return np.stack([a for a, _ in done]), {str(p): d for p, (_, d) in zip(files, done, strict=True)}
 
 
-def _folder_manifest(root: Path, digests: Mapping[str, str]) -> dict[str, str]:
-    """{folder description: sha256 of its 'sha256  path' lines}, the record of many image files."""
-    lines = "".join(f"{d}  {Path(p).relative_to(root)}\n" for p, d in sorted(digests.items()))
+def manifest(folder: str, entries: Sequence[tuple[str, str]], noun: str = "images") -> dict[str, str]:
+    """The record of many files of ``folder`` as {description: sha256 of their 'sha256  path'
+    lines}, from (path, sha256) ``entries`` in the order given."""
+    lines = "".join(f"{d}  {path}\n" for path, d in entries)
     return {
-        f"{root.name}/ ({len(digests)} images, sha256 of 'sha256  path' lines)": hashlib.sha256(
-            lines.encode()
-        ).hexdigest()
+        f"{folder}/ ({len(entries)} {noun}, sha256 of 'sha256  path' lines)": hashlib.sha256(lines.encode()).hexdigest()
     }
 
 
@@ -259,7 +258,7 @@ def from_folder(
     classes = sorted({c for names, _ in parts.values() for c in names})
     files = [p for _, per_class in parts.values() for f in per_class for p in f]
     images, digests = read_images(files, channels=channels, size=hw, workers=workers)
-    labels, i, splits = [], 0, {}
+    i, splits = 0, {}
     for part, (names, per_class) in parts.items():
         n = sum(len(f) for f in per_class)
         labels = np.repeat([classes.index(c) for c in names], [len(f) for f in per_class]).astype(np.int64)
@@ -271,7 +270,8 @@ def from_folder(
     else:
         whole = splits["all"]
         train, test, rule = split_by_fraction(whole.images, whole.labels, classes, test_fraction, seed, str(root))
-    return Read(train, test, _folder_manifest(root, digests), rule)
+    entries = sorted((str(Path(path).relative_to(root)), d) for path, d in digests.items())
+    return Read(train, test, manifest(root.name, entries), rule)
 
 
 # --------------------------------------------------------------------------- arrays files
@@ -497,20 +497,10 @@ def from_torchvision(
     train, test = (
         check_split(Split(x, y, names), f"the {s} split of torchvision {name}") for s, (x, y, _) in splits.items()
     )
-    digests = {
-        str(p.relative_to(root)): store.sha256(p) for p in sorted(root.rglob("*")) if p.is_file() and p.stat().st_size
-    }
-    manifest = "".join(f"{d}  {p}\n" for p, d in digests.items())
-    return Read(
-        train,
-        test,
-        {
-            f"{root.name}/ ({len(digests)} files, sha256 of 'sha256  path' lines)": hashlib.sha256(
-                manifest.encode()
-            ).hexdigest()
-        },
-        f"torchvision {name}'s own train/test split",
-    )
+    entries = [
+        (str(p.relative_to(root)), store.sha256(p)) for p in sorted(root.rglob("*")) if p.is_file() and p.stat().st_size
+    ]
+    return Read(train, test, manifest(root.name, entries, "files"), f"torchvision {name}'s own train/test split")
 
 
 def _read_samples(
