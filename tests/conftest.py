@@ -62,7 +62,7 @@ TINY = {
         "gabor": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "gabor"}},
         "vae": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "vae"}},
     },
-    "attacks": {"experiments": ["gabor"], "noise_samples": 500},
+    "attacks": {"experiments": ["gabor"], "noise_samples": 500, "gammas": [0.0, 0.5, 1.0]},
     "backdoors": {"x0to1": {"dataset": "mnist-5k", "patch": "x", "source": 0, "target": 1}},
     "detection": {"seeds": [0, 1], "reference_seeds": [100, 101], "n": 2000},
     "neurons": {

@@ -24,9 +24,7 @@ CONFIG = {
     "progress": False,
     "threads": 1,
     "training": {"epochs": 3, "batch_size": 64},
-    "models": {
-        "cifar10": {"cnn": {"arch": "cifar_cnn"}, "cnn_tanh": {"arch": "cifar_cnn", "kwargs": {"activation": "tanh"}}}
-    },
+    "models": {"cifar10": {"cnn": {"arch": "cifar_cnn", "kwargs": {"activation": "tanh"}}}},
     "generators": {"gabor": {"components": 60}},
     "engine": {"chunk_size": 1000, "batch_size": 250},
     "experiments": {
@@ -37,7 +35,7 @@ CONFIG = {
     "detection": {"seeds": [0], "reference_seeds": [100, 101], "n": 2000},
     "neurons": {
         "cifar-units": {
-            "model": "cifar10/cnn_tanh",
+            "model": "cifar10/cnn",
             "layers": ["conv1", "conv2", "conv4"],
             "n": 1000,
             "activations": ["conv2", "conv6", "fc2"],

@@ -18,7 +18,7 @@ from conftest import ROOT
 
 from revcor.data import datasets
 from revcor.models import given, layers, loading
-from revcor.models.architectures import ModelError
+from revcor.models.specs import ModelError
 from revcor.pipeline.given import import_model
 
 NORM = usernets.MNIST_NORMALIZE

@@ -19,7 +19,7 @@ from torchvision.transforms import CenterCrop, Resize
 from revcor.base import store
 from revcor.data import datasets
 from revcor.models import architectures, backbones, loading
-from revcor.models.architectures import ModelError
+from revcor.models.specs import ModelError
 from revcor.noise import sources
 from revcor.noise.rng import ChunkRNG
 from revcor.pipeline import backbone

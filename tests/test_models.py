@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from revcor.models import architectures, loading
-from revcor.models.architectures import ModelError
+from revcor.models import architectures, loading, specs
 from revcor.models.layers import get_layer, layer_names
+from revcor.models.specs import ModelError
 
 MNIST = (1, 28, 28)
 CIFAR = (3, 32, 32)
@@ -76,7 +76,7 @@ def n_params(model: nn.Module) -> int:
 
 
 def test_all_architectures_covered():
-    assert set(CASES) == set(architectures.ARCHITECTURES) - set(architectures.BACKBONES)  # backbones: test_imagenet.py
+    assert set(CASES) == set(architectures.ARCHITECTURES) - set(specs.BACKBONES)  # backbones: test_imagenet.py
 
 
 @pytest.mark.parametrize("arch", sorted(CASES))

@@ -9,7 +9,7 @@ from torch import nn
 
 from revcor.analyses import neurons
 from revcor.core import maps
-from revcor.models import architectures
+from revcor.models import architectures, specs
 from revcor.models.layers import capture
 from revcor.noise.sources import WhiteNoise
 
@@ -57,7 +57,7 @@ def test_capture_records_outputs_and_removes_hooks():
         with capture(model, "conv2"):
             raise RuntimeError("boom")
     assert all(not m._forward_hooks for m in model.modules())
-    with pytest.raises(architectures.ModelError, match="valid layers: conv1, conv2, fc1, fc2"):
+    with pytest.raises(specs.ModelError, match="valid layers: conv1, conv2, fc1, fc2"):
         with capture(model, ["conv1", "pool"]):
             pass
     assert all(not m._forward_hooks for m in model.modules())

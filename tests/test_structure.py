@@ -3,6 +3,8 @@ no module reaches into another's private names, and subpackage ``__init__`` file
 docstrings only (so that importing a module runs no unrelated code)."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,14 @@ def test_no_private_names_of_other_modules(name):
 def test_subpackage_init_is_a_docstring(pkg):
     body = ast.parse((SRC / pkg / "__init__.py").read_text()).body
     assert len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+
+
+def test_planning_the_workflow_does_not_load_torch():
+    """Every Snakemake start (and every job on a cluster) plans the workflow; without torch it
+    takes about a second less."""
+    code = (
+        "import sys; import revcor.pipeline.plan, revcor.base.codeversion, revcor.base.config; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

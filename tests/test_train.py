@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from revcor.models import architectures
+from revcor.models import architectures, specs
 from revcor.models.train import evaluate, train
 
 
@@ -132,5 +132,5 @@ def test_progress_bar_and_argument_errors(capsys):
         train(model, x, y[:10], epochs=1, lr=0.01, batch_size=16, seed=0)
     with pytest.raises(ValueError, match=r"images must be uint8 .* got torch.int32"):
         evaluate(model, x.astype(np.int32), y)
-    with pytest.raises(architectures.ModelError, match="does not accept inputs of shape"):
+    with pytest.raises(specs.ModelError, match="does not accept inputs of shape"):
         evaluate(model, separable(4, 2, 9, seed=0)[0], y[:4])

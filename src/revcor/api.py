@@ -20,7 +20,7 @@ from revcor.base.device import resolve
 from revcor.core import engine, evaluate, maps, reduce
 from revcor.core.reduce import Layout, Reducer, Stats, reduce_chunk
 from revcor.data import datasets
-from revcor.models import architectures, given, loading
+from revcor.models import architectures, given, loading, specs
 from revcor.models.train import train as train_model
 from revcor.noise import sources
 from revcor.noise.rng import backend
@@ -78,13 +78,13 @@ def classification_images(
     loaded = _as_model(model, state_dict, dev, normalize, outputs)
     shape = tuple(input_shape) if input_shape else loaded.in_shape
     if shape is None:
-        raise architectures.ModelError(
+        raise specs.ModelError(
             f"the input shape of {loaded.source} is unknown: give input_shape=(C, H, W) (on the command line --input-shape C,H,W)"
         )
     n_logits = loading.check_fits(loaded.module, shape, loaded.num_classes, loaded.source)
     names = list(classes) if classes else loaded.class_names(n_logits)
     if len(names) != max(n_logits, 2):
-        raise architectures.ModelError(f"{len(names)} class names given for a model with {n_logits} outputs")
+        raise specs.ModelError(f"{len(names)} class names given for a model with {n_logits} outputs")
     loaded.module.to(precision_dtype(precision))
     src = sources.make({**(noise_spec or {}), "storage": storage}, shape, generator)
     cps = reduce.checkpoints(n, checkpoints)

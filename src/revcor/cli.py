@@ -16,7 +16,7 @@ from revcor.base import store
 from revcor.base.device import resolve
 from revcor.base.errors import RevcorError
 from revcor.data import datasets
-from revcor.models import architectures, given, loading
+from revcor.models import given, loading, specs
 from revcor.pipeline import init, standalone
 from revcor.report.plots import attacks as attack_plots
 from revcor.report.plots import panels
@@ -342,7 +342,7 @@ def _check_test_data(args: argparse.Namespace) -> None:
     loaded = loading.load(args.model, state_dict=args.state_dict, normalize=args.normalize, outputs=args.outputs)
     shape = tuple(test.images.shape[1:])
     if args.input_shape and tuple(args.input_shape) != shape:
-        raise architectures.ModelError(f"--input-shape {args.input_shape} differs from the test data's images {shape}")
+        raise specs.ModelError(f"--input-shape {args.input_shape} differs from the test data's images {shape}")
     loading.check_fits(loaded.module, shape, len(test.classes), f"model {args.model}")
     given.check_outputs(loaded.module, datasets.to_tensor(test.images[:256]), f"model {args.model}")
 

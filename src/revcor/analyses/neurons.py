@@ -41,9 +41,9 @@ from torch.nn.grad import conv2d_weight
 from tqdm import tqdm
 
 from revcor.core import engine
-from revcor.models.architectures import ModelError
 from revcor.models.layers import capture, get_layer, run_hooks, stop_after
 from revcor.models.loading import device_of
+from revcor.models.specs import ModelError
 from revcor.noise.sources import NoiseSource
 
 MAX_WHITEN_DIM = 4096  # largest stimulus dimension D of a whitened STA (a D x D float64 solve)

@@ -17,11 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from revcor.base.errors import RevcorError
-
-
-class ModelError(RevcorError, ValueError):
-    """A model cannot be built, loaded, saved or used as asked; the message says why."""
+from revcor.models.specs import BACKBONES, FACTORY, TORCHVISION, ModelError
 
 
 def _check_classes(arch: str, num_classes: int, allowed: tuple[int, ...] | None = None) -> None:
@@ -183,7 +179,6 @@ class CifarCNN(nn.Module):
 
 # torchvision ImageNet classifiers of the paper's Table 1. They are built here with random
 # weights; revcor.models.backbones loads the published weights into them.
-BACKBONES = ("resnet152", "resnet101", "densenet201", "squeezenet1_1", "googlenet", "mnasnet1_3", "vgg19_bn")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the normalisation every one of their weights was trained with
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # constructor arguments that give the random network the pretrained one's state-dict keys
@@ -246,10 +241,6 @@ class Backbone(Normalized):
 
         net = get_model(arch, weights=None, num_classes=num_classes, **_BACKBONE_ARGS.get(arch, {}))
         super().__init__(net, IMAGENET_MEAN, IMAGENET_STD)
-
-
-TORCHVISION = "torchvision:"  # arch prefix of any torchvision classification architecture
-FACTORY = "factory:"  # arch prefix of a user's package.module:function
 
 
 def torchvision_net(name: str, num_classes: int, **kwargs: Any) -> nn.Module:

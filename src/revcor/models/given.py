@@ -19,32 +19,10 @@ from torch import nn
 
 from revcor.base.store import sha256
 from revcor.models import backbones, loading
-from revcor.models.architectures import (
-    FACTORY,
-    TORCHVISION,
-    ModelError,
-    factory_net,
-    torchvision_net,
-)
+from revcor.models.architectures import factory_net, torchvision_net
+from revcor.models.specs import FACTORY, KINDS, TORCHVISION, ModelError, files_of, kind_of
 
-KINDS = ("file", "factory", "torchvision")
 PROBABILITY_TOL = 1e-3  # rows of outputs in [0, 1] summing to 1 within this are probabilities
-
-
-def kind_of(settings: Mapping[str, Any]) -> str | None:
-    """``file``, ``factory`` or ``torchvision`` for a given model's entry; None for a model
-    trained here (``arch``)."""
-    found = [k for k in KINDS if settings.get(k)]
-    if len(found) > 1 or (found and settings.get("arch")):
-        raise ModelError(f"a model is one of arch (trained here), {', '.join(KINDS)}; got {', '.join(found)}")
-    return found[0] if found else None
-
-
-def files_of(settings: Mapping[str, Any]) -> list[str]:
-    """The user's files a given model is read from (so that editing them rebuilds it)."""
-    return [settings[k] for k in ("file", "state_dict") if settings.get(k)] + (
-        [settings["weights"]] if settings.get("torchvision") and Path(str(settings.get("weights"))).is_file() else []
-    )
 
 
 def write(

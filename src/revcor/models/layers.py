@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from revcor.models.architectures import ModelError, Wrapped
+from revcor.models.architectures import Wrapped
+from revcor.models.specs import ModelError
 
 
 def network(model: nn.Module) -> nn.Module:

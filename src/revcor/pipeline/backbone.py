@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 
 from revcor.base import store
-from revcor.models.architectures import ModelError
 from revcor.models.architectures import build as build_model
-from revcor.models.backbones import DEFAULT_WEIGHTS, NO_WEIGHTS, accuracy, pretrained, weights_enum
+from revcor.models.backbones import accuracy, pretrained, weights_enum
 from revcor.models.loading import check_fits
 from revcor.models.loading import save as save_model
+from revcor.models.specs import DEFAULT_WEIGHTS, NO_WEIGHTS, ModelError
 
 
 def prepare(

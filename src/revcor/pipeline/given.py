@@ -11,10 +11,10 @@ import torch
 
 from revcor.base import store
 from revcor.data import datasets
-from revcor.models import given
-from revcor.models.architectures import ModelError
+from revcor.models import given, specs
 from revcor.models.layers import get_layer
 from revcor.models.loading import check_fits
+from revcor.models.specs import ModelError
 from revcor.models.train import evaluate
 
 CHECK_IMAGES = 256  # test images the outputs are checked on
@@ -51,7 +51,7 @@ def import_model(
             except ModelError as e:
                 raise ModelError(f"{analysis} cannot run on model {name}: {e}") from None
         metrics = {
-            "given": given.kind_of(settings),
+            "given": specs.kind_of(settings),
             "source": loaded.source,
             "files": loaded.meta.get("files", {}),
             "in_shape": list(in_shape),

@@ -11,9 +11,7 @@ import re
 from typing import Any
 
 from revcor.base.config import ConfigError, detection_experiment, detection_models, model_settings, scan_models
-from revcor.models import given
-from revcor.models.architectures import BACKBONES
-from revcor.models.backbones import DEFAULT_WEIGHTS
+from revcor.models.specs import BACKBONES, DEFAULT_WEIGHTS, files_of, kind_of
 
 MNIST_FIRST = ("mnist", "mnist-5k")  # figures prefer full MNIST, then the 5k subset
 NOISE_KINDS = ("white", "gabor", "ae", "vae")
@@ -336,10 +334,7 @@ class Plan:
     def given_ids(self) -> list[str]:
         """``dataset/model`` of every model the user brings (file, factory or torchvision)."""
         return [
-            f"{d}/{m}"
-            for d, models in self.config["models"].items()
-            for m, spec in models.items()
-            if given.kind_of(spec)
+            f"{d}/{m}" for d, models in self.config["models"].items() for m, spec in models.items() if kind_of(spec)
         ]
 
     def given_pattern(self) -> str:
@@ -362,7 +357,7 @@ class Plan:
     def given_inputs(self, model: str) -> dict[str, Any]:
         """Inputs of a given model: its dataset and the user's files it is read from."""
         dataset = split_model(model)[0]
-        return {"dataset": self.dataset_file(dataset), "files": given.files_of(self.model_settings(model))}
+        return {"dataset": self.dataset_file(dataset), "files": files_of(self.model_settings(model))}
 
     def backbone_pattern(self) -> str:
         """A wildcard constraint matching exactly the backbone models (nothing when there are none)."""

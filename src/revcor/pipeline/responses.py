@@ -14,7 +14,7 @@ from revcor.base.device import dtype as precision_dtype
 from revcor.base.device import precision as resolve_precision
 from revcor.core import engine, responses
 from revcor.models import loading
-from revcor.models.architectures import ModelError
+from revcor.models.specs import ModelError
 from revcor.noise import sources
 from revcor.noise.rng import backend
 

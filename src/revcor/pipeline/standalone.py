@@ -13,8 +13,8 @@ import torch
 from revcor.base import config as cfg
 from revcor.data import datasets
 from revcor.models import given
-from revcor.models.architectures import ModelError
 from revcor.models.loading import FACTORY_SPEC
+from revcor.models.specs import ModelError
 from revcor.pipeline import attack as attack_step
 from revcor.pipeline import autoencoder, evaluation, gabor, microstim, neurons
 
