@@ -23,6 +23,7 @@ import gzip
 import http.server
 import io
 import json
+import os
 import pickle
 import shutil
 import subprocess
@@ -38,7 +39,13 @@ import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import torch
 import yaml
+
+# Two xdist workers share two cores: one thread each (and in the processes they start), which
+# on small tensors is many times faster than threads competing for the cores.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"

@@ -57,10 +57,37 @@ rule stats:
         "../../scripts/stats.py"
 
 
+rule null:
+    input:
+        unpack(lambda w: PLAN.null_inputs(w.null)),
+    output:
+        f"{RESULTS}/nulls/{{null}}.h5",
+    log:
+        f"{RESULTS}/logs/nulls/{{null}}.log",
+    wildcard_constraints:
+        null=PLAN.null_pattern(),
+    threads: config["threads"]
+    resources:
+        **res("null"),
+    params:
+        code=script_version("null"),
+        noise=lambda w: PLAN.experiment(PLAN.nulls()[w.null])["noise"],
+        statistics=config["statistics"],
+        storage=config["engine"]["storage"],
+        device=config["device"],
+    script:
+        "../../scripts/null.py"
+
+
 rule maps:
     input:
-        stats=f"{RESULTS}/stats/{{exp}}.h5",
-        model=lambda w: PLAN.experiment_inputs(w.exp)["model"],
+        unpack(
+            lambda w: {
+                "stats": f"{RESULTS}/stats/{w.exp}.h5",
+                "model": PLAN.experiment_inputs(w.exp)["model"],
+                **({} if PLAN.experiment(w.exp)["signal"] else {"null": PLAN.null_file(w.exp)}),
+            }
+        ),
     output:
         f"{RESULTS}/maps/{{exp}}.h5",
     log:
@@ -70,6 +97,8 @@ rule maps:
     params:
         code=script_version("maps"),
         device=config["device"],
+        statistics=config["statistics"],
+        noise=lambda w: PLAN.experiment(w.exp)["noise"]["kind"],
     script:
         "../../scripts/maps.py"
 

@@ -2,8 +2,8 @@
 
 For plain noise experiments (groups = response classes): the paper's bias maps (mean
 noise per predicted class), mean-subtracted maps, confidence-weighted and thresholded maps
-(the paper's footnote 5), z-maps of each class against the rest, and Eq. 2 correlation maps
-of each logit with the noise. For signal+noise experiments of a binary classifier, per
+(the paper's footnote 5), z-maps of each class against the rest, Eq. 2 correlation maps
+of each logit with the noise, and the split-half reliability of each class map. For signal+noise experiments of a binary classifier, per
 gamma: Eq. 1 classification images, the response-only image ``c_corr``, the Eq. 2
 correlation map and the mean stimulus of each (signal, response) cell (Fig. 1B).
 """
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 
 from revcor.base import store
 from revcor.core.evaluate import feed_back
 from revcor.core.reduce import Stats
+from revcor.core.significance import NullTest
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -48,8 +50,18 @@ def class_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
     cov = s["xsum"] / total - lmean[:, None] * mean_all[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / (lstd[:, None] * np.sqrt(np.clip(var_all, 0, None))[None, :])
+    # split-half reliability: the centred maps of the even and of the odd trials (each half
+    # an experiment of its own), correlated, with the Spearman-Brown step-up to all samples
+    even, even_n = s["hsum"][0, 0], s["hcount"][0, 0]
+    odd, odd_n = sums - even, count - even_n
+    r = similarity(
+        _div(even, even_n) - _div(even.sum(0), even_n.sum()), _div(odd, odd_n) - _div(odd.sum(0), odd_n.sum())
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reliability = 2 * r / (1 + r)
     out = {
         "counts": count.astype(np.int64),
+        "reliability": reliability,
         "maps": maps,
         "maps_centered": maps - mean_all,
         "zmaps": z,
@@ -147,12 +159,16 @@ def write(
     device: torch.device = torch.device("cpu"),
     attrs: dict | None = None,
     input_shape: tuple[int, int, int] | None = None,
+    tests: NullTest | None = None,
 ) -> None:
     """Write the classification images at every checkpoint; the top level holds those of all
     samples.
 
     With ``model``, also the label it gives each bias map fed back as an image (resized to
-    its ``input_shape`` when the noise had another size).
+    its ``input_shape`` when the noise had another size). With ``tests`` (plain noise
+    experiments), the significant pixels of the z-maps (``significant``, family-wise error
+    control over every pixel of every map) and each map's ``infoval``, with the method and
+    thresholds in the ``significance`` attribute of each group.
     """
     if not isinstance(stats, Stats):
         stats = Stats.load(stats)
@@ -170,9 +186,18 @@ def write(
         "gammas": stats.layout.gammas,
     }
     with store.create(out, meta) as f:
-        store.write_arrays(f, final)
+        _write_group(f, final, tests)
         for n in stats.checkpoints:
-            store.write_arrays(f.create_group(f"checkpoints/{n}"), compute(stats, n))
+            _write_group(f.create_group(f"checkpoints/{n}"), compute(stats, n), tests)
         if model is not None and not binary:
             fb = feed_back(model, final["maps"], device, None if input_shape is None else input_shape[1:])
             f.create_dataset("feedback", data=np.array([-1 if p is None else p for p in fb]))
+
+
+def _write_group(group: h5py.Group, arrays: dict[str, np.ndarray], tests: NullTest | None) -> None:
+    """Maps, and with ``tests`` their significance and InfoVal, into ``group``."""
+    store.write_arrays(group, arrays)
+    if tests is not None and "zmaps" in arrays:
+        result = tests.assess(arrays["zmaps"], arrays["counts"])
+        store.write_arrays(group, {"significant": result.significant, "infoval": result.infoval})
+        store.set_attrs(group, {"significance": result.attrs})

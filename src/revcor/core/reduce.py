@@ -4,7 +4,9 @@ Every statistic is a float64 sum, so partial results over disjoint sample ranges
 exactly by addition: one job or a thousand give the same maps. Sums are kept for every
 prefix size in ``checkpoints`` (for sample-complexity curves) at no extra pass: each sample
 is added to the bucket of the first checkpoint that includes it, and buckets are
-cumulated at the end.
+cumulated at the end. The sums and counts of the even-numbered trials are kept as well
+(``hsum``, ``hcount``), so every map, at every checkpoint, also exists as two independent
+halves (split-half reliability) at no extra pass.
 
 Groups are trials with the same (gamma, signal class, response class); plain noise
 experiments have one gamma and no signal, so groups are just response classes.
@@ -28,8 +30,8 @@ from revcor.noise.rng import backend
 from revcor.noise.sources import NoiseSource
 
 # statistics with one row per group (the others have one row per logit: xsum, lsum, lsumsq)
-GROUP_SUMS = ("sum", "sumsq", "wsum", "tsum")
-GROUP_COUNTS = ("count", "wcount", "tcount")
+GROUP_SUMS = ("sum", "sumsq", "wsum", "tsum", "hsum")
+GROUP_COUNTS = ("count", "wcount", "tcount", "hcount")
 SIGNAL_SUMS = ("ssum",)
 
 
@@ -193,8 +195,8 @@ class Reducer:
         """Add trials ``start .. start + len(noise)`` (noise and stimulus flattened or not).
 
         All group sums come from one matrix product per checkpoint bucket: rows of
-        [one-hot group; one-hot x confidence; one-hot x (confidence > threshold); logits]
-        times the (trials x pixels) noise, in float64.
+        [one-hot group; one-hot x confidence; one-hot x (confidence > threshold); one-hot x
+        (even trial); logits] times the (trials x pixels) noise, in float64.
         """
         b, g = noise.shape[0], self.layout.n_groups
         x = noise.reshape(b, -1).to(self.dtype)
@@ -206,7 +208,8 @@ class Reducer:
         onehot = torch.zeros(g, b, dtype=self.dtype, device=self.device)
         onehot[self.layout.group(labels, signal_label, gamma_index), torch.arange(b, device=self.device)] = 1
         lg = logits.to(self.dtype)
-        w = torch.cat([onehot, onehot * conf.to(self.dtype), onehot * (conf > self.threshold), lg.T])
+        even = idx % 2 == 0  # the first half: trials are independent draws, so any split is
+        w = torch.cat([onehot, onehot * conf.to(self.dtype), onehot * (conf > self.threshold), onehot * even, lg.T])
         sq = x * x
         stim = None if stimulus is None else stimulus.reshape(b, -1).to(self.dtype)
         first, last = int(bucket[0]), int(bucket[-1])
@@ -218,13 +221,15 @@ class Reducer:
             a["sum"][rows] += out[:g]
             a["wsum"][rows] += out[g : 2 * g]
             a["tsum"][rows] += out[2 * g : 3 * g]
-            a["xsum"][p] += out[3 * g :]
+            a["hsum"][rows] += out[3 * g : 4 * g]
+            a["xsum"][p] += out[4 * g :]
             totals = wp.sum(1)
             a["count"][rows] += totals[:g]
             a["wcount"][rows] += totals[g : 2 * g]
             a["tcount"][rows] += totals[2 * g : 3 * g]
-            a["lsum"][p] += totals[3 * g :]
-            a["lsumsq"][p] += (wp[3 * g :] ** 2).sum(1)
+            a["hcount"][rows] += totals[3 * g : 4 * g]
+            a["lsum"][p] += totals[4 * g :]
+            a["lsumsq"][p] += (wp[4 * g :] ** 2).sum(1)
             a["sumsq"][rows] += wp[:g] @ sq
             if stim is not None:
                 a["ssum"][rows] += wp[:g] @ stim

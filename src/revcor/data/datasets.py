@@ -390,6 +390,12 @@ def load(path: str | Path, split: str) -> Split:
         return Split(f[f"{split}/images"][()], f[f"{split}/labels"][()], list(store.get_attr(f, "classes")))
 
 
+def image_shape(path: str | Path) -> tuple[int, int, int]:
+    """(C, H, W) of a dataset file's images, read without loading them."""
+    with store.open_artifact(path, "dataset") as f:
+        return tuple(int(s) for s in f["test/images"].shape[1:])
+
+
 def write(out: str | Path, attrs: dict, splits: Mapping[str, Split]) -> None:
     """Write a dataset artifact: ``attrs`` (name, classes, counts, description, provenance)
     and each split's uint8 images and int64 labels, atomically."""

@@ -83,6 +83,41 @@ class Plan:
     def generator_file(self, dataset: str, kind: str) -> str:
         return f"{self.results}/generators/{dataset}/{kind}.h5"
 
+    def null_id(self, name: str) -> str:
+        """``{dataset}/{noise}`` of experiment ``name``'s null maps: one per noise source and
+        image size, shared by every experiment that draws from it (``white``, ``gabor``,
+        ``gabor-cifar10-size32``, ``white-gaussian0.25``, ...)."""
+        noise, dataset = self.experiment(name)["noise"], self.dataset_of(name)
+        parts = [noise["kind"]]
+        if noise["kind"] != "white" and noise.get("dataset") not in (None, dataset):
+            parts.append(noise["dataset"])
+        if noise["kind"] == "white" and noise.get("distribution") == "gaussian":
+            parts.append(f"gaussian{noise['std']:g}")
+        if noise.get("size"):
+            parts.append(f"size{noise['size']}")
+        return f"{dataset}/{'-'.join(parts)}"
+
+    def null_file(self, name: str) -> str:
+        return f"{self.results}/nulls/{self.null_id(name)}.h5"
+
+    def nulls(self) -> dict[str, str]:
+        """Every null id of the plain experiments, with one experiment that uses it."""
+        return {self.null_id(e): e for e, spec in self.config["experiments"].items() if not spec["signal"]}
+
+    def null_pattern(self) -> str:
+        """A wildcard constraint matching exactly the null ids (nothing when there are none)."""
+        return "|".join(map(re.escape, self.nulls())) or "(?!)"
+
+    def null_inputs(self, null: str) -> dict[str, str]:
+        """Inputs of the ``null`` rule: the dataset whose image size the noise has, and the
+        generator of structured noise."""
+        name = self.nulls()[null]
+        spec = self.experiment(name)
+        return {
+            "dataset": self.dataset_file(self.dataset_of(name)),
+            **self.generator(spec["noise"], self.dataset_of(name)),
+        }
+
     def parts(self, name: str, artifact: str) -> list[str]:
         """The per-part files (``responses`` or ``stats``) of experiment ``name``."""
         return [f"{self.results}/{artifact}/{name}/part{p}.h5" for p in range(self.experiment(name)["jobs"])]

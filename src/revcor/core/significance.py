@@ -1,0 +1,281 @@
+"""Which pixels of a classification image are real: null maps, family-wise error control by
+the maximum statistic, cluster-mass tests, and informational value (InfoVal).
+
+The null hypothesis is that the model's answers do not depend on the noise. A class map is
+then the mean of ``n_k`` independent noise images, and its standardised form
+``sqrt(n_k) (m_k - mu) / sigma`` is (by the central limit theorem) Gaussian with the noise's
+own pixel correlation, whatever ``n_k``. A *null bank* holds B such standardised maps, each
+the sum of ``draws`` noise images from the experiment's own keyed source (chunk ``i`` of seed
+``seed``); every experiment with that source and size reuses it. One null replicate of all K
+class-against-the-rest z-maps of an experiment is arithmetic on K maps of the bank and the
+experiment's class counts, so thousands of replicates cost seconds and no model.
+
+From the replicates: the pixel threshold that the largest |z| of the whole file (every pixel
+of every map) exceeds with probability ``alpha`` (FWER by the maximum statistic); the cluster
+mass (sum of |z| over a connected region beyond ``cluster_threshold``) that the largest
+cluster of the file exceeds with probability ``alpha`` (for smooth maps, Chauvin et al. 2005
+use cluster tests for the same reason); and per class the null distribution of the z-map's
+norm, against which InfoVal is the robust z-score of the observed norm (median and scaled
+MAD of the null norms, as the informational value of Brinkman et al. 2019 is defined).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+from tqdm import tqdm
+
+from revcor.base import store
+from revcor.core.engine import chunk_span, draw, n_chunks
+from revcor.noise.sources import NoiseSource
+
+METHODS = ("pixel", "cluster")
+SMOOTH_KINDS = ("gabor", "ae", "vae")  # noise kinds whose maps are smooth: cluster test by default
+MAD_SCALE = 1.4826  # MAD of a standard normal sample times this estimates its standard deviation
+BLOCK_VALUES = 2**24  # null z values computed at once (64 MB of float32)
+
+
+def method_for(kind: str, method: str = "auto") -> str:
+    """``pixel`` or ``cluster``: the configured method, or by ``auto`` the cluster test for
+    smooth noise (Gabor-PCA, autoencoder, VAE) and the pixel test for white noise."""
+    if method == "auto":
+        return "cluster" if kind in SMOOTH_KINDS else "pixel"
+    if method not in METHODS:
+        raise ValueError(f"significance method {method!r}; allowed: auto, {', '.join(METHODS)}")
+    return method
+
+
+@dataclass
+class NullBank:
+    """Standardised null maps (B, D) of a noise source, with its pixel mean and SD (D,)."""
+
+    maps: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    shape: tuple[int, ...]
+    attrs: dict = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        """Write the bank as a ``null`` artifact (atomically)."""
+        with store.create(path, {**self.attrs, "kind": "null", "shape": list(self.shape)}) as f:
+            store.write_arrays(f, {"maps": self.maps, "mean": self.mean, "std": self.std})
+
+    @classmethod
+    def load(cls, path: str | Path) -> NullBank:
+        with store.open_artifact(path, "null") as f:
+            return cls(
+                f["maps"][()],
+                f["mean"][()],
+                f["std"][()],
+                tuple(store.get_attr(f, "shape")),
+                store.get_attrs(f, exclude=("kind", "shape")),
+            )
+
+
+def draw_bank(
+    source: NoiseSource,
+    *,
+    maps: int,
+    draws: int,
+    seed: int,
+    device: torch.device,
+    chunk_size: int = 8192,
+    progress: bool = False,
+) -> NullBank:
+    """``maps`` standardised null maps, each the sum of ``draws`` noise images of ``source``
+    (as the reductions see them) minus their mean, over their SD times sqrt(draws). The pixel
+    mean and SD are those of all ``maps * draws`` images; constant pixels get 0."""
+    if maps < 2 or draws < 1:
+        raise ValueError(f"a null bank needs at least 2 maps of at least 1 draw; got {maps} maps of {draws}")
+    n = maps * draws
+    d = int(np.prod(source.input_shape))
+    sums = torch.zeros(maps, d, dtype=torch.float64, device=device)
+    total = torch.zeros(d, dtype=torch.float64, device=device)
+    total_sq = torch.zeros(d, dtype=torch.float64, device=device)
+    for index in tqdm(range(n_chunks(n, chunk_size)), desc="null maps", unit="chunk", disable=not progress):
+        start, stop = chunk_span(index, n, chunk_size)
+        x = source.to_input(draw(source, seed, index, n, chunk_size, device)[0], torch.float64).reshape(
+            stop - start, -1
+        )
+        sums.index_add_(0, torch.arange(start, stop, device=device) // draws, x)
+        total += x.sum(0)
+        total_sq += (x * x).sum(0)
+    mean = total / n
+    std = (total_sq / n - mean**2).clamp_(min=0).sqrt_()
+    scale = torch.where(std > 0, 1 / (std * draws**0.5), torch.zeros_like(std))
+    standard = ((sums - draws * mean) * scale).float().cpu().numpy()
+    attrs = {
+        "noise": source.describe(),
+        "noise_key": {
+            "source": source.describe(),
+            "seed": seed,
+            "chunks": n_chunks(n, chunk_size),
+            "chunk_size": chunk_size,
+        },
+        "maps": maps,
+        "draws": draws,
+    }
+    return NullBank(standard, mean.cpu().numpy(), std.cpu().numpy(), tuple(source.input_shape), attrs)
+
+
+def null_zmaps(bank: NullBank, counts: np.ndarray, replicates: int, seed: int) -> Iterator[np.ndarray]:
+    """Null replicates (r, K, D) float32 of the K class-against-the-rest z-maps of an
+    experiment with class ``counts``, in blocks; NaN for a class with no samples or all of
+    them. Each replicate uses K different maps of the bank (drawn with replacement when the
+    bank has fewer than K)."""
+    n = np.asarray(counts, dtype=np.float64)
+    total, k = n.sum(), len(n)
+    valid = (n > 0) & (n < total)
+    root = np.sqrt(np.where(valid, n, 1.0))
+    rest = np.where(valid, total - n, 1.0)
+    se = np.sqrt(1 / root**2 + 1 / rest)
+    b, d = bank.maps.shape
+    rng = np.random.default_rng(seed)
+    step = max(1, BLOCK_VALUES // max(k * d, 1))
+    for start in range(0, replicates, step):
+        r = min(step, replicates - start)
+        if k <= b:
+            pick = np.argsort(rng.random((r, b)), axis=1)[:, :k]
+        else:
+            pick = rng.integers(b, size=(r, k))
+        u = bank.maps[pick]  # (r, K, D)
+        weighted = u * root[None, :, None].astype(np.float32)
+        others = weighted.sum(1, keepdims=True) - weighted  # sum over the other classes of sqrt(n_l) U_l
+        z = (u / root[None, :, None] - others / rest[None, :, None]) / se[None, :, None]
+        z[:, ~valid] = np.nan
+        yield z.astype(np.float32)
+
+
+def _clusters(z: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Connected clusters beyond ``threshold`` in each map of ``z`` (..., C, H, W): positive
+    and negative clusters apart, neighbours sharing a face (left, right, up, down, or the same
+    pixel in another channel). Returns the cluster label of every value (0: none) and the
+    mass (sum of |z|) of each label."""
+    lead = z.ndim - 3
+    structure = np.zeros((3,) * z.ndim, dtype=bool)
+    structure[(1,) * lead] = ndimage.generate_binary_structure(3, 1)  # no links between maps
+    labels = np.zeros(z.shape, dtype=np.int64)
+    masses = [np.zeros(1)]
+    offset = 0
+    finite = np.nan_to_num(z, nan=0.0)
+    for above in (finite > threshold, finite < -threshold):
+        lab, count = ndimage.label(above, structure=structure)
+        labels[above] = lab[above] + offset
+        masses.append(np.bincount(lab.ravel(), weights=np.abs(finite).ravel(), minlength=count + 1)[1:])
+        offset += count
+    return labels, np.concatenate(masses)
+
+
+def _max_cluster(z: np.ndarray, threshold: float) -> np.ndarray:
+    """The largest cluster mass of each replicate of ``z`` (r, K, C, H, W): (r,)."""
+    labels, masses = _clusters(z, threshold)
+    owner = np.zeros(len(masses), dtype=np.int64)
+    owner[labels.ravel()] = np.repeat(np.arange(len(z)), labels[0].size)
+    largest = np.zeros(len(z))
+    np.maximum.at(largest, owner[1:], masses[1:])
+    return largest
+
+
+@dataclass
+class Assessment:
+    """What the null says about one file's z-maps (K, C, H, W)."""
+
+    significant: np.ndarray  # (K, C, H, W) bool
+    infoval: np.ndarray  # (K,) float64, NaN for classes without a map
+    method: str
+    threshold: float  # |z| (pixel) or cluster mass (cluster) exceeded with probability alpha
+    attrs: dict
+
+
+def assess(
+    zmaps: np.ndarray,
+    counts: np.ndarray,
+    bank: NullBank,
+    *,
+    method: str = "pixel",
+    alpha: float = 0.05,
+    cluster_threshold: float = 3.0,
+    replicates: int = 1000,
+    seed: int = 0,
+) -> Assessment:
+    """Significant pixels of ``zmaps`` at family-wise error ``alpha`` (the family: every pixel
+    of every map) and the InfoVal of each map, from ``replicates`` null replicates."""
+    z = np.asarray(zmaps, dtype=np.float64)
+    k = len(z)
+    if z.shape[1:] != tuple(bank.shape):
+        raise ValueError(f"z-maps of shape {z.shape[1:]} and null maps of shape {tuple(bank.shape)} differ")
+    if method not in METHODS:
+        raise ValueError(f"significance method {method!r}; allowed: {', '.join(METHODS)}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    largest = np.empty(replicates)
+    norms = np.empty((replicates, k))
+    done = 0
+    for block in null_zmaps(bank, counts, replicates, seed):
+        r = len(block)
+        flat = block.reshape(r, k, -1)
+        norms[done : done + r] = np.sqrt(np.nansum(flat.astype(np.float64) ** 2, axis=2))
+        if method == "pixel":
+            largest[done : done + r] = np.nan_to_num(np.abs(flat), nan=0.0).max(axis=(1, 2))
+        else:
+            largest[done : done + r] = _max_cluster(block.reshape(r, *z.shape), cluster_threshold)
+        done += r
+    threshold = float(np.quantile(largest, 1 - alpha, method="higher"))
+    finite = np.nan_to_num(z, nan=0.0)
+    if method == "pixel":
+        significant = np.abs(finite) > threshold
+    else:
+        labels, masses = _clusters(z[None], cluster_threshold)
+        significant = (masses > threshold)[labels[0]] & (labels[0] > 0)
+    observed = np.sqrt(np.nansum(z.reshape(k, -1) ** 2, axis=1))
+    median = np.median(norms, axis=0)
+    mad = MAD_SCALE * np.median(np.abs(norms - median), axis=0)
+    has_map = np.isfinite(z.reshape(k, -1)).any(1) & np.isfinite(norms).all(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        infoval = np.where(has_map & (mad > 0), (observed - median) / mad, np.nan)
+    attrs = {
+        "method": method,
+        "alpha": alpha,
+        "threshold": threshold,
+        "cluster_threshold": cluster_threshold if method == "cluster" else None,
+        "replicates": replicates,
+        "seed": seed,
+        "null": {k: bank.attrs[k] for k in ("noise_key", "maps", "draws") if k in bank.attrs},
+    }
+    return Assessment(significant, infoval, method, threshold, attrs)
+
+
+@dataclass
+class NullTest:
+    """A null bank and how to test maps against it (the config's ``statistics``)."""
+
+    bank: NullBank
+    method: str = "pixel"
+    alpha: float = 0.05
+    cluster_threshold: float = 3.0
+    replicates: int = 1000
+    seed: int = 0
+
+    @classmethod
+    def from_settings(cls, bank: NullBank, settings: dict, noise_kind: str) -> NullTest:
+        """From the config's ``statistics`` entry, the method chosen for ``noise_kind``."""
+        keys = ("alpha", "cluster_threshold", "replicates", "seed")
+        method = method_for(noise_kind, settings.get("method", "auto"))
+        return cls(bank, method, **{k: settings[k] for k in keys if k in settings})
+
+    def assess(self, zmaps: np.ndarray, counts: np.ndarray) -> Assessment:
+        return assess(
+            zmaps,
+            counts,
+            self.bank,
+            method=self.method,
+            alpha=self.alpha,
+            cluster_threshold=self.cluster_threshold,
+            replicates=self.replicates,
+            seed=self.seed,
+        )

@@ -1,0 +1,182 @@
+"""Statistics of classification images: null maps, family-wise error control, cluster tests,
+InfoVal and split-half reliability, calibrated on models whose answers are known."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats as scistats
+
+from revcor.core import engine, maps, significance
+from revcor.core.reduce import Layout, Reducer
+from revcor.data import datasets
+from revcor.noise import gabor, sources
+
+CPU = torch.device("cpu")
+
+
+def experiment(source, answer, n, seed, k, chunk_size=1000):
+    """Class maps of ``n`` noise images of ``source`` answered by ``answer(x, rng)`` -> labels."""
+    rng = np.random.default_rng(seed)
+    red = Reducer(Layout([str(i) for i in range(k)]), source.shape, k, [n], 0, n, CPU)
+    for i in range(engine.n_chunks(n, chunk_size)):
+        x = source.to_input(engine.draw(source, 10_000 + seed, i, n, chunk_size, CPU)[0], torch.float64)
+        labels = torch.as_tensor(answer(x, rng))
+        red.update(i * chunk_size, x, torch.nn.functional.one_hot(labels, k).float())
+    return maps.class_maps(red.result())
+
+
+def random_answers(rates):
+    """A model that ignores its input: labels drawn at fixed class rates."""
+    return lambda x, rng: rng.choice(len(rates), size=len(x), p=rates)
+
+
+def calibration(source, method, runs, rates, n, bank):
+    """Share of ``runs`` null experiments with at least one significant pixel, and all InfoVals."""
+    flagged, infovals = 0, []
+    for seed in range(runs):
+        m = experiment(source, random_answers(rates), n, seed, len(rates))
+        result = significance.assess(m["zmaps"], m["counts"], bank, method=method, replicates=400, seed=seed)
+        flagged += bool(result.significant.any())
+        infovals += list(result.infoval)
+    return flagged / runs, np.array(infovals)
+
+
+def binomial_bounds(p, runs, level=0.999):
+    lo, hi = scistats.binom.interval(level, runs, p)
+    return lo / runs, hi / runs
+
+
+@pytest.fixture(scope="module")
+def white():
+    return sources.WhiteNoise((1, 10, 10))
+
+
+@pytest.fixture(scope="module")
+def gabor_source(mnist5k):
+    """Gabor-PCA noise fitted on 300 real MNIST digits: smooth, correlated, clipped."""
+    fitted = gabor.fit(datasets.load(mnist5k, "train").images[:300], components=30)
+    return sources.GaborNoise(fitted, storage="float32")
+
+
+def test_null_bank_is_standardised_keyed_and_saved(white, tmp_path):
+    bank = significance.draw_bank(white, maps=500, draws=16, seed=3, device=CPU)
+    assert bank.maps.shape == (500, 100) and bank.maps.dtype == np.float32
+    assert abs(bank.maps.mean()) < 0.02 and bank.maps.std() == pytest.approx(1, abs=0.02)
+    np.testing.assert_allclose(bank.mean, 0.5, atol=0.01)
+    np.testing.assert_allclose(bank.std, np.sqrt((256**2 - 1) / 12) / 255, rtol=0.03)  # uint8 levels
+    assert bank.attrs["noise_key"]["seed"] == 3 and bank.attrs["noise_key"]["source"]["kind"] == "white"
+    again = significance.draw_bank(white, maps=500, draws=16, seed=3, device=CPU)
+    np.testing.assert_array_equal(bank.maps, again.maps)
+    bank.save(tmp_path / "null.h5")
+    loaded = significance.NullBank.load(tmp_path / "null.h5")
+    np.testing.assert_array_equal(loaded.maps, bank.maps)
+    assert loaded.shape == (1, 10, 10) and loaded.attrs["draws"] == 16
+
+
+def test_null_zmaps_have_the_spread_of_real_class_maps(white):
+    """The null replicates stand for class maps of noise the answers ignore: their z values
+    are standard normal, and the largest |z| of a file has the distribution that real
+    random-answer experiments give. With a class of a few samples the mean of uniform noise
+    has lighter tails than the normal, so the null is conservative there, never liberal."""
+    bank = significance.draw_bank(white, maps=1000, draws=32, seed=1, device=CPU)
+    null = np.concatenate(list(significance.null_zmaps(bank, np.array([4, 400, 1596]), 2000, seed=0)))
+    assert null.shape == (2000, 3, 100)
+    assert null.mean() == pytest.approx(0, abs=0.01) and null.std() == pytest.approx(1, abs=0.02)
+    for rates, agree in (([0.2, 0.3, 0.5], True), ([0.002, 0.2, 0.798], False)):
+        real_max, null_max = [], []
+        for seed in range(300):
+            m = experiment(white, random_answers(rates), 2000, seed, 3)
+            real_max.append(np.nanmax(np.abs(m["zmaps"])))
+            z = np.concatenate(list(significance.null_zmaps(bank, m["counts"], 10, seed=seed)))
+            null_max += list(np.nanmax(np.abs(z), axis=(1, 2)))
+        real_q, null_q = np.quantile(real_max, 0.95), np.quantile(null_max, 0.95)  # the FWER threshold
+        if agree:
+            assert real_q == pytest.approx(null_q, rel=0.05)
+            assert scistats.ks_2samp(real_max, null_max).pvalue > 0.001
+        else:
+            assert real_q < null_q * 1.02
+
+
+@pytest.mark.parametrize("method", ["pixel", "cluster"])
+def test_familywise_error_and_infoval_are_calibrated_on_white_noise(white, method):
+    bank = significance.draw_bank(white, maps=1000, draws=32, seed=7, device=CPU)
+    runs = 400
+    rate, infovals = calibration(white, method, runs, [0.4, 0.3, 0.2, 0.07, 0.03], 2000, bank)
+    lo, hi = binomial_bounds(0.05, runs)
+    assert lo <= rate <= hi, rate
+    assert abs(infovals.mean()) < 0.15 and 0.8 < infovals.std() < 1.25
+
+
+def test_cluster_test_is_calibrated_on_smooth_noise(gabor_source):
+    bank = significance.draw_bank(gabor_source, maps=1000, draws=32, seed=7, device=CPU)
+    runs = 200
+    rate, infovals = calibration(gabor_source, "cluster", runs, [0.5, 0.3, 0.2], 1000, bank)
+    lo, hi = binomial_bounds(0.05, runs)
+    assert lo <= rate <= hi, rate
+    assert abs(infovals.mean()) < 0.2 and 0.75 < infovals.std() < 1.3
+
+
+def linear_model(weights, noise_sd, mean):
+    """Label 1 when the noise image's projection on ``weights`` plus internal noise is positive."""
+    w = torch.as_tensor(weights.ravel(), dtype=torch.float64)
+
+    def answer(x, rng):
+        drive = (x.flatten(1) - mean) @ w
+        return (drive + noise_sd * torch.as_tensor(rng.standard_normal(len(x)))) > 0
+
+    return lambda x, rng: answer(x, rng).long()
+
+
+def test_a_template_is_found_where_it_is_and_nowhere_else(white):
+    w = np.zeros((1, 10, 10))
+    w[0, 3:7, 3:7] = 1.0  # the model looks at a 4x4 square
+    bank = significance.draw_bank(white, maps=1000, draws=32, seed=2, device=CPU)
+    m = experiment(white, linear_model(w, 1.0, 0.5), 4000, 0, 2)
+    for method in ("pixel", "cluster"):
+        result = significance.assess(m["zmaps"], m["counts"], bank, method=method, replicates=500)
+        inside = result.significant[:, w > 0]
+        assert inside.mean() > 0.9 and not result.significant[:, w == 0].any(), method
+        assert (result.infoval > 10).all()
+    assert result.attrs["method"] == "cluster" and result.attrs["null"]["draws"] == 32
+
+
+def test_split_half_reliability_predicts_two_independent_runs(white):
+    """For a linear observer with known weights, Spearman-Brown on the two halves of one run
+    predicts how well two independent runs of the same size agree."""
+    w = np.zeros((1, 10, 10))
+    w[0, 2:8, 4:6], w[0, 4:6, 2:8] = 1.0, 1.0  # a cross
+    model = linear_model(w, 2.0, 0.5)
+    runs = [experiment(white, model, 3000, seed, 2) for seed in range(4)]
+    predicted = np.mean([m["reliability"][1] for m in runs])
+    observed = np.mean(
+        [
+            np.corrcoef(a["maps_centered"][1].ravel(), b["maps_centered"][1].ravel())[0, 1]
+            for a, b in (runs[:2], runs[2:])
+        ]
+    )
+    assert 0.3 < observed < 0.95  # neither noise nor a finished map: the regime where it matters
+    assert predicted == pytest.approx(observed, abs=0.03)
+
+
+def test_halves_are_the_even_and_odd_trials_at_every_checkpoint(white):
+    red = Reducer(Layout(["a", "b"]), (1, 10, 10), 2, [11, 1000], 0, 1000, CPU)
+    x = torch.rand(1000, 1, 10, 10, dtype=torch.float64)
+    red.update(0, x[:501], torch.tensor([[1.0, 0.0]]).expand(501, 2))
+    red.update(501, x[501:], torch.tensor([[0.0, 1.0]]).expand(499, 2))
+    stats = red.result()
+    flat = x.numpy().reshape(1000, -1)
+    np.testing.assert_allclose(stats["hsum"][0, 0, 0, 0], flat[:11:2].sum(0))  # checkpoint 11: trials 0, 2, .. 10
+    np.testing.assert_allclose(stats["hsum"][1, 0, 0, 1], flat[502::2].sum(0))
+    assert stats["hcount"][:, 0, 0].tolist() == [[6, 0], [251, 249]]
+    assert np.isfinite(maps.class_maps(stats)["reliability"]).all()
+    # at 11 samples every answer is a, so its centred map is 0 in each half: no reliability
+    assert np.isnan(maps.class_maps(stats, 11)["reliability"]).all()
+
+
+def test_errors_name_the_problem(white):
+    bank = significance.draw_bank(white, maps=10, draws=2, seed=0, device=CPU)
+    with pytest.raises(ValueError, match=r"z-maps of shape \(1, 8, 8\) and null maps of shape \(1, 10, 10\) differ"):
+        significance.assess(np.zeros((2, 1, 8, 8)), np.array([5, 5]), bank)
+    with pytest.raises(ValueError, match="significance method 'both'"):
+        significance.method_for("white", "both")
+    assert significance.method_for("gabor") == "cluster" and significance.method_for("white") == "pixel"
