@@ -60,7 +60,7 @@ def test_data(tmp_path):
     return path
 
 
-def test_images_from_torchscript_with_significance_and_accuracy(torchscript, test_data, tmp_path, capsys):
+def test_images_from_torchscript_with_significance_reliability_and_accuracy(torchscript, test_data, tmp_path, capsys):
     out = tmp_path / "maps.h5"
     code = cli.main(
         [
@@ -90,11 +90,20 @@ def test_images_from_torchscript_with_significance_and_accuracy(torchscript, tes
         assert maps.shape == z.shape == (4, 1, 8, 8)
         assert f["checkpoints/1000/counts"][()].sum() == 1000
         accuracy = store.get_attr(f, "template_accuracy")["accuracy"]
+        significant, infoval, reliability = f["significant"][()], f["infoval"][()], f["reliability"][()]
+        tested = store.get_attr(f, "significance")
+        assert f["checkpoints/1000/significant"].shape == (4, 1, 8, 8)
+    assert tested["method"] == "pixel" and tested["alpha"] == 0.05 and tested["null"]["draws"] == 32
     # class k's map is bright where the model looks for class k: rows 2k, 2k+1
     for k in range(4):
         inside = maps[k, 0, 2 * k : 2 * k + 2].mean()
         assert inside > maps[k, 0].mean() + 0.02
         assert z[k, 0, 2 * k : 2 * k + 2].mean() > 5
+        # significant: those rows, brighter; elsewhere only darker pixels (other classes' rows)
+        rows = np.zeros((8, 8), dtype=bool)
+        rows[2 * k : 2 * k + 2] = True
+        assert significant[k, 0, rows].all() and (z[k, 0][significant[k, 0] & ~rows] < 0).all()
+        assert infoval[k] > 5 and reliability[k] > 0.8
     assert accuracy > 0.9
 
 

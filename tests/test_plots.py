@@ -180,7 +180,7 @@ def test_fig4_rows_are_classes_columns_are_checkpoints():
         np.testing.assert_array_equal(im, m)
 
 
-def test_fig14_convergence_and_accuracy():
+def test_fig14_convergence_reliability_and_accuracy():
     ns = [10, 100, 1000]
     rng = np.random.default_rng(1)
     final = rng.normal(size=(K, 1, H, W))
@@ -188,7 +188,8 @@ def test_fig14_convergence_and_accuracy():
     counts = np.array([[3, 3, 4, 0], [30, 30, 40, 0], [300, 300, 400, 0]])
     maps[counts == 0] = np.nan
     acc = {"bias maps": [0.2, 0.3, 0.4]}
-    fig = map_plots.fig14(ns, maps, counts, CLASSES, acc)
+    reliability = np.array([[0.1, 0.0, 0.2, np.nan], [0.5, 0.4, 0.6, np.nan], [0.9, 0.85, 0.95, np.nan]])
+    fig = map_plots.fig14(ns, maps, counts, CLASSES, acc, reliability)
     assert len(image_axes(fig)) == 9 and len(blank_axes(fig)) == 3
     expected = [maps[r, c, 0] for r in range(3) for c in range(K) if counts[r, c]]
     for im, m in zip(drawn_maps(fig), expected, strict=True):
@@ -198,6 +199,10 @@ def test_fig14_convergence_and_accuracy():
     assert lines["zero"][-1] == pytest.approx(1.0)
     assert lines["zero"][0] < lines["zero"][1] < 1.0
     assert np.isnan(lines["three"]).all()  # empty class: no curve
+    rel_ax = next(ax for ax in fig.get_axes() if ax.get_title().startswith("Reliability"))
+    rel = {ln.get_label(): ln.get_ydata() for ln in rel_ax.get_lines()}
+    np.testing.assert_array_equal(rel["one"], [0.0, 0.4, 0.85])
+    assert np.isnan(rel["three"]).all()
     acc_ax = next(ax for ax in fig.get_axes() if ax.get_title().startswith("Template"))
     ydata = {ln.get_label(): ln.get_ydata() for ln in acc_ax.get_lines()}
     assert np.allclose(ydata["bias maps"], [20, 30, 40])
@@ -231,23 +236,29 @@ def test_fig3_rgb_maps_normalised_for_display():
     assert "true zero\n→ pred one\nn=10" in titles(fig)
 
 
-def test_zmaps_limits_contours_and_small_classes():
+def test_zmaps_outline_the_significant_pixels_and_show_infoval_and_reliability():
     z = np.random.default_rng(3).normal(size=(K, 1, H, W))
     z[0, 0, 2:4, 2:4] = 12.0  # a strong patch
     z[2] = np.nan
     counts = np.array([500, 10, 0, 400])
-    fig = map_plots.zmaps(z, counts, CLASSES, title="synthetic")
+    significant = np.zeros(z.shape, dtype=bool)
+    significant[0, 0, 2:4, 2:4] = True
+    attrs = {"method": "pixel", "threshold": 3.61, "alpha": 0.05, "replicates": 1000, "cluster_threshold": None}
+    infoval, reliability = np.array([25.0, 0.3, np.nan, -0.8]), np.array([0.91, 0.1, np.nan, np.nan])
+    fig = map_plots.zmaps(z, counts, CLASSES, significant, infoval, reliability, attrs, title="synthetic")
     drawn = image_axes(fig)
-    assert len(drawn) == 2  # class one has n < 30, class two is empty
-    assert len(blank_axes(fig)) == 1
-    assert any(t.get_text() == "n < 30" for ax in fig.get_axes() for t in ax.texts)
+    assert len(drawn) == 3 and len(blank_axes(fig)) == 1  # class two is empty
     lo, hi = drawn[0].images[0].get_clim()
     assert lo == -hi and hi == pytest.approx(12.0)
-    assert drawn[0].collections  # contour around the patch
-    assert "4 px |z| > " in drawn[0].get_title()
-    assert "Bonferroni |z| > 3.36" in fig._suptitle.get_text()  # 64 pixels, alpha 0.05
+    assert drawn[0].collections and not drawn[1].collections  # an outline around the patch only
+    assert drawn[0].get_title() == "zero (n=500)\n4 px significant\nInfoVal 25.0, r=0.91"
+    assert drawn[2].get_title() == "three (n=400)\n0 px significant\nInfoVal -0.8"
+    suptitle = fig._suptitle.get_text()
+    assert "|z| > 3.61 (maximum statistic)" in suptitle and "all 256 values of the 4 maps" in suptitle
     np.testing.assert_array_equal(drawn[0].images[0].get_array(), z[0, 0])
-    np.testing.assert_array_equal(drawn[1].images[0].get_array(), z[3, 0])
+    attrs |= {"method": "cluster", "cluster_threshold": 3.0, "threshold": 41.2}
+    fig = map_plots.zmaps(z, counts, CLASSES, significant, infoval, reliability, attrs)
+    assert "clusters of |z| > 3 with mass > 41" in fig._suptitle.get_text()
 
 
 def test_save_writes_png_and_pdf_atomically(tmp_path):

@@ -14,16 +14,17 @@ import torch
 from torch import nn
 
 from revcor.analyses import backdoor
-from revcor.base.config import ConfigError
+from revcor.base.config import ConfigError, validate
 from revcor.base.device import dtype as precision_dtype
 from revcor.base.device import resolve
-from revcor.core import engine, evaluate, maps, reduce
+from revcor.core import engine, evaluate, maps, reduce, significance
 from revcor.core.reduce import Layout, Reducer, Stats, reduce_chunk
 from revcor.data import datasets
 from revcor.models import architectures, given, loading, specs
 from revcor.models.train import train as train_model
 from revcor.noise import sources
 from revcor.noise.rng import backend
+from revcor.pipeline.standalone import SCHEMA
 
 
 def _as_model(
@@ -112,6 +113,9 @@ def classification_images(
             "n": n,
             "rng": backend(dev),
             "noise": src.describe(),
+            "noise_spec": {**(noise_spec or {}), "storage": storage},
+            "generator": None if generator is None else str(generator),
+            "input_shape": list(shape),
             "precision": precision,
         }
     )
@@ -128,14 +132,33 @@ def save_maps(
     normalize: dict | None = None,
     outputs: str = "logits",
     attrs: dict | None = None,
+    statistics: dict | None = None,
+    progress: bool = False,
 ) -> dict | None:
-    """Write classification images (and, given ``test_data``, template accuracy) to HDF5.
+    """Write classification images (and, given ``test_data``, template accuracy) to HDF5,
+    with their significant pixels, InfoVal and reliability.
 
     ``model`` (with ``normalize`` and ``outputs`` as in :func:`classification_images`) labels
-    the maps fed back as images; ``attrs`` are stored with the maps. ``test_data`` is a revcor dataset file (``data/{dataset}.h5``); the template-classifier
-    result is returned and stored as the ``template_accuracy`` attribute.
+    the maps fed back as images; ``attrs`` are stored with the maps. ``test_data`` is a revcor
+    dataset file (``data/{dataset}.h5``); the template-classifier result is returned and
+    stored as the ``template_accuracy`` attribute. ``statistics`` overrides the workflow's
+    ``statistics`` settings (alpha, method, cluster_threshold, replicates, null_maps,
+    null_draws, seed); the null maps are drawn from the noise source that ``stats`` records
+    (its generator file must still exist).
     """
     dev = resolve(device)
+    settings = validate({"statistics": statistics or {}}, SCHEMA)["statistics"]
+    spec = stats.attrs["noise_spec"]
+    source = sources.make(spec, tuple(stats.attrs["input_shape"]), stats.attrs["generator"], dev)
+    bank = significance.draw_bank(
+        source,
+        maps=settings["null_maps"],
+        draws=settings["null_draws"],
+        seed=settings["seed"],
+        device=dev,
+        progress=progress,
+    )
+    tests = significance.NullTest.from_settings(bank, settings, spec.get("kind", "white"))
     module = _as_model(model, state_dict, dev, normalize, outputs).module if model is not None else None
     result, attrs = None, dict(attrs or {})
     if test_data is not None:
@@ -144,7 +167,7 @@ def save_maps(
             maps.class_maps(stats)["maps"], test.images.astype("float64") / 255, test.labels
         )
         attrs |= {"template_accuracy": result, "test_data": str(test_data)}
-    maps.write(stats, out, model=module, device=dev, attrs=attrs)
+    maps.write(stats, out, model=module, device=dev, attrs=attrs, tests=tests)
     return result
 
 

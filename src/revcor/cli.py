@@ -377,16 +377,17 @@ def _images(args: argparse.Namespace) -> None:
             chunk_size=args.chunk_size,
             progress=not args.quiet,
         )
-    result = api.save_maps(
-        stats,
-        args.out,
-        model=args.model,
-        state_dict=args.state_dict,
-        test_data=args.test_data,
-        device=args.device,
-        normalize=args.normalize,
-        outputs=args.outputs,
-    )
+        result = api.save_maps(  # while the generator, whose null maps are drawn, exists
+            stats,
+            args.out,
+            model=args.model,
+            state_dict=args.state_dict,
+            test_data=args.test_data,
+            device=args.device,
+            normalize=args.normalize,
+            outputs=args.outputs,
+            progress=not args.quiet,
+        )
     counts = stats["count"][-1, 0, 0]
     print(f"wrote {args.out}: {args.n} noise images")
     for name, c in zip(stats.layout.responses, counts, strict=False):

@@ -14,8 +14,13 @@ from revcor.models import loading
 from revcor.models.layers import get_layer
 
 
+def _finite(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
 def template_eval(maps_path: str | Path, dataset_path: str | Path, out: str | Path) -> dict:
-    """Template-classifier accuracy of the bias maps (and centred maps) at every checkpoint."""
+    """Template-classifier accuracy of the bias maps (and centred maps) at every checkpoint,
+    beside each map's split-half reliability, InfoVal and number of significant pixels."""
     test = datasets.load(dataset_path, "test")
     images = test.images.astype(np.float64) / 255
     result = {"maps": str(maps_path), "dataset": str(dataset_path), "by_n": {}}
@@ -26,6 +31,9 @@ def template_eval(maps_path: str | Path, dataset_path: str | Path, out: str | Pa
             result["by_n"][str(n)] = {
                 "bias_maps": evaluate.template_accuracy(g["maps"][()], images, test.labels),
                 "centered_maps": evaluate.template_accuracy(g["maps_centered"][()], images, test.labels),
+                "reliability": _finite(g["reliability"][()]),
+                "infoval": _finite(g["infoval"][()]),
+                "significant_pixels": g["significant"][()].reshape(len(g["counts"]), -1).sum(1).tolist(),
             }
         result["n"] = int(f.attrs["n"])
     result["final"] = result["by_n"][str(result["n"])]

@@ -142,6 +142,7 @@ def fig14(maps: str, evaluation: str, stem: str) -> None:
         counts,
         classes,
         accuracy,
+        read.reliability(maps),
         title=f"Bias maps vs number of noise samples ({title}); title: class (samples)",
     )
     panels.save(fig, stem)
@@ -157,7 +158,14 @@ def zmaps(maps: str, stem: str) -> None:
     """Z-score maps (class vs rest) of one plain experiment."""
     with store.open_artifact(maps, "maps") as f:
         fig = map_plots.zmaps(
-            f["zmaps"][()], f["counts"][()], store.get_attr(f, "classes"), title=read.title(f, Path(maps).stem)
+            f["zmaps"][()],
+            f["counts"][()],
+            store.get_attr(f, "classes"),
+            f["significant"][()],
+            f["infoval"][()],
+            f["reliability"][()],
+            store.get_attr(f, "significance"),
+            title=read.title(f, Path(maps).stem),
         )
     panels.save(fig, stem)
 

@@ -46,6 +46,12 @@ def checkpoints(path: str | Path) -> tuple[list[int], np.ndarray, np.ndarray, li
         return ns, maps, counts, store.get_attr(f, "classes"), title(f, "CNN")
 
 
+def reliability(path: str | Path) -> np.ndarray:
+    """Split-half reliability of every class map at every checkpoint: (len(ns), K)."""
+    with store.open_artifact(path, "maps") as f:
+        return np.stack([f[f"checkpoints/{n}/reliability"][()] for n in store.get_attr(f, "checkpoints")])
+
+
 def noise_curves(maps: list[str], evaluations: list[str]) -> tuple[list[int], dict[str, dict]]:
     """Per noise kind: correlation of the bias maps at each n with the converged (final) maps,
     and template accuracy at each n, on the union of the experiments' checkpoints."""

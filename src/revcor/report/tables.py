@@ -26,16 +26,21 @@ def template_rows(evals: dict[str, tuple[str, str, str | Path]], baselines: dict
     for name, (model, kind, path) in evals.items():
         dataset, arch = model.split("/")
         result = json.loads(Path(path).read_text())
+        final = result["final"]
         what = f"{arch} bias maps" + ("" if kind == "white" else f", {kind} noise")
+        reliability = [r for r in final["reliability"] if r is not None]
         rows.append(
             {
                 "dataset": dataset,
                 "templates": what,
                 "experiment": name,
                 "n": result["n"],
-                "accuracy": result["final"]["bias_maps"]["accuracy"],
-                "centered": result["final"]["centered_maps"]["accuracy"],
-                "empty_classes": result["final"]["bias_maps"]["empty_classes"],
+                "accuracy": final["bias_maps"]["accuracy"],
+                "centered": final["centered_maps"]["accuracy"],
+                "empty_classes": final["bias_maps"]["empty_classes"],
+                "reliability": float(np.median(reliability)) if reliability else None,
+                "significant_maps": sum(p > 0 for p in final["significant_pixels"]),
+                "maps": sum(v is not None for v in final["infoval"]),
                 "paper": paper.TEMPLATE_ACCURACY.get((paper.family(dataset), what)),
             }
         )
@@ -52,6 +57,9 @@ def template_rows(evals: dict[str, tuple[str, str, str | Path]], baselines: dict
                         "accuracy": result[key]["accuracy"],
                         "centered": None,
                         "empty_classes": 0,
+                        "reliability": None,
+                        "significant_maps": None,
+                        "maps": None,
                         "paper": paper.TEMPLATE_ACCURACY.get((paper.family(dataset), what)),
                     }
                 )
@@ -61,14 +69,17 @@ def template_rows(evals: dict[str, tuple[str, str, str | Path]], baselines: dict
 def markdown(rows: list[dict]) -> str:
     """The template-accuracy table in Markdown."""
     lines = [
-        "| dataset | templates | noise samples | accuracy | centred maps | empty classes | paper |",
-        "|---|---|---|---|---|---|---|",
+        "| dataset | templates | noise samples | accuracy | centred maps | empty classes "
+        "| reliability | maps with significant pixels | paper |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         n = f"{r['n']:,}" if r["n"] else "—"
+        reliability = "—" if r["reliability"] is None else f"{r['reliability']:.2f}"
+        signal = "—" if r["maps"] is None else f"{r['significant_maps']} of {r['maps']}"
         lines.append(
             f"| {r['dataset']} | {r['templates']} | {n} | {_pct(r['accuracy'])} | "
-            f"{_pct(r['centered'])} | {r['empty_classes']} | {_pct(r['paper'])} |"
+            f"{_pct(r['centered'])} | {r['empty_classes']} | {reliability} | {signal} | {_pct(r['paper'])} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from statistics import NormalDist
 from typing import Any
 
 import matplotlib
@@ -137,13 +136,15 @@ def fig14(
     counts: np.ndarray,
     classes: Sequence[str],
     accuracy: Mapping[str, Sequence[float | None]],
+    reliability: np.ndarray,
     *,
     title: str = "",
 ) -> Figure:
     """Sample complexity: every class (columns) at every checkpoint (rows), the correlation
-    of each map with its final map, and template accuracy (``accuracy``: name -> per n)."""
+    of each map with its final map, each map's split-half reliability (``reliability``,
+    (len(ns), K)), and template accuracy (``accuracy``: name -> per n)."""
     k = len(classes)
-    fig = plt.figure(figsize=(1.45 * k + 1, 1.55 * len(ns) + 4.2), layout="constrained")
+    fig = plt.figure(figsize=(max(1.45 * k + 1, 13), 1.55 * len(ns) + 4.2), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.55 * len(ns), 3.6])
     axes = subplot_grid(top, len(ns), k)
     for r, n in enumerate(ns):
@@ -151,10 +152,18 @@ def fig14(
             draw_map(axes[r, c], maps[r][c], f"{classes[c]} ({fmt_n(counts[r][c])})", colorbar=False)
         axes[r, 0].set_ylabel(f"n = {fmt_n(n)}", fontsize=9)
     top.suptitle(f"{title or 'Bias maps vs number of noise samples; title: class (samples)'}\n{MAP_NOTE}", fontsize=10)
-    left, right = subplot_grid(bottom, 1, 2)[0]
+    left, middle, right = subplot_grid(bottom, 1, 3)[0]
     corr = correlation_with_last(maps)
     for c in range(k):
         left.plot(ns, corr[:, c], marker="o", ms=3, label=classes[c])
+        middle.plot(ns, reliability[:, c], marker="o", ms=3, label=classes[c])
+    middle.set(
+        xscale="log",
+        xlabel="noise samples n",
+        ylabel="split-half reliability",
+        title="Reliability of each map at n\n(even vs odd samples, Spearman-Brown)",
+        ylim=(-0.1, 1.05),
+    )
     left.set(
         xscale="log",
         xlabel="noise samples n",
@@ -174,7 +183,7 @@ def fig14(
         ylim=(0, None),
     )
     right.legend(fontsize=8)
-    for ax in (left, right):
+    for ax in (left, middle, right):
         ax.grid(alpha=0.3)
     return fig
 
@@ -214,42 +223,42 @@ def zmaps(
     z: np.ndarray,
     counts: np.ndarray,
     classes: Sequence[str],
+    significant: np.ndarray,
+    infoval: np.ndarray,
+    reliability: np.ndarray,
+    significance: dict,
     *,
     title: str = "",
-    alpha: float = 0.05,
-    min_count: int = 30,
 ) -> Figure:
-    """Z-score maps of each class against the rest, on shared symmetric colour limits;
-    contours mark pixels beyond the Bonferroni threshold (``alpha`` over the pixels of a map).
-    Classes with fewer than ``min_count`` samples, or fewer in the rest, are left blank: their
-    variance estimates are too poor for a z-score. Multi-channel maps are combined per pixel
-    as sum(z) / sqrt(C) (Stouffer)."""
+    """Z-score maps of each class against the rest, on shared symmetric colour limits, with
+    the pixels found significant outlined (family-wise error over every pixel of every map,
+    :mod:`revcor.core.significance`) and each map's InfoVal and split-half reliability.
+    Multi-channel maps are combined per pixel as sum(z) / sqrt(C) (Stouffer); a pixel is
+    outlined when any of its channels is significant."""
     z = np.asarray(z, dtype=np.float64)
-    counts = np.asarray(counts)
     z2 = z.sum(1) / np.sqrt(z.shape[1])
-    thr = NormalDist().inv_cdf(1 - alpha / (2 * z2[0].size))
-    rest = counts.sum() - counts
-    shown = (counts >= min_count) & (rest >= min_count) & np.isfinite(z2).any(axis=(1, 2))
+    sig2 = np.asarray(significant).any(1)
+    shown = np.isfinite(z2).any(axis=(1, 2))
     finite = np.abs(z2[shown][np.isfinite(z2[shown])])
-    lim = max(float(finite.max()) if finite.size else 0.0, thr)
+    lim = max(float(finite.max()) if finite.size else 0.0, 1.0)
     k = len(classes)
     ncols = min(k, 5)
     nrows = -(-k // ncols)
-    fig = plt.figure(figsize=(2.6 * ncols + 1, 2.7 * nrows + 0.8), layout="constrained")
+    fig = plt.figure(figsize=(2.6 * ncols + 1, 2.9 * nrows + 1.0), layout="constrained")
     axes = subplot_grid(fig, nrows, ncols).ravel()
     im = None
-    for ax, zk, c, cnt, ok in zip(axes, z2, classes, counts, shown, strict=False):
+    for ax, zk, sk, c, cnt, iv, rel, ok in zip(
+        axes, z2, sig2, classes, counts, infoval, reliability, shown, strict=False
+    ):
         if not ok:
             bare(ax, f"{c} (n={fmt_n(cnt)})\n")
-            blank(
-                ax, zk.shape, EMPTY if cnt == 0 else f"n < {min_count}" if cnt < min_count else f"rest n < {min_count}"
-            )
+            blank(ax, zk.shape, EMPTY if cnt == 0 else "no other class")
             continue
-        sig = np.abs(np.nan_to_num(zk)) > thr
-        bare(ax, f"{c} (n={fmt_n(cnt)})\n{int(sig.sum())} px |z| > {thr:.2f}")
+        stats = f"InfoVal {iv:.1f}" + (f", r={rel:.2f}" if np.isfinite(rel) else "")
+        bare(ax, f"{c} (n={fmt_n(cnt)})\n{int(sk.sum())} px significant\n{stats}")
         im = ax.imshow(zk, cmap=DIVERGING, vmin=-lim, vmax=lim)
-        if sig.any():
-            ax.contour(np.abs(zk), levels=[thr], colors="k", linewidths=0.7)
+        if sk.any():
+            ax.contour(sk.astype(float), levels=[0.5], colors="k", linewidths=0.7)
     for ax in axes[k:]:
         ax.set_axis_off()
     fig.colorbar(
@@ -259,10 +268,15 @@ def zmaps(
         pad=0.02,
         label="z (class vs rest)",
     )
+    if significance["method"] == "pixel":
+        test = f"|z| > {significance['threshold']:.2f} (maximum statistic)"
+    else:
+        test = f"clusters of |z| > {significance['cluster_threshold']:g} with mass > {significance['threshold']:.0f}"
     fig.suptitle(
-        f"{title}\nz-score of the mean noise of each class vs the rest; contours: "
-        f"Bonferroni |z| > {thr:.2f} (α={alpha:g} over {z2[0].size} pixels); "
-        f"blank: fewer than {min_count} samples",
-        fontsize=10,
+        f"{title}\nz-score of the mean noise of each class vs the rest; outlined: {test}, "
+        f"family-wise error {significance['alpha']:g} over all {z.size:,} values of the {k} maps\n"
+        f"InfoVal: the map's norm against {significance['replicates']:,} null replicates (robust z); "
+        "r: split-half reliability (Spearman-Brown)",
+        fontsize=9,
     )
     return fig
