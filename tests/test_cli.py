@@ -93,7 +93,7 @@ def test_images_from_torchscript_with_significance_reliability_and_accuracy(torc
         significant, infoval, reliability = f["significant"][()], f["infoval"][()], f["reliability"][()]
         tested = store.get_attr(f, "significance")
         assert f["checkpoints/1000/significant"].shape == (4, 1, 8, 8)
-    assert tested["method"] == "pixel" and tested["alpha"] == 0.05 and tested["null"]["draws"] == 32
+    assert tested["method"] == "pixel" and tested["alpha"] == 0.05 and tested["null"]["draws"] == 512
     # class k's map is bright where the model looks for class k: rows 2k, 2k+1
     for k in range(4):
         inside = maps[k, 0, 2 * k : 2 * k + 2].mean()

@@ -97,6 +97,7 @@ EVERYTHING = {
     "responses",
     "stats_part",
     "stats",
+    "null",
     "maps",
     "template_eval",
     "baselines",
@@ -152,8 +153,8 @@ def repo(tmp_path_factory):
 EDITS = {  # module -> what an edit to it must rerun
     "core/reduce.py": FROM_STATS,
     "report/plots/panels.py": FIGURES,
-    "core/engine.py": FROM_STATS | {"responses"},
-    "noise/gabor.py": FROM_STATS | {"responses", "gabor"},
+    "core/engine.py": FROM_STATS | {"responses", "null"},
+    "noise/gabor.py": FROM_STATS | {"responses", "gabor", "null"},
     "models/architectures.py": EVERYTHING - {"dataset", "provenance", "gabor", "all"},
     "report/tables.py": {"template_table", "noise_table", "provenance"},
 }

@@ -97,7 +97,7 @@ rule maps:
     params:
         code=script_version("maps"),
         device=config["device"],
-        statistics=config["statistics"],
+        statistics=lambda w: None if PLAN.experiment(w.exp)["signal"] else config["statistics"],
         noise=lambda w: PLAN.experiment(w.exp)["noise"]["kind"],
     script:
         "../../scripts/maps.py"
