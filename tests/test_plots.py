@@ -806,3 +806,17 @@ def test_maps_of_other_channel_counts_show_the_channels_side_by_side():
     panels.draw_map(ax, m, "four channels")
     assert ax.images[0].get_cmap().name == panels.DIVERGING and ax.images[0].get_array().shape == (5, 27)
     plt.close(fig)
+
+
+def test_whitened_rows_and_accuracies():
+    rng = np.random.default_rng(4)
+    centred, white = rng.normal(size=(K, 1, H, W)), rng.normal(size=(K, 1, H, W))
+    white[3] = centred[3] = np.nan
+    fig = map_plots.whitened(
+        centred, white, np.array([5, 6, 7, 0]), CLASSES, {"bias maps": 0.25, "whitened maps": None}, title="t"
+    )
+    drawn = image_axes(fig)
+    assert len(drawn) == 6 and len(blank_axes(fig)) == 2  # the empty class in both rows
+    np.testing.assert_array_equal(drawn[3].images[0].get_array(), white[0, 0])
+    labels = [ax.get_ylabel() for ax in fig.get_axes() if ax.get_ylabel()]
+    assert labels == ["bias maps\n25.0% accuracy", "whitened maps\nno template"]

@@ -195,3 +195,27 @@ def test_errors_name_the_problem(white):
     with pytest.raises(ValueError, match="significance method 'both'"):
         significance.method_for("white", "both")
     assert significance.method_for("gabor") == "cluster" and significance.method_for("white") == "pixel"
+
+
+def test_whitened_maps_show_the_template_not_the_noise_structure(gabor_source, gabor_bank, white):
+    """A linear observer weighing a few scattered pixels: under smooth Gabor-PCA noise its
+    bias map is the template smeared by the noise correlations (Sigma w); the whitened map
+    divides them out and correlates with the template far better. Under white noise the
+    whitened map is the raw map divided by the pixel variance."""
+    w = np.zeros((1, 28, 28))
+    w[0, 8, 8], w[0, 8, 20], w[0, 20, 14] = 1.0, -1.0, 1.0
+    m = experiment(gabor_source, linear_model(w, 0.05, torch.from_numpy(gabor_bank.mean)), 20000, 0, 2)
+    assert gabor_bank.covariance.shape == (784, 784) and gabor_bank.attrs["covariance_draws"] == 65536
+    centred = m["maps_centered"]
+    whitened = maps.whitened_maps(centred, gabor_bank.covariance, 0.01)
+    template = w.ravel()
+    raw_r = np.corrcoef(centred[1].ravel(), template)[0, 1]
+    white_r = np.corrcoef(whitened[1].ravel(), template)[0, 1]
+    assert white_r > raw_r + 0.2, (raw_r, white_r)
+    flat = significance.draw_bank(white, maps=1000, draws=64, seed=0, device=CPU)
+    c = np.random.default_rng(0).normal(size=(2, 1, 10, 10))
+    c[1] = np.nan
+    out = maps.whitened_maps(c, flat.covariance, 0.0)
+    assert np.corrcoef(out[0].ravel(), c[0].ravel())[0, 1] > 0.99
+    assert np.median(out[0] / c[0]) == pytest.approx(12.0, rel=0.03)  # 1 / variance of uniform noise
+    assert np.isnan(out[1]).all()

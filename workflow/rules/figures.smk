@@ -42,6 +42,26 @@ rule zmaps:
         "../../scripts/figure.py"
 
 
+rule whitened:
+    input:
+        maps=lambda w: PLAN.plain_experiment(w.exp),
+        evaluation=f"{RESULTS}/eval/{{exp}}.json",
+    output:
+        **figure_output(
+            f"{RESULTS}/figures/whitened/{{exp}}", "../report/whitened.rst", "Whitened maps", experiment="{exp}"
+        ),
+    log:
+        f"{RESULTS}/logs/figures/whitened/{{exp}}.log",
+    localrule: True
+    resources:
+        **res("whitened"),
+    params:
+        fig="whitened",
+        code=script_version("figure"),
+    script:
+        "../../scripts/figure.py"
+
+
 rule sample_complexity:
     input:
         maps=lambda w: PLAN.plain_experiment(w.exp),

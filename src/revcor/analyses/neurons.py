@@ -41,12 +41,12 @@ from torch.nn.grad import conv2d_weight
 from tqdm import tqdm
 
 from revcor.core import engine
+from revcor.core.whitening import MAX_WHITEN_DIM, whiten
 from revcor.models.layers import capture, get_layer, run_hooks, stop_after
 from revcor.models.loading import device_of
 from revcor.models.specs import ModelError
 from revcor.noise.sources import NoiseSource
 
-MAX_WHITEN_DIM = 4096  # largest stimulus dimension D of a whitened STA (a D x D float64 solve)
 MAX_STC_DIM = 1024  # largest D of an STC: (shuffles + 1) D x D float64 sums, O(shuffles * D^2) per sample
 RIDGE = 1e-6  # default ridge of the whitened STA, relative to the mean stimulus variance
 
@@ -386,10 +386,8 @@ class WhitenedSTA(STA):
         for name in self.layers:
             u = self._mean_windows(name)[0]  # (D, P)
             phi = self._xtx[name] / (self.count * u.shape[1]) - u @ u.T / u.shape[1]
-            phi = phi + self.ridge * phi.diagonal().mean() * torch.eye(len(phi), dtype=phi.dtype, device=phi.device)
             sta = self._sta(name)
-            w = torch.linalg.solve(phi, sta.flatten(1).T).T
-            out[name] = w.reshape(sta.shape).cpu().numpy()
+            out[name] = whiten(phi, sta.flatten(1), self.ridge).reshape(sta.shape).cpu().numpy()
         return out
 
 

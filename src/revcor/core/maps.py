@@ -20,6 +20,7 @@ from revcor.base import store
 from revcor.core.evaluate import feed_back
 from revcor.core.reduce import Stats
 from revcor.core.significance import NullTest
+from revcor.core.whitening import whiten
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -194,10 +195,28 @@ def write(
             f.create_dataset("feedback", data=np.array([-1 if p is None else p for p in fb]))
 
 
+def whitened_maps(centred: np.ndarray, covariance: np.ndarray, ridge: float) -> np.ndarray:
+    """Centred class maps (K, C, H, W) with the noise's pixel correlations divided out: what
+    the model weighs in each pixel rather than what the noise's own structure smears in (the
+    counterpart of the whitened STA, Eq. 5). NaN for classes without a map."""
+    flat = centred.reshape(len(centred), -1)
+    out = np.full(flat.shape, np.nan)
+    ok = np.isfinite(flat).all(1)
+    if ok.any():
+        w = whiten(torch.from_numpy(covariance), torch.from_numpy(np.ascontiguousarray(flat[ok])), ridge)
+        out[ok] = w.numpy()
+    return out.reshape(centred.shape)
+
+
 def _write_group(group: h5py.Group, arrays: dict[str, np.ndarray], tests: NullTest | None) -> None:
-    """Maps, and with ``tests`` their significance and InfoVal, into ``group``."""
+    """Maps, and with ``tests`` their significance and InfoVal (and whitened maps when the
+    null maps have the noise covariance), into ``group``."""
     store.write_arrays(group, arrays)
     if tests is not None and "zmaps" in arrays:
         result = tests.assess(arrays["zmaps"], arrays["counts"])
         store.write_arrays(group, {"significant": result.significant, "infoval": result.infoval})
         store.set_attrs(group, {"significance": result.attrs})
+        if tests.bank.covariance is not None:
+            white = whitened_maps(arrays["maps_centered"], tests.bank.covariance, tests.whiten_ridge)
+            store.write_arrays(group, {"whitened_maps": white})
+            store.set_attrs(group, {"whiten_ridge": tests.whiten_ridge})

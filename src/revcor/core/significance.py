@@ -32,12 +32,14 @@ from tqdm import tqdm
 
 from revcor.base import store
 from revcor.core.engine import chunk_span, draw, n_chunks
+from revcor.core.whitening import MAX_WHITEN_DIM
 from revcor.noise.sources import NoiseSource
 
 METHODS = ("pixel", "cluster")
 SMOOTH_KINDS = ("gabor", "ae", "vae")  # noise kinds whose maps are smooth: cluster test by default
 MAD_SCALE = 1.4826  # MAD of a standard normal sample times this estimates its standard deviation
 BLOCK_VALUES = 2**24  # null z values computed at once (64 MB of float32)
+COVARIANCE_DRAWS = 65536  # noise images the pixel covariance of a bank is estimated from
 
 
 def method_for(kind: str, method: str = "auto") -> str:
@@ -52,18 +54,22 @@ def method_for(kind: str, method: str = "auto") -> str:
 
 @dataclass
 class NullBank:
-    """Standardised null maps (B, D) of a noise source, with its pixel mean and SD (D,)."""
+    """Standardised null maps (B, D) of a noise source, with its pixel mean and SD (D,) and,
+    for D <= ``MAX_WHITEN_DIM``, its pixel covariance (D, D) (for whitened maps)."""
 
     maps: np.ndarray
     mean: np.ndarray
     std: np.ndarray
     shape: tuple[int, ...]
     attrs: dict = field(default_factory=dict)
+    covariance: np.ndarray | None = None
 
     def save(self, path: str | Path) -> None:
         """Write the bank as a ``null`` artifact (atomically)."""
+        arrays = {"maps": self.maps, "mean": self.mean, "std": self.std}
+        arrays |= {} if self.covariance is None else {"covariance": self.covariance}
         with store.create(path, {**self.attrs, "kind": "null", "shape": list(self.shape)}) as f:
-            store.write_arrays(f, {"maps": self.maps, "mean": self.mean, "std": self.std})
+            store.write_arrays(f, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> NullBank:
@@ -74,6 +80,7 @@ class NullBank:
                 f["std"][()],
                 tuple(store.get_attr(f, "shape")),
                 store.get_attrs(f, exclude=("kind", "shape")),
+                f["covariance"][()] if "covariance" in f else None,
             )
 
 
@@ -89,7 +96,8 @@ def draw_bank(
 ) -> NullBank:
     """``maps`` standardised null maps, each the sum of ``draws`` noise images of ``source``
     (as the reductions see them) minus their mean, over their SD times sqrt(draws). The pixel
-    mean and SD are those of all ``maps * draws`` images; constant pixels get 0."""
+    mean and SD are those of all ``maps * draws`` images; constant pixels get 0. The pixel
+    covariance comes from the first ``COVARIANCE_DRAWS`` images (for D <= MAX_WHITEN_DIM)."""
     if maps < 2 or draws < 1:
         raise ValueError(f"a null bank needs at least 2 maps of at least 1 draw; got {maps} maps of {draws}")
     n = maps * draws
@@ -97,6 +105,9 @@ def draw_bank(
     sums = torch.zeros(maps, d, dtype=torch.float64, device=device)
     total = torch.zeros(d, dtype=torch.float64, device=device)
     total_sq = torch.zeros(d, dtype=torch.float64, device=device)
+    n_cov = min(n, COVARIANCE_DRAWS) if d <= MAX_WHITEN_DIM else 0
+    cross = torch.zeros(d if n_cov else 0, d if n_cov else 0, dtype=torch.float64, device=device)
+    cov_sum = torch.zeros(d if n_cov else 0, dtype=torch.float64, device=device)
     for index in tqdm(range(n_chunks(n, chunk_size)), desc="null maps", unit="chunk", disable=not progress):
         start, stop = chunk_span(index, n, chunk_size)
         x = source.to_input(draw(source, seed, index, n, chunk_size, device)[0], torch.float64).reshape(
@@ -105,6 +116,10 @@ def draw_bank(
         sums.index_add_(0, torch.arange(start, stop, device=device) // draws, x)
         total += x.sum(0)
         total_sq += (x * x).sum(0)
+        if start < n_cov:
+            c = x[: n_cov - start]
+            cross += c.T @ c
+            cov_sum += c.sum(0)
     mean = total / n
     std = (total_sq / n - mean**2).clamp_(min=0).sqrt_()
     scale = torch.where(std > 0, 1 / (std * draws**0.5), torch.zeros_like(std))
@@ -120,7 +135,11 @@ def draw_bank(
         "maps": maps,
         "draws": draws,
     }
-    return NullBank(standard, mean.cpu().numpy(), std.cpu().numpy(), tuple(source.input_shape), attrs)
+    covariance = None
+    if n_cov:
+        covariance = (cross / n_cov - torch.outer(cov_sum, cov_sum) / n_cov**2).cpu().numpy()
+        attrs["covariance_draws"] = n_cov
+    return NullBank(standard, mean.cpu().numpy(), std.cpu().numpy(), tuple(source.input_shape), attrs, covariance)
 
 
 def null_zmaps(bank: NullBank, counts: np.ndarray, replicates: int, seed: int) -> Iterator[np.ndarray]:
@@ -260,11 +279,12 @@ class NullTest:
     cluster_threshold: float = 3.0
     replicates: int = 1000
     seed: int = 0
+    whiten_ridge: float = 0.01
 
     @classmethod
     def from_settings(cls, bank: NullBank, settings: dict, noise_kind: str) -> NullTest:
         """From the config's ``statistics`` entry, the method chosen for ``noise_kind``."""
-        keys = ("alpha", "cluster_threshold", "replicates", "seed")
+        keys = ("alpha", "cluster_threshold", "replicates", "seed", "whiten_ridge")
         method = method_for(noise_kind, settings.get("method", "auto"))
         return cls(bank, method, **{k: settings[k] for k in keys if k in settings})
 

@@ -19,8 +19,9 @@ def _finite(values: np.ndarray) -> list[float | None]:
 
 
 def template_eval(maps_path: str | Path, dataset_path: str | Path, out: str | Path) -> dict:
-    """Template-classifier accuracy of the bias maps (and centred maps) at every checkpoint,
-    beside each map's split-half reliability, InfoVal and number of significant pixels."""
+    """Template-classifier accuracy of the bias maps (centred and whitened maps too) at every
+    checkpoint, beside each map's split-half reliability, InfoVal and number of significant
+    pixels."""
     test = datasets.load(dataset_path, "test")
     images = test.images.astype(np.float64) / 255
     result = {"maps": str(maps_path), "dataset": str(dataset_path), "by_n": {}}
@@ -35,6 +36,9 @@ def template_eval(maps_path: str | Path, dataset_path: str | Path, out: str | Pa
                 "infoval": _finite(g["infoval"][()]),
                 "significant_pixels": g["significant"][()].reshape(len(g["counts"]), -1).sum(1).tolist(),
             }
+            if "whitened_maps" in g:
+                entry = evaluate.template_accuracy(g["whitened_maps"][()], images, test.labels)
+                result["by_n"][str(n)]["whitened_maps"] = entry
         result["n"] = int(f.attrs["n"])
     result["final"] = result["by_n"][str(result["n"])]
     store.write_json(out, result)

@@ -178,6 +178,10 @@ class Plan:
             if not spec["signal"] and spec["summary"] and self.dataset_of(name) != IMAGENET
         ]
 
+    def whitened_experiments(self) -> list[str]:
+        """Template experiments with structured noise, whose maps are shown whitened."""
+        return [name for name in self.template_experiments() if self.experiment(name)["noise"]["kind"] != "white"]
+
     def sample_complexity_experiments(self) -> list[str]:
         """Plain experiments that keep statistics at more than one sample size."""
         return [name for name in self.template_experiments() if self.experiment(name)["checkpoints"]]
@@ -434,6 +438,7 @@ class Plan:
         out += [f"{r}/tables/template_accuracy.md"] if plain else []
         stems = [f"{r}/figures/{fig}" for fig in PAPER_FIGURES if self.figure_experiments(fig)]
         stems += [f"{r}/figures/zmaps/{name}" for name in plain]
+        stems += [f"{r}/figures/whitened/{name}" for name in self.whitened_experiments()]
         stems += [f"{r}/figures/sample_complexity/{name}" for name in self.sample_complexity_experiments()]
         out += [f"{r}/tables/noise_comparison.md"] if self.noise_comparison_experiments() else []
         attacks = self.attack_experiments()

@@ -170,6 +170,25 @@ def zmaps(maps: str, stem: str) -> None:
     panels.save(fig, stem)
 
 
+def whitened(maps: str, evaluation: str, stem: str) -> None:
+    """Bias maps beside whitened maps of a structured-noise experiment, with both accuracies."""
+    final = read.load_json(evaluation)["final"]
+    accuracy = {"bias maps": final["centered_maps"]["accuracy"]}
+    with store.open_artifact(maps, "maps") as f:
+        if "whitened_maps" not in f:
+            raise ValueError(f"{maps} has no whitened maps (its noise has more than 4,096 values per image)")
+        accuracy["whitened maps"] = final["whitened_maps"]["accuracy"]
+        fig = map_plots.whitened(
+            f["maps_centered"][()],
+            f["whitened_maps"][()],
+            f["counts"][()],
+            store.get_attr(f, "classes"),
+            accuracy,
+            title=read.title(f, Path(maps).stem),
+        )
+    panels.save(fig, stem)
+
+
 def fig5(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
     """Gabor-PCA noise per dataset: bias maps, samples, a reconstruction, the confusion matrix."""
     blocks = []

@@ -37,6 +37,7 @@ def template_rows(evals: dict[str, tuple[str, str, str | Path]], baselines: dict
                 "n": result["n"],
                 "accuracy": final["bias_maps"]["accuracy"],
                 "centered": final["centered_maps"]["accuracy"],
+                "whitened": final["whitened_maps"]["accuracy"] if "whitened_maps" in final else None,
                 "empty_classes": final["bias_maps"]["empty_classes"],
                 "reliability": float(np.median(reliability)) if reliability else None,
                 "significant_maps": sum(p > 0 for p in final["significant_pixels"]),
@@ -56,6 +57,7 @@ def template_rows(evals: dict[str, tuple[str, str, str | Path]], baselines: dict
                         "n": None,
                         "accuracy": result[key]["accuracy"],
                         "centered": None,
+                        "whitened": None,
                         "empty_classes": 0,
                         "reliability": None,
                         "significant_maps": None,
@@ -69,9 +71,9 @@ def template_rows(evals: dict[str, tuple[str, str, str | Path]], baselines: dict
 def markdown(rows: list[dict]) -> str:
     """The template-accuracy table in Markdown."""
     lines = [
-        "| dataset | templates | noise samples | accuracy | centred maps | empty classes "
+        "| dataset | templates | noise samples | accuracy | centred maps | whitened maps | empty classes "
         "| reliability | maps with significant pixels | paper |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         n = f"{r['n']:,}" if r["n"] else "—"
@@ -79,7 +81,8 @@ def markdown(rows: list[dict]) -> str:
         signal = "—" if r["maps"] is None else f"{r['significant_maps']} of {r['maps']}"
         lines.append(
             f"| {r['dataset']} | {r['templates']} | {n} | {_pct(r['accuracy'])} | "
-            f"{_pct(r['centered'])} | {r['empty_classes']} | {reliability} | {signal} | {_pct(r['paper'])} |"
+            f"{_pct(r['centered'])} | {_pct(r['whitened'])} | {r['empty_classes']} | {reliability} | {signal} | "
+            f"{_pct(r['paper'])} |"
         )
     return "\n".join(lines) + "\n"
 

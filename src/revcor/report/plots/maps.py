@@ -280,3 +280,33 @@ def zmaps(
         fontsize=9,
     )
     return fig
+
+
+def whitened(
+    centred: np.ndarray,
+    white: np.ndarray,
+    counts: np.ndarray,
+    classes: Sequence[str],
+    accuracy: Mapping[str, float | None],
+    *,
+    title: str = "",
+) -> Figure:
+    """Bias maps (centred) above their whitened counterparts, one column per class, each map on
+    its own symmetric scale; row labels give each row's template-classifier accuracy."""
+    k = len(classes)
+    fig = plt.figure(figsize=(max(1.5 * k + 1.5, 6), 4.4), layout="constrained")
+    axes = subplot_grid(fig, 2, k)
+    rows = (("bias maps", centred), ("whitened maps", white))
+    for r, (name, ms) in enumerate(rows):
+        for c in range(k):
+            draw_map(axes[r, c], ms[c], f"{classes[c]} (n={fmt_n(counts[c])})" if r == 0 else "", colorbar=False)
+        acc = accuracy.get(name)
+        label = f"{name}\n{'no template' if acc is None else f'{100 * acc:.1f}% accuracy'}"
+        axes[r, 0].set_ylabel(label, fontsize=9)
+    fig.suptitle(
+        f"{title}\ntop: mean noise of each class minus the mean of all noise; bottom: the same with the "
+        "noise's pixel correlations divided out\n(what the model weighs rather than what the noise smears "
+        "in); red brighter, blue darker, each map on its own scale",
+        fontsize=9,
+    )
+    return fig
