@@ -70,6 +70,7 @@ TINY = {
         "vae": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "vae"}},
     },
     "attacks": {"experiments": ["gabor"], "noise_samples": 500, "gammas": [0.0, 0.5, 1.0]},
+    "comparisons": {"gabor-vae": {"a": "gabor", "b": "vae"}},
     "backdoors": {"x0to1": {"dataset": "mnist-5k", "patch": "x", "source": 0, "target": 1}},
     "detection": {"seeds": [0, 1], "reference_seeds": [100, 101], "n": 2000},
     "neurons": {
@@ -477,6 +478,10 @@ def figure_inputs(workdir: Path, config: dict, rel: str) -> tuple[Callable, dict
         return figures.zmaps, {"maps": p.maps_file(name)}, "fig"
     if kind == "sample_complexity":
         return figures.fig14, {"maps": p.maps_file(name), "evaluation": p.eval_file(name)}, "fig"
+    if kind == "whitened":
+        return figures.whitened, {"maps": p.maps_file(name), "evaluation": p.eval_file(name)}, "fig"
+    if kind == "comparisons":
+        return figures.comparison, {"comparison": r / f"comparisons/{name}.h5"}, "fig"
     if kind == "fig6":
         return figures.fig6, {"attack": r / f"attacks/{name}.h5"}, "fig"
     if kind == "fig7":

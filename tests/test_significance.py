@@ -219,3 +219,39 @@ def test_whitened_maps_show_the_template_not_the_noise_structure(gabor_source, g
     assert np.corrcoef(out[0].ravel(), c[0].ravel())[0, 1] > 0.99
     assert np.median(out[0] / c[0]) == pytest.approx(12.0, rel=0.03)  # 1 / variance of uniform noise
     assert np.isnan(out[1]).all()
+
+
+def test_differences_of_two_runs_of_the_same_model_are_calibrated(white):
+    bank = significance.draw_bank(white, maps=1000, draws=64, seed=5, device=CPU)
+    rates = [0.5, 0.3, 0.2]
+    runs, flagged, infovals = 150, 0, []
+    for seed in range(runs):
+        a = experiment(white, random_answers(rates), 1500, 2 * seed, 3)
+        b = experiment(white, random_answers(rates), 1500, 2 * seed + 1, 3)
+        _, result = significance.difference(a, b, bank, bank, replicates=300, seed=seed)
+        flagged += bool(result.significant.any())
+        infovals += list(result.infoval)
+    lo, hi = binomial_bounds(0.05, runs)
+    assert lo <= flagged / runs <= hi, flagged / runs
+    assert abs(np.mean(infovals)) < 0.2 and 0.75 < np.std(infovals) < 1.3
+
+
+def test_a_difference_finds_what_one_model_added(white):
+    """Two linear observers alike but for a 2x2 patch that only the first one weighs (like a
+    backdoor trigger): the difference of their maps is significant on the patch, brighter,
+    and elsewhere only where the shared template lost weight to it (darker), never outside."""
+    base = np.zeros((1, 10, 10))
+    base[0, 2:8, 4:6] = 1.0
+    poisoned = base.copy()
+    poisoned[0, 7:9, 0:2] = 1.5
+    bank = significance.draw_bank(white, maps=1000, draws=64, seed=5, device=CPU)
+    a = experiment(white, linear_model(poisoned, 1.0, 0.5), 20000, 0, 2)
+    b = experiment(white, linear_model(base, 1.0, 0.5), 20000, 1, 2)
+    z, result = significance.difference(a, b, bank, bank, method="pixel", replicates=500)
+    patch = np.zeros((1, 10, 10), dtype=bool)
+    patch[0, 7:9, 0:2] = True
+    template = base > 0
+    assert result.significant[1][patch].all() and (z[1][patch] > 0).all()
+    assert not result.significant[1][~patch & ~template].any()
+    assert (z[1][result.significant[1] & template] < 0).all() and result.infoval[1] > 5
+    assert result.attrs["null"]["a"]["draws"] == 64

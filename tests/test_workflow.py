@@ -90,19 +90,63 @@ def test_template_accuracy_is_the_template_classifier_of_the_maps(run):
     ):
         with h5py.File(r / f"maps/{exp}.h5") as f:
             bias, centred, n = f["maps"][()], f["maps_centered"][()], int(f.attrs["n"])
+            whitened = f["whitened_maps"][()]
         result = json.loads((r / f"eval/{exp}.json").read_text())["final"]
         accuracy = template_accuracy_by_hand(bias, test.images, test.labels)
         centred_accuracy = template_accuracy_by_hand(centred, test.images, test.labels)
+        whitened_accuracy = template_accuracy_by_hand(whitened, test.images, test.labels)
         assert result["bias_maps"]["accuracy"] == pytest.approx(accuracy, abs=1e-12), exp
         assert result["centered_maps"]["accuracy"] == pytest.approx(centred_accuracy, abs=1e-12), exp
+        assert result["whitened_maps"]["accuracy"] == pytest.approx(whitened_accuracy, abs=1e-12), exp
         empty = int((~np.isfinite(bias.reshape(10, -1)).all(1)).sum())
-        row = f"| mnist-5k | {what} | {n:,} | {pct(accuracy)} | {pct(centred_accuracy)} | {empty} |"
+        row = (
+            f"| mnist-5k | {what} | {n:,} | {pct(accuracy)} | {pct(centred_accuracy)} | {pct(whitened_accuracy)} "
+            f"| {empty} |"
+        )
         assert row in table, (row, table)
     means = np.stack([train.images[train.labels == k].mean(0) for k in range(10)])  # 0..255: scale is irrelevant
     accuracy = template_accuracy_by_hand(means, test.images, test.labels)
     baselines = json.loads((r / "eval/mnist-5k/baselines.json").read_text())
     assert baselines["mean_images"]["accuracy"] == pytest.approx(accuracy, abs=1e-12)
-    assert f"| mnist-5k | mean images | — | {pct(accuracy)} | — | 0 |" in table
+    assert f"| mnist-5k | mean images | — | {pct(accuracy)} | — | — | 0 | — | — |" in table
+
+
+def test_every_noise_map_has_its_statistics(run):
+    """Significant pixels, InfoVal, reliability and whitened maps in every plain maps file,
+    from null maps shared by the experiments with the same noise; the comparison of two."""
+    r = run / "results"
+    assert sorted(str(p.relative_to(r / "nulls")) for p in (r / "nulls").rglob("*.h5")) == [
+        "mnist-5k-bd-x0to1/white.h5",
+        "mnist-5k/gabor.h5",
+        "mnist-5k/vae.h5",
+        "mnist-5k/white.h5",
+    ]
+    with h5py.File(r / "nulls/mnist-5k/white.h5") as f:
+        white_key = json.loads(f.attrs["noise_key"])
+        assert f["maps"].shape == (1000, 784) and f["covariance"].shape == (784, 784)
+    table = (r / "tables/template_accuracy.md").read_text()
+    for exp, method in (("cnn", "pixel"), ("logreg", "pixel"), ("gabor", "cluster"), ("vae", "cluster")):
+        with h5py.File(r / f"maps/{exp}.h5") as f:
+            tested = json.loads(f.attrs["significance"])
+            assert tested["method"] == method and tested["alpha"] == 0.05 and tested["replicates"] == 1000
+            counts, infoval, reliability = f["counts"][()], f["infoval"][()], f["reliability"][()]
+            assert f["significant"].shape == f["zmaps"].shape == f["whitened_maps"].shape
+            assert (np.isfinite(infoval) == (counts > 0)).all()
+            assert f["checkpoints/1000/significant"].shape == f["significant"].shape
+            if method == "pixel":  # any |z| beyond the threshold is significant, and only those
+                z = np.nan_to_num(f["zmaps"][()])
+                np.testing.assert_array_equal(f["significant"][()], np.abs(z) > tested["threshold"])
+        if exp == "cnn":
+            assert tested["null"]["noise_key"] == white_key
+        by_n = json.loads((r / f"eval/{exp}.json").read_text())["by_n"]
+        assert by_n[str(counts.sum())]["reliability"] == [None if np.isnan(v) else v for v in reliability]
+        shown = [v for v in reliability if np.isfinite(v)]
+        assert f"| {np.median(shown):.2f} |" in table
+    with h5py.File(r / "maps/detect-mnist-5k-cnn_r100.h5") as f:
+        assert json.loads(f.attrs["significance"])["null"]["noise_key"] == white_key  # one null, many models
+    with h5py.File(r / "comparisons/gabor-vae.h5") as f:
+        assert f["zmaps"].shape == f["significant"].shape == (10, 1, 28, 28)
+        assert json.loads(f.attrs["significance"])["method"] == "cluster"
 
 
 def test_structured_noise_experiments(run, redraw):
@@ -294,12 +338,14 @@ def test_every_figure_is_drawn_from_its_artifacts(run, redraw):
         "fig23/binary",
         "zmaps/cnn",
         "sample_complexity/cnn",
+        "whitened/gabor",
+        "comparisons/gabor-vae",
     ):
         assert rel in rels, rel
     for rel in rels:
         img = assert_png_shows(run / f"results/figures/{rel}.png", redraw(run, TINY, rel), min_ink=0.02)
         kind = rel.split("/")[0]
-        if kind in ("fig2", "fig5", "fig7", "fig8", "zmaps", "stc"):
+        if kind in ("fig2", "fig5", "fig7", "fig8", "zmaps", "stc", "whitened", "comparisons"):
             assert reds(img) > 0.002 and blues(img) > 0.002, rel  # maps on the red-blue scale
         if kind in ("fig5", "fig15", "fig6"):
             assert greys(img) > 0.01, rel  # noise samples, stimuli

@@ -103,6 +103,25 @@ rule maps:
         "../../scripts/maps.py"
 
 
+rule compare:
+    input:
+        unpack(lambda w: PLAN.comparison_inputs(w.name)),
+    output:
+        f"{RESULTS}/comparisons/{{name}}.h5",
+    log:
+        f"{RESULTS}/logs/comparisons/{{name}}.log",
+    wildcard_constraints:
+        name=r"[A-Za-z0-9_-]+",
+    localrule: True
+    resources:
+        **res("compare"),
+    params:
+        statistics=config["statistics"],
+        code=script_version("compare"),
+    script:
+        "../../scripts/compare.py"
+
+
 rule template_eval:
     input:
         maps=f"{RESULTS}/maps/{{exp}}.h5",

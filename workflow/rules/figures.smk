@@ -62,6 +62,27 @@ rule whitened:
         "../../scripts/figure.py"
 
 
+rule figure_comparison:
+    input:
+        comparison=f"{RESULTS}/comparisons/{{name}}.h5",
+    output:
+        **figure_output(
+            f"{RESULTS}/figures/comparisons/{{name}}", "../report/comparison.rst", "Comparisons", comparison="{name}"
+        ),
+    log:
+        f"{RESULTS}/logs/figures/comparisons/{{name}}.log",
+    wildcard_constraints:
+        name=r"[A-Za-z0-9_-]+",
+    localrule: True
+    resources:
+        **res("figure_comparison"),
+    params:
+        fig="comparison",
+        code=script_version("figure"),
+    script:
+        "../../scripts/figure.py"
+
+
 rule sample_complexity:
     input:
         maps=lambda w: PLAN.plain_experiment(w.exp),

@@ -70,6 +70,7 @@ def class_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
         "thresholded_maps": _div(s["tsum"][0, 0], s["tcount"][0, 0]),
         "thresholded_counts": s["tcount"][0, 0].astype(np.int64),
         "mean": mean_all,
+        "noise_sd": np.sqrt(np.clip(var_all, 0, None)),
         "corr_maps": corr,
     }
     return {

@@ -211,31 +211,23 @@ class Assessment:
     attrs: dict
 
 
-def assess(
-    zmaps: np.ndarray,
-    counts: np.ndarray,
-    bank: NullBank,
-    *,
-    method: str = "pixel",
-    alpha: float = 0.05,
-    cluster_threshold: float = 3.0,
-    replicates: int = 1000,
-    seed: int = 0,
-) -> Assessment:
-    """Significant pixels of ``zmaps`` at family-wise error ``alpha`` (the family: every pixel
-    of every map) and the InfoVal of each map, from ``replicates`` null replicates."""
-    z = np.asarray(zmaps, dtype=np.float64)
-    k = len(z)
-    if z.shape[1:] != tuple(bank.shape):
-        raise ValueError(f"z-maps of shape {z.shape[1:]} and null maps of shape {tuple(bank.shape)} differ")
+def _check(method: str, alpha: float) -> None:
     if method not in METHODS:
         raise ValueError(f"significance method {method!r}; allowed: {', '.join(METHODS)}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+
+
+def _against(
+    z: np.ndarray, null: Iterator[np.ndarray], replicates: int, method: str, alpha: float, cluster_threshold: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Significant values of ``z`` (K, C, H, W) and InfoVal of each map against ``replicates``
+    null replicates of it, streamed in blocks (r, K, D); and the threshold."""
+    k = len(z)
     largest = np.empty(replicates)
     norms = np.empty((replicates, k))
     done = 0
-    for block in null_zmaps(bank, counts, replicates, seed):
+    for block in null:
         r = len(block)
         flat = block.reshape(r, k, -1)
         norms[done : done + r] = np.sqrt(np.nansum(flat.astype(np.float64) ** 2, axis=2))
@@ -257,16 +249,99 @@ def assess(
     has_map = np.isfinite(z.reshape(k, -1)).any(1) & np.isfinite(norms).all(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         infoval = np.where(has_map & (mad > 0), (observed - median) / mad, np.nan)
-    attrs = {
+    return significant, infoval, threshold
+
+
+def _attrs(method: str, alpha: float, threshold: float, cluster_threshold: float, replicates: int, seed: int) -> dict:
+    return {
         "method": method,
         "alpha": alpha,
         "threshold": threshold,
         "cluster_threshold": cluster_threshold if method == "cluster" else None,
         "replicates": replicates,
         "seed": seed,
-        "null": {k: bank.attrs[k] for k in ("noise_key", "maps", "draws") if k in bank.attrs},
     }
+
+
+def _key(bank: NullBank) -> dict:
+    return {k: bank.attrs[k] for k in ("noise_key", "maps", "draws") if k in bank.attrs}
+
+
+def assess(
+    zmaps: np.ndarray,
+    counts: np.ndarray,
+    bank: NullBank,
+    *,
+    method: str = "pixel",
+    alpha: float = 0.05,
+    cluster_threshold: float = 3.0,
+    replicates: int = 1000,
+    seed: int = 0,
+) -> Assessment:
+    """Significant pixels of ``zmaps`` at family-wise error ``alpha`` (the family: every pixel
+    of every map) and the InfoVal of each map, from ``replicates`` null replicates."""
+    z = np.asarray(zmaps, dtype=np.float64)
+    if z.shape[1:] != tuple(bank.shape):
+        raise ValueError(f"z-maps of shape {z.shape[1:]} and null maps of shape {tuple(bank.shape)} differ")
+    _check(method, alpha)
+    null = null_zmaps(bank, counts, replicates, seed)
+    significant, infoval, threshold = _against(z, null, replicates, method, alpha, cluster_threshold)
+    attrs = _attrs(method, alpha, threshold, cluster_threshold, replicates, seed) | {"null": _key(bank)}
     return Assessment(significant, infoval, method, threshold, attrs)
+
+
+def _centred_scale(counts: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Per class and pixel (K, D): the SD of a centred class map (class mean minus the mean of
+    all N samples) divided by its class-against-the-rest z: sd (1 - n/N) sqrt(1/n + 1/(N - n))."""
+    n = np.asarray(counts, dtype=np.float64)
+    total = n.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = (1 - n / total) * np.sqrt(1 / n + 1 / (total - n))
+    return per_class[:, None] * np.asarray(sd, dtype=np.float64).reshape(1, -1)
+
+
+def difference(
+    a: dict[str, np.ndarray],
+    b: dict[str, np.ndarray],
+    bank_a: NullBank,
+    bank_b: NullBank,
+    *,
+    method: str = "pixel",
+    alpha: float = 0.05,
+    cluster_threshold: float = 3.0,
+    replicates: int = 1000,
+    seed: int = 0,
+) -> tuple[np.ndarray, Assessment]:
+    """The z-map of the difference of two experiments' centred class maps (``a`` and ``b``:
+    ``maps_centered``, ``counts`` and ``noise_sd`` of their maps files; the same classes and
+    image size), and which of its pixels differ at family-wise error ``alpha``, with each
+    class's InfoVal. The null is that both experiments' maps have the same expectation; its
+    replicates combine independent null replicates of each experiment (``bank_a`` and
+    ``bank_b``: the null maps of their noise sources)."""
+    ca, cb = (np.asarray(x["maps_centered"], dtype=np.float64) for x in (a, b))
+    if ca.shape != cb.shape:
+        raise ValueError(f"the maps differ in shape: {ca.shape} and {cb.shape}")
+    if ca.shape[1:] != tuple(bank_a.shape) or ca.shape[1:] != tuple(bank_b.shape):
+        raise ValueError(f"maps of shape {ca.shape[1:]} and null maps of shapes {bank_a.shape}, {bank_b.shape} differ")
+    _check(method, alpha)
+    k = len(ca)
+    sa, sb = _centred_scale(a["counts"], a["noise_sd"]), _centred_scale(b["counts"], b["noise_sd"])
+    se = np.sqrt(sa**2 + sb**2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(se > 0, (ca - cb).reshape(k, -1) / se, np.nan).reshape(ca.shape)
+
+    def null() -> Iterator[np.ndarray]:
+        blocks_b = null_zmaps(bank_b, b["counts"], replicates, seed + 1)
+        for za in null_zmaps(bank_a, a["counts"], replicates, seed):
+            zb = next(blocks_b)[: len(za)]  # the same block sizes: both have K maps of D values
+            with np.errstate(invalid="ignore", divide="ignore"):
+                yield ((sa * za - sb * zb) / se).astype(np.float32)
+
+    significant, infoval, threshold = _against(z, null(), replicates, method, alpha, cluster_threshold)
+    attrs = _attrs(method, alpha, threshold, cluster_threshold, replicates, seed) | {
+        "null": {"a": _key(bank_a), "b": _key(bank_b)}
+    }
+    return z, Assessment(significant, infoval, method, threshold, attrs)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from revcor.base import store
 from revcor.core import maps, significance
 from revcor.models import loading
 
@@ -27,3 +28,49 @@ def write(
     if null is not None:
         tests = significance.NullTest.from_settings(significance.NullBank.load(null), statistics or {}, noise_kind)
     maps.write(stats_path, out, model=loaded.module, device=device, input_shape=loaded.in_shape, tests=tests)
+
+
+def compare(
+    a: str | Path, b: str | Path, null_a: str | Path, null_b: str | Path, out: str | Path, statistics: dict
+) -> None:
+    """The z-map of the difference of two experiments' centred maps and the pixels that differ
+    (the ``compare`` rule)."""
+    read, kinds = {}, []
+    for side, path in (("a", a), ("b", b)):
+        with store.open_artifact(path, "maps") as f:
+            read[side] = {k: f[k][()] for k in ("maps_centered", "counts", "noise_sd")}
+            read[side]["classes"] = store.get_attr(f, "classes")
+            kinds.append(store.get_attr(f, "experiment")["noise"]["kind"])
+    kind = next((k for k in kinds if k in significance.SMOOTH_KINDS), "white")  # smooth if either is
+    if read["a"]["classes"] != read["b"]["classes"]:
+        raise ValueError(f"{a} and {b} have different classes: {read['a']['classes']} and {read['b']['classes']}")
+    test = significance.NullTest.from_settings(significance.NullBank.load(null_a), statistics, kind)
+    z, result = significance.difference(
+        read["a"],
+        read["b"],
+        test.bank,
+        significance.NullBank.load(null_b),
+        method=test.method,
+        alpha=test.alpha,
+        cluster_threshold=test.cluster_threshold,
+        replicates=test.replicates,
+        seed=test.seed,
+    )
+    attrs = {
+        "kind": "comparison",
+        "a": str(a),
+        "b": str(b),
+        "classes": read["a"]["classes"],
+        "significance": result.attrs,
+    }
+    with store.create(out, attrs) as f:
+        store.write_arrays(
+            f,
+            {
+                "zmaps": z,
+                "significant": result.significant,
+                "infoval": result.infoval,
+                "counts_a": read["a"]["counts"],
+                "counts_b": read["b"]["counts"],
+            },
+        )

@@ -178,6 +178,18 @@ class Plan:
             if not spec["signal"] and spec["summary"] and self.dataset_of(name) != IMAGENET
         ]
 
+    def comparison_inputs(self, name: str) -> dict[str, str]:
+        """Maps and null maps of the two experiments of comparison ``name``."""
+        spec = self._entry("comparisons", name)
+        for side in ("a", "b"):
+            self.plain_experiment(spec[side])
+        return {
+            "a": self.maps_file(spec["a"]),
+            "b": self.maps_file(spec["b"]),
+            "null_a": self.null_file(spec["a"]),
+            "null_b": self.null_file(spec["b"]),
+        }
+
     def whitened_experiments(self) -> list[str]:
         """Template experiments with structured noise, whose maps are shown whitened."""
         return [name for name in self.template_experiments() if self.experiment(name)["noise"]["kind"] != "white"]
@@ -439,6 +451,7 @@ class Plan:
         stems = [f"{r}/figures/{fig}" for fig in PAPER_FIGURES if self.figure_experiments(fig)]
         stems += [f"{r}/figures/zmaps/{name}" for name in plain]
         stems += [f"{r}/figures/whitened/{name}" for name in self.whitened_experiments()]
+        stems += [f"{r}/figures/comparisons/{name}" for name in cfg["comparisons"]]
         stems += [f"{r}/figures/sample_complexity/{name}" for name in self.sample_complexity_experiments()]
         out += [f"{r}/tables/noise_comparison.md"] if self.noise_comparison_experiments() else []
         attacks = self.attack_experiments()

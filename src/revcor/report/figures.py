@@ -166,6 +166,26 @@ def zmaps(maps: str, stem: str) -> None:
             f["reliability"][()],
             store.get_attr(f, "significance"),
             title=read.title(f, Path(maps).stem),
+            what="z-score of the mean noise of each class vs the rest",
+        )
+    panels.save(fig, stem)
+
+
+def comparison(comparison: str, stem: str) -> None:
+    """Z-map of the difference of two experiments' maps, with the pixels that differ."""
+    with store.open_artifact(comparison, "comparison") as f:
+        a, b = (Path(store.get_attr(f, side)).stem for side in ("a", "b"))
+        counts = np.minimum(f["counts_a"][()], f["counts_b"][()])
+        fig = map_plots.zmaps(
+            f["zmaps"][()],
+            counts,
+            store.get_attr(f, "classes"),
+            f["significant"][()],
+            f["infoval"][()],
+            np.full(len(counts), np.nan),
+            store.get_attr(f, "significance"),
+            title=f"{a} minus {b} (n: the smaller of the two class counts)",
+            what="z-score of the difference of the two experiments' centred maps",
         )
     panels.save(fig, stem)
 

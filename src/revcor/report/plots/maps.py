@@ -229,8 +229,9 @@ def zmaps(
     significance: dict,
     *,
     title: str = "",
+    what: str = "z-score of the mean noise of each class vs the rest",
 ) -> Figure:
-    """Z-score maps of each class against the rest, on shared symmetric colour limits, with
+    """Z-score maps (by default of each class against the rest; ``what`` says), on shared symmetric colour limits, with
     the pixels found significant outlined (family-wise error over every pixel of every map,
     :mod:`revcor.core.significance`) and each map's InfoVal and split-half reliability.
     Multi-channel maps are combined per pixel as sum(z) / sqrt(C) (Stouffer); a pixel is
@@ -266,14 +267,14 @@ def zmaps(
         ax=list(axes),
         fraction=0.025,
         pad=0.02,
-        label="z (class vs rest)",
+        label="z",
     )
     if significance["method"] == "pixel":
         test = f"|z| > {significance['threshold']:.2f} (maximum statistic)"
     else:
         test = f"clusters of |z| > {significance['cluster_threshold']:g} with mass > {significance['threshold']:.0f}"
     fig.suptitle(
-        f"{title}\nz-score of the mean noise of each class vs the rest; outlined: {test}, "
+        f"{title}\n{what}; outlined: {test}, "
         f"family-wise error {significance['alpha']:g} over all {z.size:,} values of the {k} maps\n"
         f"InfoVal: the map's norm against {significance['replicates']:,} null replicates (robust z); "
         "r: split-half reliability (Spearman-Brown)",
