@@ -66,7 +66,16 @@ TINY = {
         "cnn": {"model": "mnist-5k/cnn", "n": 6000, "jobs": 3, "checkpoints": [1000, 3000]},
         "logreg": {"model": "mnist-5k/logreg", "n": 3000},
         "b17": {"model": "mnist-5k-1v7/cnn", "n": 3000, "signal": {"gammas": [0.0, 0.3]}},
-        "gabor": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "gabor"}},
+        # n: auto: Gabor-PCA maps converge within a few rounds of 1,000; white noise runs to max_n
+        "gabor": {"model": "mnist-5k/cnn", "n": "auto", "noise": {"kind": "gabor"}, "target": {"min_count": 300}},
+        "cnn-auto": {
+            "model": "mnist-5k/cnn",
+            "n": "auto",
+            "max_n": 3000,
+            "checkpoints": [],
+            "summary": False,
+            "target": {"reliability": 0.99, "min_count": 100},
+        },
         "vae": {"model": "mnist-5k/cnn", "n": 2000, "noise": {"kind": "vae"}},
     },
     "attacks": {"experiments": ["gabor"], "noise_samples": 500, "gammas": [0.0, 0.5, 1.0]},

@@ -78,3 +78,16 @@ def test_single_units_refuse_a_noise_size():
     )
     with pytest.raises(ConfigError, match=r"neurons\.u\.noise\.size: .*remove size"):
         expand(config)
+
+
+def test_auto_n_is_for_plain_experiments_and_says_so():
+    models = {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}}
+    config = validate({"models": models, "experiments": {"e": {"model": "mnist-5k/cnn", "n": "auto"}}}, SCHEMA)
+    assert config["experiments"]["e"]["max_n"] == 1_000_000
+    assert config["experiments"]["e"]["target"] == {"reliability": 0.9, "min_count": 1000}
+    signal = {"model": "mnist-5k/cnn", "n": "auto", "signal": {"gammas": [0.2]}}
+    config = validate({"models": models, "experiments": {"s": signal}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"experiments\.s\.n: auto .* needs a number of trials"):
+        expand(config)
+    with pytest.raises(ConfigError, match="experiments.e.n"):
+        validate({"models": models, "experiments": {"e": {"model": "mnist-5k/cnn", "n": "lots"}}}, SCHEMA)

@@ -182,3 +182,11 @@ def test_bf16_runs_and_agrees_with_fp32(tmp_path):
     assert counts["fp32"].sum() == counts["bf16"].sum() == 4000
     # bf16 rounding flips only answers close to a decision boundary
     assert np.abs(counts["fp32"] - counts["bf16"]).sum() < 0.05 * 4000
+
+
+def test_auto_rounds_double_the_samples_in_whole_chunks_up_to_max_n():
+    assert engine.rounds(10_000, 1000) == [1000, 2000, 4000, 8000, 10_000]
+    assert engine.rounds(1000, 4096) == [1000]
+    assert [list(engine.round_chunks(i, 10_000, 1000)) for i in range(5)] == [[0], [1], [2, 3], [4, 5, 6, 7], [8, 9]]
+    with pytest.raises(ValueError, match="round 5 out of range: 5 rounds reach 10,000 samples"):
+        engine.round_chunks(5, 10_000, 1000)

@@ -111,6 +111,29 @@ def test_template_accuracy_is_the_template_classifier_of_the_maps(run):
     assert f"| mnist-5k | mean images | — | {pct(accuracy)} | — | — | 0 | — | — |" in table
 
 
+def test_auto_n_stops_when_the_maps_are_reliable_and_is_exact(run):
+    r = run / "results"
+    rounds = [json.loads(p.read_text()) for p in sorted((r / "auto/gabor").glob("round*.json"))]
+    last = rounds[-1]
+    assert last["done"] and last["met"] and all(not d["done"] for d in rounds[:-1])
+    assert [d["n"] for d in rounds] == [1000 * 2**i for i in range(len(rounds))] and last["n"] <= 16000
+    with h5py.File(r / "maps/gabor.h5") as f:
+        assert int(f.attrs["n"]) == last["n"] == f["counts"][()].sum()  # the n reached, far below max_n 1e6
+        judged = f["counts"][()] >= 300
+        assert judged.any() and (f["reliability"][()][judged] >= 0.9).all()
+    # white noise does not reach 0.99: three rounds to max_n, and exactly the fixed-n run's chunks
+    rounds = [json.loads(p.read_text()) for p in sorted((r / "auto/cnn-auto").glob("round*.json"))]
+    assert [(d["n"], d["done"], d["met"]) for d in rounds] == [
+        (1000, False, False),
+        (2000, False, False),
+        (3000, True, False),
+    ]
+    with h5py.File(r / "maps/cnn-auto.h5") as auto, h5py.File(r / "maps/cnn.h5") as fixed:
+        assert int(auto.attrs["n"]) == 3000
+        for key in ("maps", "counts", "zmaps", "reliability"):
+            np.testing.assert_array_equal(auto[key][()], fixed[f"checkpoints/3000/{key}"][()])
+
+
 def test_every_noise_map_has_its_statistics(run):
     """Significant pixels, InfoVal, reliability and whitened maps in every plain maps file,
     from null maps shared by the experiments with the same noise; the comparison of two."""

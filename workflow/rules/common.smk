@@ -1,5 +1,6 @@
 # Shared set-up: validate the config before any rule runs, and plan the artifacts. Which
 # files exist and which experiments feed which figure is decided in revcor.pipeline.plan.
+import json
 from pathlib import Path
 
 from revcor.base.codeversion import code_version
@@ -28,6 +29,17 @@ def script_version(script):
     """Code version of scripts/{script}.py: it and every revcor module it imports, so that an
     edit reruns exactly the rules whose code it changes (revcor.base.codeversion)."""
     return code_version(SCRIPTS / f"{script}.py")
+
+
+def experiment_parts(exp, artifact):
+    """The per-part files of experiment ``exp``; for ``n: auto`` the rounds up to the first
+    whose ``converged`` checkpoint says done (Snakemake re-plans after each round)."""
+    if PLAN.experiment(exp)["n"] != "auto":
+        return PLAN.parts(exp, artifact)
+    last = 0
+    while not json.loads(Path(checkpoints.converged.get(exp=exp, round=last).output[0]).read_text())["done"]:
+        last += 1
+    return [f"{RESULTS}/{artifact}/{exp}/part{i}.h5" for i in range(last + 1)]
 
 
 def res(rule, model=False):

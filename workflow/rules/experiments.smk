@@ -41,9 +41,28 @@ rule stats_part:
         "../../scripts/stats_part.py"
 
 
+checkpoint converged:
+    input:
+        lambda w: [f"{RESULTS}/stats/{w.exp}/part{i}.h5" for i in range(int(w.round) + 1)],
+    output:
+        f"{RESULTS}/auto/{{exp}}/round{{round}}.json",
+    log:
+        f"{RESULTS}/logs/auto/{{exp}}/round{{round}}.log",
+    wildcard_constraints:
+        round=r"[0-9]+",
+    localrule: True
+    resources:
+        **res("converged"),
+    params:
+        spec=lambda w: PLAN.experiment(w.exp),
+        code=script_version("converged"),
+    script:
+        "../../scripts/converged.py"
+
+
 rule stats:
     input:
-        lambda w: PLAN.parts(w.exp, "stats"),
+        lambda w: experiment_parts(w.exp, "stats"),
     output:
         f"{RESULTS}/stats/{{exp}}.h5",
     log:
@@ -52,6 +71,7 @@ rule stats:
     resources:
         **res("stats"),
     params:
+        auto=lambda w: PLAN.experiment(w.exp)["n"] == "auto",
         code=script_version("stats"),
     script:
         "../../scripts/stats.py"

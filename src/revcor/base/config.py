@@ -198,6 +198,12 @@ def expand(config: dict[str, Any]) -> dict[str, Any]:
     (a copy of ``detection.model`` with its seed) and every trained reference of a scan, and
     one white-noise experiment per compared model (left out of the summary figures and
     tables). Entries already in the config are kept."""
+    for name, spec in config.get("experiments", {}).items():
+        if spec.get("n") == "auto" and spec.get("signal"):
+            raise ConfigError(
+                f"experiments.{name}.n: auto stops on the reliability of class maps; a signal+noise "
+                "experiment needs a number of trials"
+            )
     for name, unit in config.get("neurons", {}).items():
         if unit.get("noise", {}).get("size") is not None:
             raise ConfigError(

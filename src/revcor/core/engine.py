@@ -79,6 +79,28 @@ def n_chunks(n: int, chunk_size: int) -> int:
     return math.ceil(n / chunk_size)
 
 
+AUTO = "auto"  # the ``n`` of an experiment that draws noise until its maps have converged
+
+
+def rounds(max_n: int, chunk_size: int) -> list[int]:
+    """Sample totals after each round of an ``n: auto`` experiment: one chunk, then the total
+    doubles (1, 2, 4, 8 ... chunks), the last round capped at ``max_n``."""
+    totals, chunks = [], 1
+    while not totals or totals[-1] < max_n:
+        totals.append(min(chunks * chunk_size, max_n))
+        chunks *= 2
+    return totals
+
+
+def round_chunks(index: int, max_n: int, chunk_size: int) -> range:
+    """The chunk indices of round ``index`` of an ``n: auto`` experiment of at most ``max_n``."""
+    totals = rounds(max_n, chunk_size)
+    if not 0 <= index < len(totals):
+        raise ValueError(f"round {index} out of range: {len(totals)} rounds reach {max_n:,} samples")
+    start = 0 if index == 0 else totals[index - 1]
+    return range(start // chunk_size, n_chunks(totals[index], chunk_size))
+
+
 def part_chunks(n: int, chunk_size: int, jobs: int, part: int) -> range:
     """The chunk indices that job ``part`` of ``jobs`` handles (contiguous, balanced)."""
     total = n_chunks(n, chunk_size)

@@ -130,6 +130,16 @@ class Stats:
                 attrs,
             )
 
+    def truncated(self) -> Stats:
+        """The statistics of the samples so far ([start, stop) from 0) with the checkpoints
+        beyond ``stop`` dropped: an ``n: auto`` experiment stopped at ``stop``."""
+        if self.start != 0 or self.stop not in self.checkpoints:
+            raise ValueError(f"samples {self.start}..{self.stop} do not end at a checkpoint {self.checkpoints}")
+        keep = self.checkpoints.index(self.stop) + 1
+        arrays = {k: v[:keep] for k, v in self.arrays.items()}
+        attrs = {**self.attrs, "n": self.stop}
+        return Stats(self.layout, self.checkpoints[:keep], self.image_shape, arrays, 0, self.stop, attrs)
+
     def select(self, n: int) -> dict[str, np.ndarray]:
         """The statistics of the first ``n`` samples (``n`` must be a checkpoint)."""
         if n not in self.checkpoints:

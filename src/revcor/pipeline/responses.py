@@ -45,8 +45,11 @@ def part(
     if signal is not None:
         loading.check_fits(loaded.module, tuple(signal.images.shape[1:]), None, str(model_path))
     loaded.module.to(precision_dtype(precision))
-    n, size = spec["n"], engine_cfg["chunk_size"]
-    idx = engine.part_chunks(n, size, spec["jobs"], part)
+    size = engine_cfg["chunk_size"]
+    if spec["n"] == engine.AUTO:  # part = round; chunks are numbered as in an experiment of max_n
+        n, idx = spec["max_n"], engine.round_chunks(part, spec["max_n"], size)
+    else:
+        n, idx = spec["n"], engine.part_chunks(spec["n"], size, spec["jobs"], part)
     chunks = engine.run(
         loaded.module,
         src,
