@@ -103,6 +103,7 @@ EVERYTHING = {
     "baselines",
     "template_table",
     "zmaps",
+    "whitened",
     "sample_complexity",
     "noise_table",
     "figure_fig4",
@@ -111,7 +112,15 @@ EVERYTHING = {
     "figure_noise_comparison",
     "all",
 }
-FIGURES = {"zmaps", "sample_complexity", "figure_fig4", "figure_fig14", "figure_fig5", "figure_noise_comparison"}
+FIGURES = {
+    "zmaps",
+    "whitened",
+    "sample_complexity",
+    "figure_fig4",
+    "figure_fig14",
+    "figure_fig5",
+    "figure_noise_comparison",
+}
 FROM_STATS = {"stats_part", "stats", "maps", "template_eval", "template_table", "noise_table", *FIGURES}
 
 

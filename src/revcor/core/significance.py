@@ -39,7 +39,7 @@ METHODS = ("pixel", "cluster")
 SMOOTH_KINDS = ("gabor", "ae", "vae")  # noise kinds whose maps are smooth: cluster test by default
 MAD_SCALE = 1.4826  # MAD of a standard normal sample times this estimates its standard deviation
 BLOCK_VALUES = 2**24  # null z values computed at once (64 MB of float32)
-COVARIANCE_DRAWS = 65536  # noise images the pixel covariance of a bank is estimated from
+COVARIANCE_DRAWS = 16  # noise images per pixel the covariance of a bank is estimated from (at most 65,536)
 
 
 def method_for(kind: str, method: str = "auto") -> str:
@@ -97,7 +97,8 @@ def draw_bank(
     """``maps`` standardised null maps, each the sum of ``draws`` noise images of ``source``
     (as the reductions see them) minus their mean, over their SD times sqrt(draws). The pixel
     mean and SD are those of all ``maps * draws`` images; constant pixels get 0. The pixel
-    covariance comes from the first ``COVARIANCE_DRAWS`` images (for D <= MAX_WHITEN_DIM)."""
+    covariance comes from the first ``COVARIANCE_DRAWS * D`` images, at most 65,536 (for
+    D <= MAX_WHITEN_DIM)."""
     if maps < 2 or draws < 1:
         raise ValueError(f"a null bank needs at least 2 maps of at least 1 draw; got {maps} maps of {draws}")
     n = maps * draws
@@ -105,7 +106,7 @@ def draw_bank(
     sums = torch.zeros(maps, d, dtype=torch.float64, device=device)
     total = torch.zeros(d, dtype=torch.float64, device=device)
     total_sq = torch.zeros(d, dtype=torch.float64, device=device)
-    n_cov = min(n, COVARIANCE_DRAWS) if d <= MAX_WHITEN_DIM else 0
+    n_cov = min(n, COVARIANCE_DRAWS * d, 65536) if d <= MAX_WHITEN_DIM else 0
     cross = torch.zeros(d if n_cov else 0, d if n_cov else 0, dtype=torch.float64, device=device)
     cov_sum = torch.zeros(d if n_cov else 0, dtype=torch.float64, device=device)
     for index in tqdm(range(n_chunks(n, chunk_size)), desc="null maps", unit="chunk", disable=not progress):
