@@ -12,6 +12,7 @@ nulls.write(
     s.output[0],
     s.params.statistics,
     s.params.storage,
+    input_size=s.params.input_size,
     generator=s.input.get("generator"),
     device=device.resolve(s.params.device),
     progress=s.config["progress"],

@@ -92,6 +92,7 @@ rule null:
     params:
         code=script_version("null"),
         noise=lambda w: PLAN.experiment(PLAN.nulls()[w.null])["noise"],
+        input_size=lambda w: PLAN.input_size(PLAN.nulls()[w.null]),
         statistics=config["statistics"],
         storage=config["engine"]["storage"],
         device=config["device"],

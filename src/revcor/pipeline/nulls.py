@@ -19,13 +19,19 @@ def write(
     settings: dict,
     storage: str,
     *,
+    input_size: int | None = None,
     generator: str | Path | None = None,
     device: torch.device,
     progress: bool = False,
 ) -> None:
-    """Draw the null bank of ``noise`` (an experiment's ``noise`` entry) at the image size of
-    ``dataset`` with the ``statistics`` ``settings`` (null_maps, null_draws, seed)."""
-    source = sources.for_experiment({"noise": noise}, storage, datasets.image_shape(dataset), generator, device)
+    """Draw the null bank of ``noise`` (an experiment's ``noise`` entry) with the ``statistics``
+    ``settings`` (null_maps, null_draws, seed), at the size the experiment's maps have: the
+    noise's ``size`` if it has one, else the model's input (``input_size`` when a backbone's
+    differs from its dataset's images, else the images of ``dataset``)."""
+    channels, height, width = datasets.image_shape(dataset)
+    side = noise.get("size") or input_size
+    shape = (channels, side, side) if side else (channels, height, width)
+    source = sources.for_experiment({"noise": noise}, storage, shape, generator, device)
     bank = significance.draw_bank(
         source,
         maps=settings["null_maps"],

@@ -89,6 +89,8 @@ class Plan:
         ``gabor-cifar10-size32``, ``white-gaussian0.25``, ...)."""
         noise, dataset = self.experiment(name)["noise"], self.dataset_of(name)
         parts = [noise["kind"]]
+        if self.input_size(name):
+            parts.append(f"input{self.input_size(name)}")
         if noise["kind"] != "white" and noise.get("dataset") not in (None, dataset):
             parts.append(noise["dataset"])
         if noise["kind"] == "white" and noise.get("distribution") == "gaussian":
@@ -96,6 +98,11 @@ class Plan:
         if noise.get("size"):
             parts.append(f"size{noise['size']}")
         return f"{dataset}/{'-'.join(parts)}"
+
+    def input_size(self, name: str) -> int | None:
+        """The side of experiment ``name``'s model input when it is not its dataset's (a
+        backbone's ``input_size``); None otherwise."""
+        return self.model_settings(self.experiment(name)["model"]).get("input_size")
 
     def null_file(self, name: str) -> str:
         return f"{self.results}/nulls/{self.null_id(name)}.h5"
