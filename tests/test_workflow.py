@@ -154,7 +154,7 @@ def test_every_noise_map_has_its_statistics(run):
             assert tested["method"] == method and tested["alpha"] == 0.05 and tested["replicates"] == 1000
             counts, infoval, reliability = f["counts"][()], f["infoval"][()], f["reliability"][()]
             assert f["significant"].shape == f["zmaps"].shape == f["whitened_maps"].shape
-            assert (np.isfinite(infoval) == (counts > 0)).all()
+            assert (np.isfinite(infoval) == ((counts > 0) & (counts < counts.sum()))).all()  # a map and a rest
             assert f["checkpoints/1000/significant"].shape == f["significant"].shape
             if method == "pixel":  # any |z| beyond the threshold is significant, and only those
                 z = np.nan_to_num(f["zmaps"][()])
@@ -164,7 +164,9 @@ def test_every_noise_map_has_its_statistics(run):
         by_n = json.loads((r / f"eval/{exp}.json").read_text())["by_n"]
         assert by_n[str(counts.sum())]["reliability"] == [None if np.isnan(v) else v for v in reliability]
         shown = [v for v in reliability if np.isfinite(v)]
-        assert f"| {np.median(shown):.2f} |" in table
+        median = f"{np.median(shown):.2f}" if shown else "—"
+        row = next(line for line in table.splitlines() if f"| {counts.sum():,} |" in line and exp.split("-")[0] in line)
+        assert f"| {median} |" in row, (row, median)
     with h5py.File(r / "maps/detect-mnist-5k-cnn_r100.h5") as f:
         assert json.loads(f.attrs["significance"])["null"]["noise_key"] == white_key  # one null, many models
     with h5py.File(r / "comparisons/gabor-vae.h5") as f:
