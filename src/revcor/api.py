@@ -150,14 +150,7 @@ def save_maps(
     settings = validate({"statistics": statistics or {}}, SCHEMA)["statistics"]
     spec = stats.attrs["noise_spec"]
     source = sources.make(spec, tuple(stats.attrs["input_shape"]), stats.attrs["generator"], dev)
-    bank = significance.draw_bank(
-        source,
-        maps=settings["null_maps"],
-        draws=settings["null_draws"],
-        seed=settings["seed"],
-        device=dev,
-        progress=progress,
-    )
+    bank = significance.null_bank(source, settings, device=dev, progress=progress)
     tests = significance.NullTest.from_settings(bank, settings, spec.get("kind", "white"))
     module = _as_model(model, state_dict, dev, normalize, outputs).module if model is not None else None
     result, attrs = None, dict(attrs or {})

@@ -143,6 +143,18 @@ def draw_bank(
     return NullBank(standard, mean.cpu().numpy(), std.cpu().numpy(), tuple(source.input_shape), attrs, covariance)
 
 
+def null_bank(source: NoiseSource, settings: dict, *, device: torch.device, progress: bool = False) -> NullBank:
+    """:func:`draw_bank` with the config's ``statistics`` settings (null_maps, null_draws, seed)."""
+    return draw_bank(
+        source,
+        maps=settings["null_maps"],
+        draws=settings["null_draws"],
+        seed=settings["seed"],
+        device=device,
+        progress=progress,
+    )
+
+
 def null_zmaps(bank: NullBank, counts: np.ndarray, replicates: int, seed: int) -> Iterator[np.ndarray]:
     """Null replicates (r, K, D) float32 of the K class-against-the-rest z-maps of an
     experiment with class ``counts``, in blocks; NaN for a class with no samples or all of
@@ -364,14 +376,13 @@ class NullTest:
         method = method_for(noise_kind, settings.get("method", "auto"))
         return cls(bank, method, **{k: settings[k] for k in keys if k in settings})
 
+    def _settings(self) -> dict:
+        keys = ("method", "alpha", "cluster_threshold", "replicates", "seed")
+        return {k: getattr(self, k) for k in keys}
+
     def assess(self, zmaps: np.ndarray, counts: np.ndarray) -> Assessment:
-        return assess(
-            zmaps,
-            counts,
-            self.bank,
-            method=self.method,
-            alpha=self.alpha,
-            cluster_threshold=self.cluster_threshold,
-            replicates=self.replicates,
-            seed=self.seed,
-        )
+        return assess(zmaps, counts, self.bank, **self._settings())
+
+    def difference(self, a: dict, b: dict, bank_b: NullBank) -> tuple[np.ndarray, Assessment]:
+        """:func:`difference` of maps ``a`` (of this bank's noise) and ``b`` (of ``bank_b``'s)."""
+        return difference(a, b, self.bank, bank_b, **self._settings())

@@ -45,17 +45,7 @@ def compare(
     if read["a"]["classes"] != read["b"]["classes"]:
         raise ValueError(f"{a} and {b} have different classes: {read['a']['classes']} and {read['b']['classes']}")
     test = significance.NullTest.from_settings(significance.NullBank.load(null_a), statistics, kind)
-    z, result = significance.difference(
-        read["a"],
-        read["b"],
-        test.bank,
-        significance.NullBank.load(null_b),
-        method=test.method,
-        alpha=test.alpha,
-        cluster_threshold=test.cluster_threshold,
-        replicates=test.replicates,
-        seed=test.seed,
-    )
+    z, result = test.difference(read["a"], read["b"], significance.NullBank.load(null_b))
     attrs = {
         "kind": "comparison",
         "a": str(a),

@@ -32,12 +32,4 @@ def write(
     side = noise.get("size") or input_size
     shape = (channels, side, side) if side else (channels, height, width)
     source = sources.for_experiment({"noise": noise}, storage, shape, generator, device)
-    bank = significance.draw_bank(
-        source,
-        maps=settings["null_maps"],
-        draws=settings["null_draws"],
-        seed=settings["seed"],
-        device=device,
-        progress=progress,
-    )
-    bank.save(out)
+    significance.null_bank(source, settings, device=device, progress=progress).save(out)
