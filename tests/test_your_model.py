@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import usernets
-from conftest import ROOT, TINY, mtimes, real_fashion, snakemake, write_config
+from conftest import QUICK_NULLS, ROOT, TINY, mtimes, real_fashion, snakemake, write_config
 from PIL import Image
 
 from revcor.base import store
@@ -43,6 +43,7 @@ def config(work) -> dict:
     return {
         "progress": False,
         "threads": 1,
+        "statistics": QUICK_NULLS,
         "datasets": {
             "bags4": {"source": "folder", "root": str(work / "bags4"), "test_fraction": 0.25},
             "digits16": {
