@@ -50,9 +50,9 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
-# Null maps for workflow tests: fewer and cheaper than the default 1,000 of 512 draws, which
-# calibration needs (tests/test_significance.py) and workflow plumbing does not.
-QUICK_NULLS = {"null_maps": 500, "null_draws": 64}
+# Null maps for workflow tests: fewer and cheaper than the default 1,000 maps of 512 draws and
+# 1,000 replicates, which calibration needs (tests/test_significance.py) and plumbing does not.
+QUICK_NULLS = {"null_maps": 200, "null_draws": 32, "replicates": 200}
 
 # The whole workflow in a few minutes: the MNIST 5k subset, one training epoch, thousands of
 # noise samples, and every kind of experiment at least once.

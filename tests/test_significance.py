@@ -212,10 +212,11 @@ def test_whitened_maps_show_the_template_not_the_noise_structure(gabor_source, g
     raw_r = np.corrcoef(centred[1].ravel(), template)[0, 1]
     white_r = np.corrcoef(whitened[1].ravel(), template)[0, 1]
     assert white_r > raw_r + 0.2, (raw_r, white_r)
-    flat = significance.draw_bank(white, maps=1000, draws=64, seed=0, device=CPU)
+    assert significance.draw_bank(white, maps=10, draws=2, seed=0, device=CPU).covariance is None  # nothing to whiten
+    x = white.to_input(engine.draw(white, 0, 0, 1600, 1600, CPU)[0], torch.float64).reshape(1600, -1).numpy()
     c = np.random.default_rng(0).normal(size=(2, 1, 10, 10))
     c[1] = np.nan
-    out = maps.whitened_maps(c, flat.covariance, 0.0)
+    out = maps.whitened_maps(c, np.cov(x, rowvar=False, bias=True), 0.0)
     assert np.corrcoef(out[0].ravel(), c[0].ravel())[0, 1] > 0.95  # covariance from 1,600 draws
     # 1 / variance of uniform noise, times the inverse-Wishart bias n / (n - D - 1) of 1,600 draws
     assert np.median(out[0] / c[0]) == pytest.approx(12.0 * 1600 / 1499, rel=0.05)

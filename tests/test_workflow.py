@@ -90,19 +90,19 @@ def test_template_accuracy_is_the_template_classifier_of_the_maps(run):
     ):
         with h5py.File(r / f"maps/{exp}.h5") as f:
             bias, centred, n = f["maps"][()], f["maps_centered"][()], int(f.attrs["n"])
-            whitened = f["whitened_maps"][()]
+            whitened = f["whitened_maps"][()] if "whitened_maps" in f else None  # structured noise only
         result = json.loads((r / f"eval/{exp}.json").read_text())["final"]
         accuracy = template_accuracy_by_hand(bias, test.images, test.labels)
         centred_accuracy = template_accuracy_by_hand(centred, test.images, test.labels)
-        whitened_accuracy = template_accuracy_by_hand(whitened, test.images, test.labels)
         assert result["bias_maps"]["accuracy"] == pytest.approx(accuracy, abs=1e-12), exp
         assert result["centered_maps"]["accuracy"] == pytest.approx(centred_accuracy, abs=1e-12), exp
-        assert result["whitened_maps"]["accuracy"] == pytest.approx(whitened_accuracy, abs=1e-12), exp
+        whitened_cell = "—"
+        if whitened is not None:
+            whitened_accuracy = template_accuracy_by_hand(whitened, test.images, test.labels)
+            assert result["whitened_maps"]["accuracy"] == pytest.approx(whitened_accuracy, abs=1e-12), exp
+            whitened_cell = pct(whitened_accuracy)
         empty = int((~np.isfinite(bias.reshape(10, -1)).all(1)).sum())
-        row = (
-            f"| mnist-5k | {what} | {n:,} | {pct(accuracy)} | {pct(centred_accuracy)} | {pct(whitened_accuracy)} "
-            f"| {empty} |"
-        )
+        row = f"| mnist-5k | {what} | {n:,} | {pct(accuracy)} | {pct(centred_accuracy)} | {whitened_cell} | {empty} |"
         assert row in table, (row, table)
     means = np.stack([train.images[train.labels == k].mean(0) for k in range(10)])  # 0..255: scale is irrelevant
     accuracy = template_accuracy_by_hand(means, test.images, test.labels)
@@ -146,15 +146,18 @@ def test_every_noise_map_has_its_statistics(run):
     ]
     with h5py.File(r / "nulls/mnist-5k/white.h5") as f:
         white_key = json.loads(f.attrs["noise_key"])
-        assert f["maps"].shape == (500, 784) and f["covariance"].shape == (784, 784)
+        assert f["maps"].shape == (200, 784) and "covariance" not in f  # white noise: nothing to whiten
+    with h5py.File(r / "nulls/mnist-5k/gabor.h5") as f:
+        assert f["covariance"].shape == (784, 784)
     table = (r / "tables/template_accuracy.md").read_text()
     for exp, method in (("cnn", "pixel"), ("logreg", "pixel"), ("gabor", "cluster"), ("vae", "cluster")):
         with h5py.File(r / f"maps/{exp}.h5") as f:
             tested = json.loads(f.attrs["significance"])
-            assert tested["method"] == method and tested["alpha"] == 0.05 and tested["replicates"] == 1000
-            assert tested["null"]["maps"] == 500 and tested["null"]["draws"] == 64
+            assert tested["method"] == method and tested["alpha"] == 0.05 and tested["replicates"] == 200
+            assert tested["null"]["maps"] == 200 and tested["null"]["draws"] == 32
             counts, infoval, reliability = f["counts"][()], f["infoval"][()], f["reliability"][()]
-            assert f["significant"].shape == f["zmaps"].shape == f["whitened_maps"].shape
+            assert f["significant"].shape == f["zmaps"].shape
+            assert ("whitened_maps" in f) == (method == "cluster")  # structured noise only
             assert (np.isfinite(infoval) == ((counts > 0) & (counts < counts.sum()))).all()  # a map and a rest
             assert f["checkpoints/1000/significant"].shape == f["significant"].shape
             if method == "pixel":  # any |z| beyond the threshold is significant, and only those
@@ -371,8 +374,10 @@ def test_every_figure_is_drawn_from_its_artifacts(run, redraw):
     for rel in rels:
         img = assert_png_shows(run / f"results/figures/{rel}.png", redraw(run, TINY, rel), min_ink=0.02)
         kind = rel.split("/")[0]
-        if kind in ("fig2", "fig5", "fig7", "fig8", "zmaps", "stc", "whitened", "comparisons"):
-            assert reds(img) > 0.002 and blues(img) > 0.002, rel  # maps on the red-blue scale
+        # maps on the red-blue scale (the VAE's noise all went to one class: its centred and
+        # whitened maps are blank, as the figure says)
+        if kind in ("fig2", "fig5", "fig7", "fig8", "zmaps", "stc", "comparisons") or rel == "whitened/gabor":
+            assert reds(img) > 0.002 and blues(img) > 0.002, rel
         if kind in ("fig5", "fig15", "fig6"):
             assert greys(img) > 0.01, rel  # noise samples, stimuli
 

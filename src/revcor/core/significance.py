@@ -55,7 +55,7 @@ def method_for(kind: str, method: str = "auto") -> str:
 @dataclass
 class NullBank:
     """Standardised null maps (B, D) of a noise source, with its pixel mean and SD (D,) and,
-    for D <= ``MAX_WHITEN_DIM``, its pixel covariance (D, D) (for whitened maps)."""
+    for structured noise of D <= ``MAX_WHITEN_DIM``, its pixel covariance (D, D) (whitened maps)."""
 
     maps: np.ndarray
     mean: np.ndarray
@@ -97,8 +97,8 @@ def draw_bank(
     """``maps`` standardised null maps, each the sum of ``draws`` noise images of ``source``
     (as the reductions see them) minus their mean, over their SD times sqrt(draws). The pixel
     mean and SD are those of all ``maps * draws`` images; constant pixels get 0. The pixel
-    covariance comes from the first ``COVARIANCE_DRAWS * D`` images, at most 65,536 (for
-    D <= MAX_WHITEN_DIM)."""
+    covariance of structured noise comes from the first ``COVARIANCE_DRAWS * D`` images, at
+    most 65,536 (for D <= MAX_WHITEN_DIM)."""
     if maps < 2 or draws < 1:
         raise ValueError(f"a null bank needs at least 2 maps of at least 1 draw; got {maps} maps of {draws}")
     n = maps * draws
@@ -106,7 +106,8 @@ def draw_bank(
     sums = torch.zeros(maps, d, dtype=torch.float64, device=device)
     total = torch.zeros(d, dtype=torch.float64, device=device)
     total_sq = torch.zeros(d, dtype=torch.float64, device=device)
-    n_cov = min(n, COVARIANCE_DRAWS * d, 65536) if d <= MAX_WHITEN_DIM else 0
+    smooth = source.kind in SMOOTH_KINDS  # white noise has no correlations to divide out
+    n_cov = min(n, COVARIANCE_DRAWS * d, 65536) if smooth and d <= MAX_WHITEN_DIM else 0
     cross = torch.zeros(d if n_cov else 0, d if n_cov else 0, dtype=torch.float64, device=device)
     cov_sum = torch.zeros(d if n_cov else 0, dtype=torch.float64, device=device)
     for index in tqdm(range(n_chunks(n, chunk_size)), desc="null maps", unit="chunk", disable=not progress):
