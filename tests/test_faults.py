@@ -81,9 +81,9 @@ def test_killed_noise_job_reruns_to_identical_maps(clean, tmp_path):
     array matches the uninterrupted run bit for bit.
     """
     write_config(tmp_path, CONFIG)
-    copy_files(
-        clean, tmp_path, ("data/mnist-5k.h5", "results/models/mnist-5k/cnn.pt", "results/models/mnist-5k/cnn.json")
-    )
+    # the null maps too, so that the noise job is the only one running when the kill comes
+    done = ("data/mnist-5k.h5", "results/models/mnist-5k/cnn.pt", "results/models/mnist-5k/cnn.json")
+    copy_files(clean, tmp_path, (*done, "results/nulls/mnist-5k/white.h5"))
 
     # the job's progress bar goes to its log (one line per 30 s), so the temporary file tells
     # when it is mid-way: once the first chunk is written, wait a quarter of the clean run's time
