@@ -368,7 +368,7 @@ class NullTest:
     cluster_threshold: float = 3.0
     replicates: int = 1000
     seed: int = 0
-    whiten_ridge: float = 0.01
+    whiten_ridge: float = 0.1
 
     @classmethod
     def from_settings(cls, bank: NullBank, settings: dict, noise_kind: str) -> NullTest:
