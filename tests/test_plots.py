@@ -244,6 +244,7 @@ def test_zmaps_outline_the_significant_pixels_and_show_infoval_and_reliability()
     significant = np.zeros(z.shape, dtype=bool)
     significant[0, 0, 2:4, 2:4] = True
     attrs = {"method": "pixel", "threshold": 3.61, "alpha": 0.05, "replicates": 1000, "cluster_threshold": None}
+    attrs["min_count"] = 100
     infoval, reliability = np.array([25.0, 0.3, np.nan, -0.8]), np.array([0.91, 0.1, np.nan, np.nan])
     fig = map_plots.zmaps(z, counts, CLASSES, significant, infoval, reliability, attrs, title="synthetic")
     drawn = image_axes(fig)
@@ -253,6 +254,7 @@ def test_zmaps_outline_the_significant_pixels_and_show_infoval_and_reliability()
     assert drawn[0].collections and not drawn[1].collections  # an outline around the patch only
     assert drawn[0].get_title() == "zero (n=500)\n4 px significant\nInfoVal 25.0, r=0.91"
     assert drawn[2].get_title() == "three (n=400)\n0 px significant\nInfoVal -0.8"
+    assert drawn[1].get_title() == "one (n=10)\n0 px significant\nnot tested (n < 100)"
     suptitle = fig._suptitle.get_text()
     assert "|z| > 3.61 (maximum statistic)" in suptitle and "all 256 values of the 4 maps" in suptitle
     np.testing.assert_array_equal(drawn[0].images[0].get_array(), z[0, 0])

@@ -158,7 +158,8 @@ def test_every_noise_map_has_its_statistics(run):
             counts, infoval, reliability = f["counts"][()], f["infoval"][()], f["reliability"][()]
             assert f["significant"].shape == f["zmaps"].shape
             assert ("whitened_maps" in f) == (method == "cluster")  # structured noise only
-            assert (np.isfinite(infoval) == ((counts > 0) & (counts < counts.sum()))).all()  # a map and a rest
+            tested = (counts >= tested["min_count"]) & (counts < counts.sum())  # enough samples, and a rest
+            assert (np.isfinite(infoval) == tested).all() and not f["significant"][()][~tested].any()
             assert f["checkpoints/1000/significant"].shape == f["significant"].shape
             if method == "pixel":  # any |z| beyond the threshold is significant, and only those
                 z = np.nan_to_num(f["zmaps"][()])

@@ -291,17 +291,37 @@ def assess(
     cluster_threshold: float = 3.0,
     replicates: int = 1000,
     seed: int = 0,
+    min_count: int = 100,
 ) -> Assessment:
     """Significant pixels of ``zmaps`` at family-wise error ``alpha`` (the family: every pixel
-    of every map) and the InfoVal of each map, from ``replicates`` null replicates."""
+    of every map of a class with at least ``min_count`` samples) and the InfoVal of each such
+    map, from ``replicates`` null replicates. Smaller classes are not tested (never
+    significant, InfoVal NaN): the mean of a few images of clipped structured noise is too
+    skewed for the normal null (measured: a class of 30 Gabor-PCA samples flagged in 16% of
+    null runs by the pixel test)."""
     z = np.asarray(zmaps, dtype=np.float64)
     if z.shape[1:] != tuple(bank.shape):
         raise ValueError(f"z-maps of shape {z.shape[1:]} and null maps of shape {tuple(bank.shape)} differ")
     _check(method, alpha)
-    null = null_zmaps(bank, counts, replicates, seed)
-    significant, infoval, threshold = _against(z, null, replicates, method, alpha, cluster_threshold)
-    attrs = _attrs(method, alpha, threshold, cluster_threshold, replicates, seed) | {"null": _key(bank)}
+    small = np.asarray(counts) < min_count
+    null = (_untested(block, small, replicates=True) for block in null_zmaps(bank, counts, replicates, seed))
+    significant, infoval, threshold = _against(_untested(z, small), null, replicates, method, alpha, cluster_threshold)
+    attrs = _attrs(method, alpha, threshold, cluster_threshold, replicates, seed) | {
+        "null": _key(bank),
+        "min_count": min_count,
+    }
     return Assessment(significant, infoval, method, threshold, attrs)
+
+
+def _untested(z: np.ndarray, small: np.ndarray, *, replicates: bool = False) -> np.ndarray:
+    """``z`` (K, C, H, W), or null blocks (r, K, D) with ``replicates``, with the maps of the
+    classes marked ``small`` set to NaN, so that they are left out of every test."""
+    out = np.array(z, copy=True)
+    if replicates:
+        out[:, small] = np.nan
+    else:
+        out[small] = np.nan
+    return out
 
 
 def _centred_scale(counts: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -325,6 +345,7 @@ def difference(
     cluster_threshold: float = 3.0,
     replicates: int = 1000,
     seed: int = 0,
+    min_count: int = 100,
 ) -> tuple[np.ndarray, Assessment]:
     """The z-map of the difference of two experiments' centred class maps (``a`` and ``b``:
     ``maps_centered``, ``counts`` and ``noise_sd`` of their maps files; the same classes and
@@ -351,9 +372,14 @@ def difference(
             with np.errstate(invalid="ignore", divide="ignore"):
                 yield ((sa * za - sb * zb) / se).astype(np.float32)
 
-    significant, infoval, threshold = _against(z, null(), replicates, method, alpha, cluster_threshold)
+    small = (np.asarray(a["counts"]) < min_count) | (np.asarray(b["counts"]) < min_count)
+    blocks = (_untested(block, small, replicates=True) for block in null())
+    significant, infoval, threshold = _against(
+        _untested(z, small), blocks, replicates, method, alpha, cluster_threshold
+    )
     attrs = _attrs(method, alpha, threshold, cluster_threshold, replicates, seed) | {
-        "null": {"a": _key(bank_a), "b": _key(bank_b)}
+        "null": {"a": _key(bank_a), "b": _key(bank_b)},
+        "min_count": min_count,
     }
     return z, Assessment(significant, infoval, method, threshold, attrs)
 
@@ -369,16 +395,17 @@ class NullTest:
     replicates: int = 1000
     seed: int = 0
     whiten_ridge: float = 0.1
+    min_count: int = 100
 
     @classmethod
     def from_settings(cls, bank: NullBank, settings: dict, noise_kind: str) -> NullTest:
         """From the config's ``statistics`` entry, the method chosen for ``noise_kind``."""
-        keys = ("alpha", "cluster_threshold", "replicates", "seed", "whiten_ridge")
+        keys = ("alpha", "cluster_threshold", "replicates", "seed", "whiten_ridge", "min_count")
         method = method_for(noise_kind, settings.get("method", "auto"))
         return cls(bank, method, **{k: settings[k] for k in keys if k in settings})
 
     def _settings(self) -> dict:
-        keys = ("method", "alpha", "cluster_threshold", "replicates", "seed")
+        keys = ("method", "alpha", "cluster_threshold", "replicates", "seed", "min_count")
         return {k: getattr(self, k) for k in keys}
 
     def assess(self, zmaps: np.ndarray, counts: np.ndarray) -> Assessment:

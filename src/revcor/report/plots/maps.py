@@ -256,6 +256,8 @@ def zmaps(
             blank(ax, zk.shape, EMPTY if cnt == 0 else "no other class")
             continue
         stats = f"InfoVal {iv:.1f}" + (f", r={rel:.2f}" if np.isfinite(rel) else "")
+        if cnt < significance["min_count"]:
+            stats = f"not tested (n < {significance['min_count']})"
         bare(ax, f"{c} (n={fmt_n(cnt)})\n{int(sk.sum())} px significant\n{stats}")
         im = ax.imshow(zk, cmap=DIVERGING, vmin=-lim, vmax=lim)
         if sk.any():
