@@ -158,12 +158,13 @@ def test_every_noise_map_has_its_statistics(run):
             counts, infoval, reliability = f["counts"][()], f["infoval"][()], f["reliability"][()]
             assert f["significant"].shape == f["zmaps"].shape
             assert ("whitened_maps" in f) == (method == "cluster")  # structured noise only
-            tested = (counts >= tested["min_count"]) & (counts < counts.sum())  # enough samples, and a rest
-            assert (np.isfinite(infoval) == tested).all() and not f["significant"][()][~tested].any()
+            judged = (counts >= tested["min_count"]) & (counts < counts.sum())  # enough samples, and a rest
+            assert (np.isfinite(infoval) == judged).all() and not f["significant"][()][~judged].any()
             assert f["checkpoints/1000/significant"].shape == f["significant"].shape
             if method == "pixel":  # any |z| beyond the threshold is significant, and only those
                 z = np.nan_to_num(f["zmaps"][()])
-                np.testing.assert_array_equal(f["significant"][()], np.abs(z) > tested["threshold"])
+                beyond = (np.abs(z) > tested["threshold"]) & judged[:, None, None, None]
+                np.testing.assert_array_equal(f["significant"][()], beyond)
         if exp == "cnn":
             assert tested["null"]["noise_key"] == white_key
         by_n = json.loads((r / f"eval/{exp}.json").read_text())["by_n"]
