@@ -3,7 +3,8 @@
 For plain noise experiments (groups = response classes): the paper's bias maps (mean
 noise per predicted class), mean-subtracted maps, confidence-weighted and thresholded maps
 (the paper's footnote 5), z-maps of each class against the rest, Eq. 2 correlation maps
-of each logit with the noise, and the split-half reliability of each class map. For signal+noise experiments of a binary classifier, per
+of each logit with the noise, and the split-half reliability of each class map. For
+signal+noise experiments of a binary classifier, per
 gamma: Eq. 1 classification images, the response-only image ``c_corr``, the Eq. 2
 correlation map and the mean stimulus of each (signal, response) cell (Fig. 1B).
 """

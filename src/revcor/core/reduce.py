@@ -218,7 +218,7 @@ class Reducer:
         onehot = torch.zeros(g, b, dtype=self.dtype, device=self.device)
         onehot[self.layout.group(labels, signal_label, gamma_index), torch.arange(b, device=self.device)] = 1
         lg = logits.to(self.dtype)
-        even = idx % 2 == 0  # the first half: trials are independent draws, so any split is
+        even = idx % 2 == 0  # the first half; trials are independent draws, so the halves are too
         w = torch.cat([onehot, onehot * conf.to(self.dtype), onehot * (conf > self.threshold), onehot * even, lg.T])
         sq = x * x
         stim = None if stimulus is None else stimulus.reshape(b, -1).to(self.dtype)

@@ -127,7 +127,6 @@ def draw_bank(
     scale = torch.where(std > 0, 1 / (std * draws**0.5), torch.zeros_like(std))
     standard = ((sums - draws * mean) * scale).float().cpu().numpy()
     attrs = {
-        "noise": source.describe(),
         "noise_key": {
             "source": source.describe(),
             "seed": seed,
