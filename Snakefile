@@ -34,6 +34,7 @@ include: "workflow/rules/attacks.smk"
 include: "workflow/rules/neurons.smk"
 include: "workflow/rules/microstim.smk"
 include: "workflow/rules/imagenet.smk"
+include: "workflow/rules/seeds.smk"
 
 
 check_resource_rules({r.name for r in workflow.rules})

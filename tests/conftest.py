@@ -463,11 +463,9 @@ def all_titles(fig) -> list[str]:
 
 def plan(workdir: Path, config: dict):
     """The workflow's plan of ``config`` (validated and expanded as the workflow does) in ``workdir``."""
-    from revcor.base.config import expand, validate
-    from revcor.pipeline.plan import Plan
+    from revcor.pipeline.plan import Plan, prepare
 
-    full = validate(expand(validate(deep_copy(config), SCHEMA)), SCHEMA)
-    return Plan(full, str(workdir / "data"), str(workdir / "results"))
+    return Plan(prepare(deep_copy(config), SCHEMA), str(workdir / "data"), str(workdir / "results"))
 
 
 def figure_inputs(workdir: Path, config: dict, rel: str) -> tuple[Callable, dict, str]:

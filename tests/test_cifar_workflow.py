@@ -31,13 +31,13 @@ CONFIG = {
     "generators": {"gabor": {"components": 60}},
     "engine": {"chunk_size": 1000, "batch_size": 250},
     "experiments": {
-        "cifar-cnn": {"model": "cifar10/cnn", "n": 3000, "checkpoints": [1000]},
-        "cifar-gabor": {"model": "cifar10/cnn", "n": 3000, "checkpoints": [1000], "noise": {"kind": "gabor"}},
+        "cifar-cnn": {"model": "cifar10/cnn", "n": 2000, "checkpoints": [1000]},
+        "cifar-gabor": {"model": "cifar10/cnn", "n": 2000, "checkpoints": [1000], "noise": {"kind": "gabor"}},
     },
     "neurons": {
         "cifar-units": {
             "model": "cifar10/cnn",
-            "layers": ["conv1", "conv2", "conv4"],
+            "layers": ["conv1", "conv4"],
             "n": 1000,
             "activations": ["conv2", "conv6", "fc2"],
             "injection": {"layers": ["input", "conv2", "conv6"], "gammas": [0.0, 0.5, 1.0]},
@@ -77,7 +77,7 @@ def test_gabor_generator_is_per_channel(run):
 @pytest.mark.parametrize("exp", ["cifar-cnn", "cifar-gabor"])
 def test_colour_maps_and_template_accuracy(run, exp):
     with h5py.File(run / f"results/maps/{exp}.h5") as f:
-        assert f["maps"].shape == (10, 3, 32, 32) and f["counts"][()].sum() == 3000
+        assert f["maps"].shape == (10, 3, 32, 32) and f["counts"][()].sum() == 2000
         assert f["checkpoints/1000/counts"][()].sum() == 1000
         bias = f["maps"][()]
     result = json.loads((run / f"results/eval/{exp}.json").read_text())
@@ -87,7 +87,7 @@ def test_colour_maps_and_template_accuracy(run, exp):
     accuracy = template_accuracy_by_hand(bias, test.images, test.labels)
     assert result["final"]["bias_maps"]["accuracy"] == pytest.approx(accuracy, abs=1e-12)
     what = "cnn bias maps" + (", gabor noise" if exp == "cifar-gabor" else "")
-    row = f"| cifar10 | {what} | 3,000 | {100 * accuracy:.1f}% |"
+    row = f"| cifar10 | {what} | 2,000 | {100 * accuracy:.1f}% |"
     assert row in (run / "results/tables/template_accuracy.md").read_text()
 
 

@@ -6,14 +6,14 @@ import pytest
 import yaml
 from conftest import ROOT, SCHEMA
 
-from revcor.base.config import ConfigError, expand, validate
-from revcor.pipeline.plan import Plan
+from revcor.base.config import ConfigError
+from revcor.pipeline.plan import Plan, prepare
 
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 
 def plan(config: dict) -> Plan:
-    return Plan(validate(expand(validate(copy.deepcopy(config), SCHEMA)), SCHEMA), "data", "results")
+    return Plan(prepare(copy.deepcopy(config), SCHEMA), "data", "results")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,8 @@ def test_targets_of_the_default_run(default):
     assert "results/figures/fig1.png" in targets and "results/figures/fig3.png" not in targets
     assert {f"results/maps/{name}.h5" for name in DEFAULT["experiments"]} <= targets
     assert "results/maps/detect-mnist-5k-bd-c8to9-cnn_s4.h5" in targets  # implied by detection
-    assert "results/eval/detect-mnist-5k-cnn_s0.json" not in targets  # not a summary experiment
+    assert "results/maps/detect-mnist-5k-cnn.h5" in targets  # the clean model of seed 0 is mnist-5k/cnn itself
+    assert "results/eval/detect-mnist-5k-cnn.json" not in targets  # not a summary experiment
     assert {
         "results/figures/fig23/mnist-1v3.pdf",
         "results/figures/fig24/mnist-2v8.png",
@@ -110,3 +111,47 @@ def test_bad_references_name_what_exists(default):
         default.experiment("nope")
     with pytest.raises(ConfigError, match="dataset 'cifar10' is used but not configured"):
         default.dataset_settings("cifar10")
+
+
+def test_seed_spread_copies_what_is_trained_here_out_of_the_summaries():
+    config = copy.deepcopy(DEFAULT)
+    config["seeds"] = [0, 1, 2]
+    config["models"]["mnist-5k"]["given"] = {"file": "user.pt"}
+    config["experiments"]["given-white"] = {"model": "mnist-5k/given"}
+    p = plan(config)
+    spread = p.seed_spread()
+    assert spread["experiments"]["mnist-cnn"] == {0: "mnist-cnn", 1: "mnist-cnn_s1", 2: "mnist-cnn_s2"}
+    assert "given-white" not in spread["experiments"]  # a given model has no training seed
+    assert "mnist-1v7" not in spread["experiments"]  # signal+noise: Fig. 1, no headline number
+    assert set(spread["attacks"]) == {"mnist-cnn", "mnist-gabor"}
+    assert set(spread["microstimulation"]) == {"mnist-cnn", "mnist-1v3", "mnist-2v8"}
+    copied = p.experiment("fashion-gabor_s2")
+    assert copied["model"] == "fashion-mnist/cnn_s2" and not copied["summary"] and copied["noise"]["kind"] == "gabor"
+    assert p.model_settings("fashion-mnist/cnn_s2")["seed"] == 2
+    assert p.model_settings("fashion-mnist/cnn_s2")["arch"] == "fashion_cnn"
+    # the detection copies and the spread's copies of mnist-5k/cnn are one model per seed
+    assert p.detection_models("x0to1")["clean"][:3] == ["mnist-5k/cnn", "mnist-5k/cnn_s1", "mnist-5k/cnn_s2"]
+    stim = p.config["microstimulation"]["mnist-1v3_s1"]
+    assert stim["model"] == "mnist-5k-1v3/cnn_s1" and not stim["summary"]
+    targets = set(p.targets())
+    assert "results/tables/seed_spread.md" in targets and "results/tables/seed_spread.md" not in set(default_targets())
+    assert "results/tables/microstim/mnist-1v3_s1.md" not in targets  # copies make no tables or figures
+    assert "mnist-cnn_s1" in p.config["experiments"] and "mnist-cnn_s1" not in p.template_experiments()
+    inputs = p.seed_spread_inputs()
+    assert len(inputs["eval"]) == 3 * len(spread["experiments"]) and "results/eval/mnist-vae_s2.json" in inputs["eval"]
+    assert "results/attacks/mnist-gabor_s1.json" in inputs["attack"]
+    assert "results/microstim/mnist-2v8_s2.h5" in inputs["microstim"]
+
+
+def default_targets() -> list[str]:
+    return plan(DEFAULT).targets()
+
+
+def test_a_seed_spread_needs_two_seeds():
+    config = copy.deepcopy(DEFAULT)
+    config["seeds"] = [1]
+    with pytest.raises(ConfigError, match="seeds: \\[1\\] is one seed"):
+        plan(config)
+    config["seeds"] = [1, 1]
+    with pytest.raises(ConfigError, match="seeds"):
+        plan(config)

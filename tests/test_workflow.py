@@ -1,5 +1,6 @@
 """The Snakemake workflow end to end on a tiny config, and its incremental reruns."""
 
+import csv
 import json
 import re
 import shutil
@@ -32,6 +33,7 @@ from revcor.core import maps
 from revcor.data import datasets
 from revcor.models import loading
 from revcor.noise.sources import WhiteNoise
+from revcor.report import tables
 
 
 @pytest.fixture(scope="module")
@@ -487,6 +489,64 @@ def test_parts_merge_to_the_single_job_maps(run, tmp_path):
         # z and correlation maps subtract nearly equal means: compare on the scale of the means
         for key in ("zmaps", "corr_maps", "maps_centered"):
             np.testing.assert_allclose(a[key][()], b[key][()], rtol=0, atol=1e-10)
+
+
+def test_seed_spread_retrains_and_summarises_per_seed(run, tmp_path):
+    """seeds: [0, 1]: the logistic regression and the 1-vs-7 CNN retrained with seed 1, their
+    experiment, attack and microstimulation repeated, and every value of the spread table
+    read back from those artifacts."""
+    spread = deep_copy(TINY)
+    spread |= {"seeds": [0, 1], "comparisons": {}, "backdoors": {}, "neurons": {}}
+    spread["models"] = {
+        "mnist-5k": {"logreg": TINY["models"]["mnist-5k"]["logreg"]},
+        "mnist-5k-1v7": TINY["models"]["mnist-5k-1v7"],
+    }
+    spread["experiments"] = {"logreg": TINY["experiments"]["logreg"]}
+    spread["attacks"] = dict(TINY["attacks"], experiments=["logreg"])
+    spread["microstimulation"] = {"binary": TINY["microstimulation"]["binary"]}
+    write_config(tmp_path, spread)
+    copy_files(
+        run,
+        tmp_path,
+        (
+            "data/mnist-5k.h5",
+            "data/mnist-5k-1v7.h5",
+            "results/models/mnist-5k/logreg.pt",
+            "results/models/mnist-5k/logreg.json",
+            "results/models/mnist-5k-1v7/cnn.pt",
+            "results/models/mnist-5k-1v7/cnn.json",
+        ),
+    )
+    result = snakemake(tmp_path, "results/tables/seed_spread.md")
+    assert result.returncode == 0, result.stderr[-3000:]
+    r = tmp_path / "results"
+    weights = [loading.load(r / f"models/mnist-5k/{m}.pt").module.state_dict() for m in ("logreg", "logreg_s1")]
+    assert json.loads((r / "models/mnist-5k/logreg_s1.json").read_text())["seed"] == 1
+    assert not all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # another seed, another model
+    rows = list(csv.DictReader((r / "tables/seed_spread.csv").open()))
+    value = {(row["analysis"], row["measure"], int(row["seed"])): row["value"] for row in rows}
+    accuracies = []
+    for seed, name in ((0, "logreg"), (1, "logreg_s1")):
+        final = json.loads((r / f"eval/{name}.json").read_text())["final"]["bias_maps"]
+        accuracies.append(final["accuracy"])
+        key = "logreg (mnist-5k logreg bias maps)"
+        assert float(value[(key, "accuracy", seed)]) == pytest.approx(final["accuracy"], abs=1e-12)
+        assert int(value[(key, "empty classes", seed)]) == final["empty_classes"]
+        attack = json.loads((r / f"attacks/{name}.json").read_text())
+        for kind, rates in attack["mean"].items():
+            for gamma, rate in zip(attack["gammas"], rates, strict=True):
+                assert float(value[(f"logreg: {kind}", f"γ={gamma:g}", seed)]) == pytest.approx(rate, abs=1e-12)
+        stim = "binary" if seed == 0 else "binary_s1"
+        for row in tables.microstim_rows(r / f"microstim/{stim}.h5"):
+            got = value[("binary", f"{row['direction']} {row['layer']} k={row['k']:g}", seed)]
+            assert (got == "") == (row["mean_threshold_shift"] is None)
+            assert got == "" or float(got) == pytest.approx(row["mean_threshold_shift"], abs=1e-12)
+    md = (r / "tables/seed_spread.md").read_text()
+    mean, sd = np.mean(accuracies), np.std(accuracies, ddof=1)
+    assert f"| {100 * mean:.1f}% ± {100 * sd:.1f}% |" in md
+    assert "| paper: noise + bias | 0.100 | 0.207 | 0.900 |" in md  # Table 2 at TINY's gammas 0, 0.5, 1
+    assert "| logreg (mnist-5k logreg bias maps) | accuracy | 47.6% |" in md  # the paper's logreg beside ours
+    assert not (r / "tables/microstim/binary_s1.md").exists() and not list(r.rglob("figures/*/*_s1.png"))
 
 
 def test_bad_config_stops_before_any_rule(tmp_path):

@@ -10,16 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from revcor import __version__, api
-from revcor.analyses import backdoor
-from revcor.base import store
-from revcor.base.device import resolve
+from revcor import __version__
 from revcor.base.errors import RevcorError
-from revcor.data import datasets
-from revcor.models import given, loading, specs
-from revcor.pipeline import init, standalone
-from revcor.report.plots import attacks as attack_plots
-from revcor.report.plots import panels
+
+# Each command imports the library (and so torch) when it runs: usage errors and --help are instant.
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -247,6 +241,9 @@ def _noise(kind: str) -> dict:
 
 
 def _standalone(section: str, settings: dict, args: argparse.Namespace) -> None:
+    from revcor.base.device import resolve
+    from revcor.pipeline import standalone
+
     with tempfile.TemporaryDirectory(prefix="revcor-") as work:
         standalone.run(
             section,
@@ -292,6 +289,10 @@ def _microstim_command(args: argparse.Namespace) -> None:
 
 
 def _attack_command(args: argparse.Namespace) -> None:
+    from revcor import api
+    from revcor.base.device import resolve
+    from revcor.pipeline import standalone
+
     device = resolve(args.device)
     with tempfile.TemporaryDirectory(prefix="revcor-") as tmp:
         work = Path(tmp)
@@ -338,6 +339,9 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
 
 def _check_test_data(args: argparse.Namespace) -> None:
     """Fail before any noise is drawn if the test data does not fit the model."""
+    from revcor.data import datasets
+    from revcor.models import given, loading, specs
+
     test = datasets.load(args.test_data, "test")
     loaded = loading.load(args.model, state_dict=args.state_dict, normalize=args.normalize, outputs=args.outputs)
     shape = tuple(test.images.shape[1:])
@@ -348,6 +352,11 @@ def _check_test_data(args: argparse.Namespace) -> None:
 
 
 def _images(args: argparse.Namespace) -> None:
+    from revcor import api
+    from revcor.base.device import resolve
+    from revcor.data import datasets
+    from revcor.pipeline import standalone
+
     if args.test_data:
         _check_test_data(args)
     noise_spec = _noise(args.noise) | ({"std": args.std} if args.noise == "gaussian" else {})
@@ -410,6 +419,13 @@ def _json_object(text: str) -> dict:
 
 
 def _scan(args: argparse.Namespace) -> None:
+    from revcor import api
+    from revcor.analyses import backdoor
+    from revcor.base import store
+    from revcor.data import datasets
+    from revcor.report.plots import attacks as attack_plots
+    from revcor.report.plots import panels
+
     with tempfile.TemporaryDirectory(prefix="revcor-data-") as work:
         data = datasets.from_any(args.data, work)
         result, z = api.scan(
@@ -450,6 +466,8 @@ def _scan(args: argparse.Namespace) -> None:
 
 
 def _init(args: argparse.Namespace) -> None:
+    from revcor.pipeline import init
+
     if Path(args.out).exists():
         raise RevcorError(f"{args.out} exists; remove it or choose another --out")
     init.write_config(

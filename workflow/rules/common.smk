@@ -4,13 +4,12 @@ import json
 from pathlib import Path
 
 from revcor.base.codeversion import code_version
-from revcor.base.config import ConfigError, scan_models, validate
-from revcor.base.config import expand as expand_config
-from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES, Plan
+from revcor.base.config import ConfigError, scan_models
+from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES, Plan, prepare
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
-try:  # defaults, then the models and experiments that backdoor detection implies (with defaults)
-    validate(expand_config(validate(config, SCHEMA)), SCHEMA)
+try:  # defaults, then the models and experiments that backdoor detection and seeds imply
+    prepare(config, SCHEMA)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
 

@@ -133,14 +133,22 @@ def backdoor_dataset(config: dict[str, Any], name: str) -> str:
     return f"{config['backdoors'][name]['dataset']}-bd-{name}"
 
 
+def seeded(config: dict[str, Any], model: str, seed: int) -> str:
+    """``dataset/model`` trained with ``seed``: the model itself when that is its own seed,
+    else its copy ``dataset/{model}_s{seed}``."""
+    dataset, _, name = model.partition("/")
+    return model if model_settings(config, dataset, name)["seed"] == seed else f"{model}_s{seed}"
+
+
 def detection_models(config: dict[str, Any], name: str) -> dict[str, list[str]]:
     """The models ("dataset/model") that backdoor detection compares for backdoor ``name``:
-    poisoned and clean models trained with each seed, and clean reference models."""
+    poisoned and clean models trained with each seed (the clean model of its own seed is the
+    model itself), and clean reference models."""
     det, dataset = config["detection"], config["backdoors"][name]["dataset"]
     base = det["model"]
     return {
         "poisoned": [f"{backdoor_dataset(config, name)}/{base}_s{s}" for s in det["seeds"]],
-        "clean": [f"{dataset}/{base}_s{s}" for s in det["seeds"]],
+        "clean": [seeded(config, f"{dataset}/{base}", s) for s in det["seeds"]],
         "reference": [f"{dataset}/{base}_r{s}" for s in det["reference_seeds"]],
     }
 
@@ -235,8 +243,9 @@ def expand(config: dict[str, Any]) -> dict[str, Any]:
             )
         for model in (m for ms in detection_models(config, name).values() for m in ms):
             ds, m = model.split("/")
-            seed = int(m.rsplit("_", 1)[1][1:])
-            config["models"].setdefault(ds, {}).setdefault(m, {**copy.deepcopy(spec), "seed": seed})
+            if m != det["model"]:  # a copy with the seed its name ends in (_s0, _r100)
+                seed = int(m.rsplit("_", 1)[1][1:])
+                config["models"].setdefault(ds, {}).setdefault(m, {**copy.deepcopy(spec), "seed": seed})
             config["experiments"].setdefault(
                 detection_experiment(model), {"model": model, "n": det["n"], "checkpoints": [], "summary": False}
             )

@@ -7,10 +7,21 @@ a figure is drawn from is made here, from the validated config, and tested in py
 
 from __future__ import annotations
 
+import copy
 import re
+from pathlib import Path
 from typing import Any
 
-from revcor.base.config import ConfigError, detection_experiment, detection_models, model_settings, scan_models
+from revcor.base.config import (
+    ConfigError,
+    detection_experiment,
+    detection_models,
+    expand,
+    model_settings,
+    scan_models,
+    seeded,
+    validate,
+)
 from revcor.models.specs import BACKBONES, DEFAULT_WEIGHTS, files_of, kind_of
 
 MNIST_FIRST = ("mnist", "mnist-5k")  # figures prefer full MNIST, then the 5k subset
@@ -25,6 +36,57 @@ def split_model(model: str) -> tuple[str, str]:
     """``"dataset/model"`` -> (dataset, model)."""
     dataset, _, name = model.partition("/")
     return dataset, name
+
+
+def trained_here(config: dict[str, Any], model: str) -> bool:
+    """Whether revcor trains ``dataset/model`` (an ``arch`` that is not a pretrained backbone)."""
+    settings = model_settings(config, *split_model(model))
+    return kind_of(settings) is None and settings["arch"] not in BACKBONES
+
+
+def seed_spread(config: dict[str, Any]) -> dict[str, dict[str, dict[int, str]]]:
+    """The spread over ``seeds``: {section: {name: {seed: name of its copy}}} for the summary
+    plain experiments, the attacked experiments and the microstimulations whose models are
+    trained here; the copy of a model's own seed is the entry itself."""
+    out: dict[str, dict[str, dict[int, str]]] = {"experiments": {}, "attacks": {}, "microstimulation": {}}
+    if not config["seeds"]:
+        return out
+    for section in ("experiments", "microstimulation"):
+        for name, spec in config[section].items():
+            if spec["summary"] and not spec.get("signal") and trained_here(config, spec["model"]):
+                out[section][name] = {
+                    s: name if seeded(config, spec["model"], s) == spec["model"] else f"{name}_s{s}"
+                    for s in config["seeds"]
+                }
+    out["attacks"] = {
+        name: out["experiments"][name] for name in config["attacks"]["experiments"] if name in out["experiments"]
+    }
+    return out
+
+
+def add_seed_copies(config: dict[str, Any]) -> dict[str, Any]:
+    """Add the copies of :func:`seed_spread` to a validated config: each model trained with
+    each seed, and the experiments and microstimulations on it, out of the summaries."""
+    if len(config["seeds"]) == 1:
+        raise ConfigError(f"seeds: {config['seeds']} is one seed; a spread needs none or at least two")
+    spread = seed_spread(config)
+    for section in ("experiments", "microstimulation"):
+        for name, copies in spread[section].items():
+            spec = config[section][name]
+            base_dataset, base_model = split_model(spec["model"])
+            for seed, copy_name in copies.items():
+                model = seeded(config, spec["model"], seed)
+                dataset, trained = split_model(model)
+                entry = {**copy.deepcopy(config["models"][base_dataset][base_model]), "seed": seed}
+                config["models"][dataset].setdefault(trained, entry)
+                config[section].setdefault(copy_name, {**copy.deepcopy(spec), "model": model, "summary": False})
+    return config
+
+
+def prepare(config: dict[str, Any], schema: str | Path) -> dict[str, Any]:
+    """The config as the workflow uses it, in place: validated with its defaults, then with the
+    models and experiments that backdoor detection, scans and ``seeds`` imply, validated again."""
+    return validate(add_seed_copies(expand(validate(config, schema))), schema)
 
 
 class Plan:
@@ -341,6 +403,19 @@ class Plan:
             "baselines": f"{self.results}/baselines/{dataset}.h5",
         }
 
+    def seed_spread(self) -> dict[str, dict[str, dict[int, str]]]:
+        return seed_spread(self.config)
+
+    def seed_spread_inputs(self) -> dict[str, list[str]]:
+        """The eval, attack and microstimulation files of every seed of the spread."""
+        spread, r = self.seed_spread(), self.results
+        names = {section: [c for copies in spread[section].values() for c in copies.values()] for section in spread}
+        return {
+            "eval": [self.eval_file(name) for name in names["experiments"]],
+            "attack": [f"{r}/attacks/{name}.json" for name in names["attacks"]],
+            "microstim": [f"{r}/microstim/{name}.h5" for name in names["microstimulation"]],
+        }
+
     # ------------------------------------------------------------------ backdoors
 
     def backdoor(self, name: str) -> dict:
@@ -471,7 +546,10 @@ class Plan:
         stems += [f"{r}/figures/scan/{name}" for name in cfg["scans"]]
         stems += [f"{r}/figures/{fig}/{name}" for name in cfg["neurons"] for fig in self.unit_figures(name)]
         for name, spec in cfg["microstimulation"].items():
+            if not spec["summary"]:
+                continue
             out.append(f"{r}/tables/microstim/{name}.md")
             stems += [f"{r}/figures/{fig}/{name}" for fig, sign in MICROSTIM_FIGURES.items() if sign in spec["signs"]]
         out += [f"{r}/tables/imagenet.md"] if self.imagenet_experiments() else []
+        out += [f"{r}/tables/seed_spread.md"] if cfg["seeds"] else []
         return out + [f"{stem}.{ext}" for stem in stems for ext in ("png", "pdf")]

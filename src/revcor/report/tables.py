@@ -430,3 +430,129 @@ def write_imagenet(rows: list[dict], md: str | Path, csv_path: str | Path) -> No
     with store.atomic_path(md) as tmp:
         Path(tmp).write_text(imagenet_markdown(rows))
     write_csv(rows, csv_path)
+
+
+def seed_spread_rows(
+    spread: dict[str, dict[str, dict[int, str]]], files: dict[str, str | Path], models: dict[str, tuple[str, str]]
+) -> list[dict]:
+    """The headline numbers per training seed, one row per (analysis, measure, seed).
+
+    ``spread`` is :func:`revcor.pipeline.plan.seed_spread`, ``files`` maps each name in it to
+    its eval JSON, attack JSON or microstimulation file (by section), ``models`` maps each
+    experiment to (dataset/model, noise kind).
+    """
+    rows = []
+
+    def add(section: str, analysis: str, measure: str, seed: int, value: float | None, paper_value=None) -> None:
+        rows.append(
+            {
+                "section": section,
+                "analysis": analysis,
+                "measure": measure,
+                "seed": seed,
+                "value": value,
+                "paper": paper_value,
+            }
+        )
+
+    for name, copies in spread["experiments"].items():
+        model, kind = models[name]
+        dataset, arch = model.split("/")
+        what = f"{arch} bias maps" + ("" if kind == "white" else f", {kind} noise")
+        for seed, copy_name in copies.items():
+            final = json.loads(Path(files[f"eval:{copy_name}"]).read_text())["final"]["bias_maps"]
+            expected = paper.TEMPLATE_ACCURACY.get((paper.family(dataset), what))
+            add("template accuracy", f"{name} ({dataset} {what})", "accuracy", seed, final["accuracy"], expected)
+            add("template accuracy", f"{name} ({dataset} {what})", "empty classes", seed, final["empty_classes"])
+    for name, copies in spread["attacks"].items():
+        for seed, copy_name in copies.items():
+            result = json.loads(Path(files[f"attack:{copy_name}"]).read_text())
+            for kind, rates in result["mean"].items():
+                for gamma, rate in zip(result["gammas"], rates, strict=True):
+                    expected = (
+                        paper.ATTACK[kind][paper.ATTACK_GAMMAS.index(gamma)]
+                        if (kind in paper.ATTACK and gamma in paper.ATTACK_GAMMAS)
+                        else None
+                    )
+                    add("attack", f"{name}: {kind}", f"γ={gamma:g}", seed, rate, expected)
+    for name, copies in spread["microstimulation"].items():
+        for seed, copy_name in copies.items():
+            for r in microstim_rows(files[f"microstim:{copy_name}"]):
+                measure = f"{r['direction']} {r['layer']} k={r['k']:g}"
+                add("microstimulation", name, measure, seed, r["mean_threshold_shift"])
+    return rows
+
+
+def _spread(values: list[float | None]) -> tuple[float | None, float | None, int]:
+    """Mean and sample standard deviation of the values that exist, and how many there are."""
+    finite = [v for v in values if v is not None]
+    if not finite:
+        return None, None, 0
+    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else None, len(finite)
+
+
+def seed_spread_markdown(rows: list[dict]) -> str:
+    """Template accuracies and microstimulation shifts with a column per seed and their mean ±
+    SD; attack rates as mean ± SD over seeds per γ."""
+    seeds = sorted({r["seed"] for r in rows})
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        g = groups.setdefault((r["section"], r["analysis"], r["measure"]), {"paper": r["paper"], "values": {}})
+        g["values"][r["seed"]] = r["value"]
+    fmt = {"accuracy": _pct, "empty classes": lambda v: "—" if v is None else f"{v:.3g}"}
+    out = [
+        "Headline numbers per training seed (the models retrained with each seed; the noise is the same). "
+        "Mean ± SD: sample standard deviation over the seeds with a value.",
+        "",
+        "## Template classifiers",
+        "",
+        "| experiment | measure | paper | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± SD |",
+        "|---|---|---|" + "---|" * (len(seeds) + 1),
+    ]
+    for (section, analysis, measure), g in groups.items():
+        if section != "template accuracy":
+            continue
+        f = fmt[measure]
+        mean, sd, _ = _spread([g["values"].get(s) for s in seeds])
+        cells = " | ".join(f(g["values"].get(s)) for s in seeds)
+        paper_cell = "—" if g["paper"] is None else f(g["paper"])
+        spread_cell = "—" if mean is None else f"{f(mean)} ± {'—' if sd is None else f(sd)}"
+        out.append(f"| {analysis} | {measure} | {paper_cell} | {cells} | {spread_cell} |")
+    attacks = [(k, g) for k, g in groups.items() if k[0] == "attack"]
+    if attacks:
+        gammas = list(dict.fromkeys(k[2] for k, _ in attacks))
+        out += ["", "## Attacks: fraction classified as the target (mean ± SD over seeds)", ""]
+        out += ["| templates: stimuli | " + " | ".join(gammas) + " |", "|---|" + "---|" * len(gammas)]
+        for analysis in dict.fromkeys(k[1] for k, _ in attacks):
+            cells = []
+            for gamma in gammas:
+                mean, sd, _ = _spread(list(groups[("attack", analysis, gamma)]["values"].values()))
+                cells.append("—" if mean is None else f"{mean:.3f} ± {0 if sd is None else sd:.3f}")
+            out.append(f"| {analysis} | " + " | ".join(cells) + " |")
+        for kind in dict.fromkeys(a.split(": ", 1)[1] for a in dict.fromkeys(k[1] for k, _ in attacks)):
+            expected = [
+                next(g["paper"] for k, g in attacks if k[1].endswith(f": {kind}") and k[2] == gm) for gm in gammas
+            ]
+            if any(v is not None for v in expected):
+                out.append(
+                    f"| paper: {kind} | " + " | ".join("—" if v is None else f"{v:.3f}" for v in expected) + " |"
+                )
+    stims = [(k, g) for k, g in groups.items() if k[0] == "microstimulation"]
+    if stims:
+        out += ["", "## Microstimulation: mean threshold shift (γ) of the fitted psychometric functions", ""]
+        out += ["| analysis | bias, layer, k | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± SD |"]
+        out += ["|---|---|" + "---|" * (len(seeds) + 1)]
+        for (_, analysis, measure), g in stims:
+            values = [g["values"].get(s) for s in seeds]
+            mean, sd, _ = _spread(values)
+            cells = " | ".join("—" if v is None else f"{v:+.3f}" for v in values)
+            spread_cell = "—" if mean is None else f"{mean:+.3f} ± {'—' if sd is None else f'{sd:.3f}'}"
+            out.append(f"| {analysis} | {measure} | {cells} | {spread_cell} |")
+    return "\n".join(out) + "\n"
+
+
+def write_seed_spread(rows: list[dict], md: str | Path, csv_path: str | Path) -> None:
+    """Write the spread over training seeds as Markdown and CSV."""
+    with store.atomic_path(md) as tmp:
+        Path(tmp).write_text(seed_spread_markdown(rows))
+    write_csv(rows, csv_path)
