@@ -11,7 +11,7 @@ maps.write(
     s.input.model,
     s.output[0],
     dev,
-    null=s.input.get("null"),
+    null=s.input.null,
     statistics=s.params.statistics,
     noise_kind=s.params.noise,
 )

@@ -275,3 +275,57 @@ def test_a_difference_finds_what_one_model_added(white):
     assert not result.significant[1][~patch & ~template].any()
     assert (z[1][result.significant[1] & template] < 0).all() and result.infoval[1] > 5
     assert result.attrs["null"]["a"]["draws"] == 64
+
+
+def signal_experiment(source, n, gammas, seed, rates=(0.5, 0.5), chunk_size=1000):
+    """Eq. 1 maps of ``n`` trials per gamma (signal classes alternating) of a binary model that
+    ignores the stimulus and answers a or b at ``rates``."""
+    rng = np.random.default_rng(seed)
+    layout = Layout(["a", "b"], ["a", "b"], list(gammas))
+    total = n * len(gammas)
+    red = Reducer(layout, source.shape, 2, [total], 0, total, CPU)
+    for i in range(engine.n_chunks(total, chunk_size)):
+        x = source.to_input(engine.draw(source, 20_000 + seed, i, total, chunk_size, CPU)[0], torch.float64)
+        idx = torch.arange(i * chunk_size, i * chunk_size + len(x))
+        answers = torch.as_tensor(rng.choice(2, size=len(x), p=rates))
+        logits = torch.nn.functional.one_hot(answers, 2).float()
+        red.update(i * chunk_size, x, logits, signal_label=idx % 2, gamma_index=idx // n, stimulus=x)
+    return maps.binary_maps(red.result())
+
+
+def test_eq1_and_response_maps_of_a_model_that_ignores_the_noise_are_calibrated(white):
+    """Signal+noise trials answered at random: the Eq. 1 and c_corr z-maps of every gamma are
+    standard normal, the pixel test of each family flags a file in about 5% of runs, and a
+    model that does use the noise is found."""
+    bank = significance.draw_bank(white, maps=1000, draws=32, seed=11, device=CPU)
+    runs, flagged, infovals, zs = 300, {"eq1": 0, "ccorr": 0}, [], []
+    for seed in range(runs):
+        m = signal_experiment(white, 800, [0.0, 0.3, 0.5], seed, rates=(0.6, 0.4))
+        counts = {"eq1": m["counts"].reshape(3, 4), "ccorr": m["counts"].sum(1)}
+        signs = {"eq1": significance.EQ1_SIGNS, "ccorr": significance.RESPONSE_SIGNS}
+        for key in flagged:
+            result = significance.assess_contrasts(
+                m[f"zmaps_{key}"], counts[key], signs[key], bank, replicates=400, seed=seed
+            )
+            flagged[key] += bool(result.significant.any())
+            infovals += list(result.infoval)
+        zs.append(m["zmaps_eq1"].ravel())
+    z = np.concatenate(zs)
+    assert abs(z.mean()) < 0.01 and z.std() == pytest.approx(1, abs=0.02)
+    lo, hi = binomial_bounds(0.05, runs)
+    assert all(lo <= v / runs <= hi for v in flagged.values()), flagged
+    assert abs(np.mean(infovals)) < 0.15 and 0.8 < np.std(infovals) < 1.25
+    # a model that says a when pixel 0 is bright: its Eq. 1 maps flag pixel 0 at every gamma
+    rng = np.random.default_rng(0)
+    layout = Layout(["a", "b"], ["a", "b"], [0.0, 0.5])
+    red = Reducer(layout, white.shape, 2, [4000], 0, 4000, CPU)
+    x = white.to_input(engine.draw(white, 5, 0, 4000, 4000, CPU)[0], torch.float64)
+    answers = (x.reshape(4000, -1)[:, 0] + 0.3 * torch.as_tensor(rng.standard_normal(4000)) < 0.5).long()
+    idx = torch.arange(4000)
+    red.update(0, x, torch.nn.functional.one_hot(answers, 2).float(), idx % 2, idx // 2000, x)
+    m = maps.binary_maps(red.result())
+    result = significance.assess_contrasts(
+        m["zmaps_eq1"], m["counts"].reshape(2, 4), significance.EQ1_SIGNS, bank, replicates=400
+    )
+    assert result.significant[:, 0, 0, 0].all() and result.significant.sum() == 2
+    assert (result.infoval > 10).all()

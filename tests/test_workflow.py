@@ -141,6 +141,7 @@ def test_every_noise_map_has_its_statistics(run):
     from null maps shared by the experiments with the same noise; the comparison of two."""
     r = run / "results"
     assert sorted(str(p.relative_to(r / "nulls")) for p in (r / "nulls").rglob("*.h5")) == [
+        "mnist-5k-1v7/white.h5",  # the signal+noise experiment b17
         "mnist-5k-bd-x0to1/white.h5",
         "mnist-5k/gabor.h5",
         "mnist-5k/vae.h5",
@@ -177,6 +178,23 @@ def test_every_noise_map_has_its_statistics(run):
         assert f"| {median} |" in row, (row, median)
     with h5py.File(r / "maps/detect-mnist-5k-cnn_r100.h5") as f:
         assert json.loads(f.attrs["significance"])["null"]["noise_key"] == white_key  # one null, many models
+    with h5py.File(r / "maps/b17.h5") as f:  # signal+noise: Eq. 1 and c_corr maps per gamma, one family each
+        tested = json.loads(f.attrs["significance"])
+        assert set(tested) == {"eq1", "ccorr"} and tested["eq1"]["method"] == "pixel"
+        cells = f["counts"][()]
+        for key in ("eq1", "ccorr"):
+            z = f[f"zmaps_{key}"][()]
+            assert z.shape == f["significant_" + key].shape == (2, 1, 28, 28) and f["infoval_" + key].shape == (2,)
+            beyond = np.abs(np.nan_to_num(z)) > tested[key]["threshold"]
+            judged = (cells.reshape(2, 4) if key == "eq1" else cells.sum(1)).min(1) >= tested[key]["min_count"]
+            np.testing.assert_array_equal(f["significant_" + key][()], beyond & judged[:, None, None, None])
+        # each map over its standard error: the noise SD of the gamma's trials times sqrt(sum of 1/n) over the cells
+        sd = [
+            f[key][()].reshape(2, -1) / f[f"zmaps_{key}"][()].reshape(2, -1) / np.sqrt((1 / c).sum(1))[:, None]
+            for key, c in (("eq1", cells.reshape(2, 4)), ("ccorr", cells.sum(1)))
+        ]
+        np.testing.assert_allclose(sd[0], sd[1], rtol=1e-9)
+        np.testing.assert_allclose(sd[0], np.sqrt((256**2 - 1) / 12) / 255, rtol=0.05)  # uniform uint8 noise
     with h5py.File(r / "comparisons/gabor-vae.h5") as f:
         assert f["zmaps"].shape == f["significant"].shape == (10, 1, 28, 28)
         assert json.loads(f.attrs["significance"])["method"] == "cluster"

@@ -106,7 +106,7 @@ rule maps:
             lambda w: {
                 "stats": f"{RESULTS}/stats/{w.exp}.h5",
                 "model": PLAN.experiment_inputs(w.exp)["model"],
-                **({} if PLAN.experiment(w.exp)["signal"] else {"null": PLAN.null_file(w.exp)}),
+                "null": PLAN.null_file(w.exp),
             }
         ),
     output:
@@ -118,7 +118,7 @@ rule maps:
     params:
         code=script_version("maps"),
         device=config["device"],
-        statistics=lambda w: None if PLAN.experiment(w.exp)["signal"] else config["statistics"],
+        statistics=config["statistics"],
         noise=lambda w: PLAN.experiment(w.exp)["noise"]["kind"],
     script:
         "../../scripts/maps.py"

@@ -20,7 +20,7 @@ import torch
 from revcor.base import store
 from revcor.core.evaluate import feed_back
 from revcor.core.reduce import Stats
-from revcor.core.significance import NullTest
+from revcor.core.significance import EQ1_SIGNS, RESPONSE_SIGNS, NullTest, contrast_weights
 from revcor.core.whitening import whiten
 
 
@@ -85,7 +85,10 @@ def binary_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
 
     ``eq1[g]`` = (n^aa + n^ba) - (n^ab + n^bb) (Eq. 1, oriented towards response a as in
     Fig. 1), ``ccorr[g]`` = n^*a - n^*b, ``corr[g]`` the Eq. 2 correlation of each pixel of the
-    noise with the response being a, ``stimulus_means[g, s, r]`` the mean stimulus of each cell.
+    noise with the response being a, ``stimulus_means[g, s, r]`` the mean stimulus of each cell;
+    ``zmaps_eq1`` and ``zmaps_ccorr`` are ``eq1`` and ``ccorr`` over their standard errors
+    when the response ignores the noise (noise SD of the gamma's trials times sqrt(sum 1/n) over
+    the cells).
     """
     s = stats.select(n or stats.checkpoints[-1])
     shape = stats.image_shape
@@ -108,9 +111,19 @@ def binary_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
         corr = cov / np.sqrt(np.clip(var, 0, None) * p_a * (1 - p_a))
     stim = _div(s["ssum"].reshape(g_, 2, 2, d), count)
     stim_diff = _div(s["ssum"].reshape(g_, 2, 2, d).sum(1), count.sum(1))
+    sd = np.sqrt(np.clip(var, 0, None))
+    zmaps = {}  # each map over its standard error under "the response ignores the noise"
+    for key, contrast, cells, signs in (
+        ("eq1", eq1, count.reshape(g_, 4), EQ1_SIGNS),
+        ("ccorr", ccorr, count.sum(1), RESPONSE_SIGNS),
+    ):
+        se = sd * contrast_weights(cells, signs)[1][:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            zmaps[f"zmaps_{key}"] = np.where(se > 0, contrast / np.where(se > 0, se, 1), np.nan)
     out = {
         "eq1": eq1,
         "ccorr": ccorr,
+        **zmaps,
         "corr": corr,
         "stimulus_means": stim,
         "stimulus_diff": stim_diff[:, 0] - stim_diff[:, 1],
@@ -214,6 +227,15 @@ def _write_group(group: h5py.Group, arrays: dict[str, np.ndarray], tests: NullTe
     """Maps, and with ``tests`` their significance and InfoVal (and whitened maps when the
     null maps have the noise covariance), into ``group``."""
     store.write_arrays(group, arrays)
+    if tests is not None and "zmaps_eq1" in arrays:  # signal+noise: Eq. 1 and c_corr maps, one family each
+        cells = {"eq1": (arrays["counts"].reshape(len(arrays["counts"]), 4), EQ1_SIGNS)}
+        cells["ccorr"] = (arrays["counts"].sum(1), RESPONSE_SIGNS)
+        tested = {}
+        for key, (counts, signs) in cells.items():
+            result = tests.assess_contrasts(arrays[f"zmaps_{key}"], counts, signs)
+            store.write_arrays(group, {f"significant_{key}": result.significant, f"infoval_{key}": result.infoval})
+            tested[key] = result.attrs
+        store.set_attrs(group, {"significance": tested})
     if tests is not None and "zmaps" in arrays:
         result = tests.assess(arrays["zmaps"], arrays["counts"])
         store.write_arrays(group, {"significant": result.significant, "infoval": result.infoval})

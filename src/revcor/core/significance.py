@@ -183,6 +183,42 @@ def null_zmaps(bank: NullBank, counts: np.ndarray, replicates: int, seed: int) -
         yield z.astype(np.float32)
 
 
+EQ1_SIGNS = np.array([1.0, -1.0, 1.0, -1.0])  # cells (signal, response) a-a, a-b, b-a, b-b: Eq. 1
+RESPONSE_SIGNS = np.array([1.0, -1.0])  # responses a, b: the response-only image c_corr
+
+
+def contrast_weights(counts: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For M contrasts ``sum_j sign_j m_j`` of J independent cell means with ``counts`` (M, J):
+    the weights (M, J) that make ``sum_j w_j U_j`` of J standardised null maps the contrast's
+    null z-map, and ``sqrt(sum_j 1/n_j)`` (M,), the contrast's standard error in units of the
+    noise SD. NaN for a contrast with an empty cell."""
+    n = np.asarray(counts, dtype=np.float64)
+    empty = (n <= 0).any(1)
+    inverse = 1 / np.where(n > 0, n, 1.0)
+    factor = np.where(empty, np.nan, np.sqrt(inverse.sum(1)))
+    weights = signs[None, :] * np.sqrt(inverse) / factor[:, None]
+    return weights, factor
+
+
+def null_contrasts(bank: NullBank, weights: np.ndarray, replicates: int, seed: int) -> Iterator[np.ndarray]:
+    """Null replicates (r, M, D) float32 of M contrast z-maps of independent trials (see
+    :func:`contrast_weights`), in blocks: each replicate combines M x J different maps of the
+    bank (with replacement when it has fewer). NaN where a weight is NaN."""
+    m, j = weights.shape
+    b, d = bank.maps.shape
+    rng = np.random.default_rng(seed)
+    w = weights.astype(np.float32)
+    step = max(1, BLOCK_VALUES // max(m * j * d, 1))
+    for start in range(0, replicates, step):
+        r = min(step, replicates - start)
+        if m * j <= b:
+            pick = np.argsort(rng.random((r, b)), axis=1)[:, : m * j]
+        else:
+            pick = rng.integers(b, size=(r, m * j))
+        u = bank.maps[pick].reshape(r, m, j, d)
+        yield np.einsum("mj,rmjd->rmd", w, u)
+
+
 def _clusters(z: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Connected clusters beyond ``threshold`` in each map of ``z`` (..., C, H, W): positive
     and negative clusters apart, neighbours sharing a face (left, right, up, down, or the same
@@ -298,13 +334,54 @@ def assess(
     significant, InfoVal NaN): the mean of a few images of clipped structured noise is too
     skewed for the normal null (measured: a class of 30 Gabor-PCA samples flagged in 16% of
     null runs by the pixel test)."""
+    null = null_zmaps(bank, counts, replicates, seed)
+    small = np.asarray(counts) < min_count
+    return _assess(zmaps, small, null, bank, method, alpha, cluster_threshold, replicates, seed, min_count)
+
+
+def assess_contrasts(
+    zmaps: np.ndarray,
+    counts: np.ndarray,
+    signs: np.ndarray,
+    bank: NullBank,
+    *,
+    method: str = "pixel",
+    alpha: float = 0.05,
+    cluster_threshold: float = 3.0,
+    replicates: int = 1000,
+    seed: int = 0,
+    min_count: int = 100,
+) -> Assessment:
+    """:func:`assess` for M contrast z-maps of independent cells (``counts`` (M, J), ``signs``
+    (J,); e.g. the Eq. 1 map of each gamma of a signal+noise experiment): the family is every
+    pixel of every contrast map; a map with a cell of fewer than ``min_count`` trials is not
+    tested."""
+    null = null_contrasts(bank, contrast_weights(counts, signs)[0], replicates, seed)
+    small = (np.asarray(counts) < min_count).any(1)
+    return _assess(zmaps, small, null, bank, method, alpha, cluster_threshold, replicates, seed, min_count)
+
+
+def _assess(
+    zmaps: np.ndarray,
+    small: np.ndarray,
+    null: Iterator[np.ndarray],
+    bank: NullBank,
+    method: str,
+    alpha: float,
+    cluster_threshold: float,
+    replicates: int,
+    seed: int,
+    min_count: int,
+) -> Assessment:
+    """Test ``zmaps`` (M, C, H, W) against the ``null`` replicates of them, leaving out the maps marked ``small``."""
     z = np.asarray(zmaps, dtype=np.float64)
     if z.shape[1:] != tuple(bank.shape):
         raise ValueError(f"z-maps of shape {z.shape[1:]} and null maps of shape {tuple(bank.shape)} differ")
     _check(method, alpha)
-    small = np.asarray(counts) < min_count
-    null = (_untested(block, small, replicates=True) for block in null_zmaps(bank, counts, replicates, seed))
-    significant, infoval, threshold = _against(_untested(z, small), null, replicates, method, alpha, cluster_threshold)
+    blocks = (_untested(block, small, replicates=True) for block in null)
+    significant, infoval, threshold = _against(
+        _untested(z, small), blocks, replicates, method, alpha, cluster_threshold
+    )
     attrs = _attrs(method, alpha, threshold, cluster_threshold, replicates, seed) | {
         "null": _key(bank),
         "min_count": min_count,
@@ -409,6 +486,9 @@ class NullTest:
 
     def assess(self, zmaps: np.ndarray, counts: np.ndarray) -> Assessment:
         return assess(zmaps, counts, self.bank, **self._settings())
+
+    def assess_contrasts(self, zmaps: np.ndarray, counts: np.ndarray, signs: np.ndarray) -> Assessment:
+        return assess_contrasts(zmaps, counts, signs, self.bank, **self._settings())
 
     def difference(self, a: dict, b: dict, bank_b: NullBank) -> tuple[np.ndarray, Assessment]:
         """:func:`difference` of maps ``a`` (of this bank's noise) and ``b`` (of ``bank_b``'s)."""

@@ -170,8 +170,8 @@ class Plan:
         return f"{self.results}/nulls/{self.null_id(name)}.h5"
 
     def nulls(self) -> dict[str, str]:
-        """Every null id of the plain experiments, with one experiment that uses it."""
-        return {self.null_id(e): e for e, spec in self.config["experiments"].items() if not spec["signal"]}
+        """Every null id of the experiments, with one experiment that uses it."""
+        return {self.null_id(e): e for e in self.config["experiments"]}
 
     def null_pattern(self) -> str:
         """A wildcard constraint matching exactly the null ids (nothing when there are none)."""

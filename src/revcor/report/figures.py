@@ -77,6 +77,7 @@ def fig1(maps: list[str], dataset_files: list[str], stem: str) -> None:
                     "gammas": store.get_attr(f, "gammas"),
                     "signals": test.images[first].astype(np.float64) / 255,
                     **{k: f[k][()] for k in ("stimulus_means", "stimulus_diff", "eq1", "ccorr", "corr", "counts")},
+                    **{k: f[k][()] for k in ("significant_eq1", "significant_ccorr") if k in f},
                     "title": read.title(f, f"{classes[0]} vs {classes[1]}", "signal+noise trials"),
                 }
             )

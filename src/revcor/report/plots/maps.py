@@ -43,7 +43,9 @@ def fig1(tasks: Sequence[Mapping[str, Any]], seed: int = 0) -> Figure:
     drawn here with ``seed``, for illustration), the mean stimulus of each (signal s, response
     r) cell, their difference by response, the Eq. 1 classification image of the noise alone
     ("*"; where Eq. 1 is undefined, a cell without trials, ``ccorr`` instead), and the Eq. 2
-    correlation of each noise pixel with the response being the first class.
+    correlation of each noise pixel with the response being the first class. With
+    ``significant_eq1`` / ``significant_ccorr`` (G, C, H, W), the significant pixels of the
+    noise-only map are outlined.
     """
     rows = sum(len(t["gammas"]) for t in tasks)
     fig = plt.figure(figsize=(18, 1.9 * rows + 0.8 * len(tasks)), layout="constrained")
@@ -68,10 +70,17 @@ def fig1(tasks: Sequence[Mapping[str, Any]], seed: int = 0) -> Figure:
                     colorbar=True,
                 )
             draw_map(row[6], t["stimulus_diff"][g], f"mean t | r={a}\n− mean t | r={b}")
-            if np.isfinite(t["eq1"][g]).any() or "ccorr" not in t:
-                draw_map(row[7], t["eq1"][g], f"* noise only (Eq. 1)\nsmallest cell n={fmt_n(np.min(counts))}")
+            key = "eq1" if np.isfinite(t["eq1"][g]).any() or "ccorr" not in t else "ccorr"
+            significant = t.get(f"significant_{key}")
+            tested = "" if significant is None else f", {int(np.asarray(significant[g]).any(0).sum())} px significant"
+            if key == "eq1":
+                draw_map(row[7], t["eq1"][g], f"* noise only (Eq. 1)\nsmallest cell n={fmt_n(np.min(counts))}{tested}")
             else:
-                draw_map(row[7], t["ccorr"][g], f"* noise only, Eq. 1 undefined:\nn̄ | r={a} − n̄ | r={b}")
+                draw_map(row[7], t["ccorr"][g], f"* noise only, Eq. 1 undefined:\nn̄ | r={a} − n̄ | r={b}{tested}")
+            if significant is not None and np.asarray(significant[g]).any():
+                row[7].contour(
+                    np.asarray(significant[g]).any(0).astype(float), levels=[0.5], colors="k", linewidths=0.7
+                )
             draw_map(row[8], t["corr"][g], f"corr(noise, r={a}) (Eq. 2)")
             row[0].set_ylabel(f"γ = {gamma:g}", fontsize=10)
         sub.suptitle(t["title"], fontsize=11)
