@@ -264,7 +264,10 @@ def test_attack_and_backdoor_artifacts(run, redraw):
     metrics = json.loads((r / "models/mnist-5k-bd-x0to1/cnn_s0.json").read_text())
     assert metrics["test_patched"]["n"] == metrics["test"]["n"] == 1000
     detection = json.loads((r / "backdoors/x0to1/detection.json").read_text())
-    assert [m["role"] for m in detection["models"]] == ["poisoned"] * 2 + ["clean"] * 2
+    assert [(m["role"], m["model"]) for m in detection["models"]] == [
+        ("poisoned", "mnist-5k-bd-x0to1/cnn_s0"),
+        ("clean", "mnist-5k/cnn"),  # seed 0 is the clean model's own: no second training
+    ]
     scores = {role: [m["score"] for m in detection["models"] if m["role"] == role] for role in ("poisoned", "clean")}
     assert detection["auroc"] == pytest.approx(auroc_by_hand(scores["poisoned"], scores["clean"]))
     assert detection["references"] == 2
