@@ -154,6 +154,33 @@ def test_cli_probabilities_and_normalize_give_the_logit_models_maps(tmp_path, us
         assert fa["counts"][()].max() < 3000  # the normalised model answers more than one class
 
 
+def test_cli_auto_n_stops_at_the_first_reliable_round_and_equals_the_fixed_run(tmp_path, user_models):
+    """-n auto: rounds of 1, 2, 4 ... chunks until every class with --min-count samples is
+    as reliable as asked; the file ends at the n reached, exactly the maps of a fixed run of that n
+    (with the same checkpoints, so that the float64 sums are added in the same order)."""
+    common = [str(user_models["script"]), "--normalize", "0.1307/0.3081", "--chunk-size", "1000", "--quiet"]
+    auto, fixed = tmp_path / "auto.h5", tmp_path / "fixed.h5"
+    target = ["--max-n", "64000", "--reliability", "0.3", "--min-count", "500"]
+    run = revcor(*common, "-n", "auto", *target, "--out", str(auto), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    with h5py.File(auto) as f:
+        n, kept = int(f.attrs["n"]), json.loads(f.attrs["checkpoints"])
+        assert n < 64000 and f"the maps were reliable after {n:,}" in run.stdout
+        assert kept == [1000 * 2**i for i in range(len(kept))] and kept[-1] == n  # one checkpoint per round
+        for cp in kept:
+            judged = f[f"checkpoints/{cp}/counts"][()] >= 500
+            met = judged.any() and (f[f"checkpoints/{cp}/reliability"][()][judged] >= 0.3).all()
+            assert met == (cp == n), cp  # the first round that met the target, and only that one
+    rounds = ",".join(map(str, kept[:-1])) or "1000"  # the same prefix sums: bit for bit
+    run = revcor(*common, "-n", str(n), "--checkpoints", rounds, "--out", str(fixed), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    with h5py.File(auto) as a, h5py.File(fixed) as b:
+        for key in ("counts", "maps", "zmaps", "reliability"):
+            np.testing.assert_array_equal(a[key][()], b[key][()])
+    run = revcor(*common, "-n", "auto", "--reliability", "1.5", "--out", str(fixed), cwd=tmp_path)
+    assert run.returncode == 2 and "must lie in (0, 1]" in run.stderr
+
+
 def test_init_writes_a_config_that_plans_every_analysis(tmp_path, user_models, mnist5k):
     out = tmp_path / "config.yaml"
     args = [str(user_models["program"]), "--data", str(mnist5k), "--normalize", "0.1307/0.3081", "--out", str(out)]

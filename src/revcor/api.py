@@ -17,7 +17,7 @@ from revcor.analyses import backdoor
 from revcor.base.config import ConfigError, validate
 from revcor.base.device import dtype as precision_dtype
 from revcor.base.device import resolve
-from revcor.core import engine, evaluate, maps, reduce, significance
+from revcor.core import engine, evaluate, maps, significance
 from revcor.core.reduce import Layout, Reducer, Stats, reduce_chunk
 from revcor.data import datasets
 from revcor.models import architectures, given, loading, specs
@@ -25,6 +25,7 @@ from revcor.models.train import train as train_model
 from revcor.noise import sources
 from revcor.noise.rng import backend
 from revcor.pipeline.standalone import SCHEMA
+from revcor.pipeline.stats import kept
 
 
 def _as_model(
@@ -42,8 +43,10 @@ def _as_model(
 
 def classification_images(
     model: nn.Module | str | Path,
-    n: int,
+    n: int | str,
     *,
+    max_n: int = 1_000_000,
+    target: dict | None = None,
     seed: int = 0,
     input_shape: tuple[int, int, int] | None = None,
     state_dict: str | Path | None = None,
@@ -71,10 +74,19 @@ def classification_images(
     model trained on normalised images; ``outputs="probabilities"`` declares a model that ends
     in a softmax (its log-probabilities are used). Nothing is stored; memory does not grow
     with ``n``.
+
+    ``n="auto"`` draws noise in rounds (one chunk, then doubling, at most ``max_n``) until
+    every class with at least ``target["min_count"]`` (1,000) samples has a split-half
+    reliability of at least ``target["reliability"]`` (0.9); the statistics then end at the n
+    reached (their ``n``), with a checkpoint at every round.
     """
-    for what, value in (("n", n), ("batch_size", batch_size), ("chunk_size", chunk_size)):
+    auto = n == engine.AUTO
+    sizes = (("max_n", max_n),) if auto else (("n", n),)
+    for what, value in (*sizes, ("batch_size", batch_size), ("chunk_size", chunk_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+            raise ConfigError(f"{what} must be a positive integer{' or auto' if what == 'n' else ''}, got {value!r}")
+    goal = validate({"experiments": {"api": {"model": "api/model", "target": target or {}}}}, SCHEMA)
+    goal = goal["experiments"]["api"]["target"]
     dev = resolve(device)
     loaded = _as_model(model, state_dict, dev, normalize, outputs)
     shape = tuple(input_shape) if input_shape else loaded.in_shape
@@ -88,29 +100,37 @@ def classification_images(
         raise specs.ModelError(f"{len(names)} class names given for a model with {n_logits} outputs")
     loaded.module.to(precision_dtype(precision))
     src = sources.make({**(noise_spec or {}), "storage": storage}, shape, generator)
-    cps = reduce.checkpoints(n, checkpoints)
-    reducer = Reducer(Layout(names), shape, n_logits, cps, 0, n, dev, threshold)
+    total = max_n if auto else n
+    cps = kept({"n": n, "max_n": max_n, "checkpoints": list(checkpoints)}, chunk_size)
+    ends = set(engine.rounds(max_n, chunk_size)) if auto else set()
+    reducer = Reducer(Layout(names), shape, n_logits, cps, 0, total, dev, threshold)
     chunks = engine.run(
         loaded.module,
         src,
-        n=n,
+        n=total,
         seed=seed,
         chunk_size=chunk_size,
-        chunks=range(engine.n_chunks(n, chunk_size)),
+        chunks=range(engine.n_chunks(total, chunk_size)),
         batch_size=batch_size,
         device=dev,
         dtype=precision_dtype(precision),
         progress=progress,
     )
+    reached = total
     for chunk in chunks:
         if chunk.start == 0:
             given.check_logits(chunk.logits, loaded.source)
         reduce_chunk(reducer, src, chunk.start, chunk.stored, chunk.logits)
+        end = chunk.start + len(chunk.logits)
+        if end in ends and end < total and maps.meets_target(maps.class_maps(reducer.result(), end), goal):
+            reached = end
+            break
     return reducer.result(
         {
             "model": loaded.source,
             "seed": seed,
-            "n": n,
+            "n": reached,
+            **({"max_n": max_n, "target": goal} if auto else {}),
             "rng": backend(dev),
             "noise": src.describe(),
             "noise_spec": {**(noise_spec or {}), "storage": storage},
@@ -118,7 +138,7 @@ def classification_images(
             "input_shape": list(shape),
             "precision": precision,
         }
-    )
+    ).truncated(reached)
 
 
 def save_maps(

@@ -34,6 +34,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _n_or_auto(text: str) -> int | str:
+    return text if text == "auto" else _positive(text)
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -78,7 +89,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     im.add_argument("--data", help="for gabor, ae and vae noise: the data to fit the generator on (any form, see scan)")
     im.add_argument("--std", type=_positive_float, default=0.25, help="standard deviation of Gaussian noise")
-    im.add_argument("-n", type=_positive, default=100_000, help="number of noise images (default 100000)")
+    im.add_argument(
+        "-n",
+        type=_n_or_auto,
+        default=100_000,
+        help="number of noise images (default 100000), or auto: draw until the maps are reliable (see --max-n)",
+    )
+    im.add_argument(
+        "--max-n", type=_positive, default=1_000_000, help="with -n auto: at most this many (default 1000000)"
+    )
+    im.add_argument(
+        "--reliability",
+        type=_fraction,
+        default=0.9,
+        help="with -n auto: the split-half reliability every class with --min-count samples must reach (default 0.9)",
+    )
+    im.add_argument(
+        "--min-count", type=_positive, default=1000, help="with -n auto: classes with fewer samples are not judged"
+    )
     im.add_argument("--seed", type=int, default=0)
     im.add_argument("--input-shape", type=_shape, help="C,H,W when the model does not record it")
     im.add_argument("--classes", help="comma-separated class names")
@@ -371,6 +399,8 @@ def _images(args: argparse.Namespace) -> None:
         stats = api.classification_images(
             args.model,
             args.n,
+            max_n=args.max_n,
+            target={"reliability": args.reliability, "min_count": args.min_count},
             seed=args.seed,
             input_shape=args.input_shape,
             state_dict=args.state_dict,
@@ -398,7 +428,9 @@ def _images(args: argparse.Namespace) -> None:
             progress=not args.quiet,
         )
     counts = stats["count"][-1, 0, 0]
-    print(f"wrote {args.out}: {args.n} noise images")
+    reached = stats.attrs["n"]
+    how = f" (n auto: the maps were reliable after {reached:,})" if args.n == "auto" and reached < args.max_n else ""
+    print(f"wrote {args.out}: {reached} noise images{how}")
     for name, c in zip(stats.layout.responses, counts, strict=False):
         print(f"  class {name:>12}: {int(c):>10} ({100 * c / counts.sum():5.1f}%)")
     if result is not None:

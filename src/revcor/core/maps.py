@@ -80,6 +80,14 @@ def class_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
     }
 
 
+def meets_target(m: dict[str, np.ndarray], target: dict) -> bool:
+    """Whether the class maps ``m`` (of :func:`class_maps`) have converged for ``n: auto``:
+    some class has at least ``target["min_count"]`` samples, and every such class a split-half
+    reliability of at least ``target["reliability"]``."""
+    judged = m["counts"] >= target["min_count"]
+    return bool(judged.any()) and bool((m["reliability"][judged] >= target["reliability"]).all())
+
+
 def binary_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
     """Per-gamma maps of a binary signal+noise experiment; class a is index 0, b index 1.
 

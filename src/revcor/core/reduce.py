@@ -130,15 +130,15 @@ class Stats:
                 attrs,
             )
 
-    def truncated(self) -> Stats:
-        """The statistics of the samples so far ([start, stop) from 0) with the checkpoints
-        beyond ``stop`` dropped: an ``n: auto`` experiment stopped at ``stop``."""
-        if self.start != 0 or self.stop not in self.checkpoints:
-            raise ValueError(f"samples {self.start}..{self.stop} do not end at a checkpoint {self.checkpoints}")
-        keep = self.checkpoints.index(self.stop) + 1
+    def truncated(self, n: int | None = None) -> Stats:
+        """The statistics of the first ``n`` samples (default: ``stop``, the samples so far)
+        with the checkpoints beyond dropped: an ``n: auto`` experiment stopped at ``n``."""
+        n = self.stop if n is None else n
+        if self.start != 0 or n > self.stop or n not in self.checkpoints:
+            raise ValueError(f"samples 0..{n} of {self.start}..{self.stop} do not end at a checkpoint {self.checkpoints}")
+        keep = self.checkpoints.index(n) + 1
         arrays = {k: v[:keep] for k, v in self.arrays.items()}
-        attrs = {**self.attrs, "n": self.stop}
-        return Stats(self.layout, self.checkpoints[:keep], self.image_shape, arrays, 0, self.stop, attrs)
+        return Stats(self.layout, self.checkpoints[:keep], self.image_shape, arrays, 0, n, {**self.attrs, "n": n})
 
     def select(self, n: int) -> dict[str, np.ndarray]:
         """The statistics of the first ``n`` samples (``n`` must be a checkpoint)."""

@@ -73,8 +73,7 @@ def converged(paths: list[str | Path], spec: dict, out: str | Path) -> dict:
     m = maps.class_maps(stats)
     target = spec["target"]
     counts, reliability = m["counts"], m["reliability"]
-    judged = counts >= target["min_count"]
-    met = bool(judged.any()) and bool((reliability[judged] >= target["reliability"]).all())
+    met = maps.meets_target(m, target)
     decision = {
         "round": len(paths) - 1,
         "n": stats.stop,
