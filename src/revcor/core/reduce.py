@@ -135,7 +135,9 @@ class Stats:
         with the checkpoints beyond dropped: an ``n: auto`` experiment stopped at ``n``."""
         n = self.stop if n is None else n
         if self.start != 0 or n > self.stop or n not in self.checkpoints:
-            raise ValueError(f"samples 0..{n} of {self.start}..{self.stop} do not end at a checkpoint {self.checkpoints}")
+            raise ValueError(
+                f"samples 0..{n} of {self.start}..{self.stop} do not end at a checkpoint {self.checkpoints}"
+            )
         keep = self.checkpoints.index(n) + 1
         arrays = {k: v[:keep] for k, v in self.arrays.items()}
         return Stats(self.layout, self.checkpoints[:keep], self.image_shape, arrays, 0, n, {**self.attrs, "n": n})
