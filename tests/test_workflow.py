@@ -188,13 +188,14 @@ def test_every_noise_map_has_its_statistics(run):
             beyond = np.abs(np.nan_to_num(z)) > tested[key]["threshold"]
             judged = (cells.reshape(2, 4) if key == "eq1" else cells.sum(1)).min(1) >= tested[key]["min_count"]
             np.testing.assert_array_equal(f["significant_" + key][()], beyond & judged[:, None, None, None])
-        # each map over its standard error: the noise SD of the gamma's trials times sqrt(sum of 1/n) over the cells
-        sd = [
-            f[key][()].reshape(2, -1) / f[f"zmaps_{key}"][()].reshape(2, -1) / np.sqrt((1 / c).sum(1))[:, None]
-            for key, c in (("eq1", cells.reshape(2, 4)), ("ccorr", cells.sum(1)))
-        ]
-        np.testing.assert_allclose(sd[0], sd[1], rtol=1e-9)
-        np.testing.assert_allclose(sd[0], np.sqrt((256**2 - 1) / 12) / 255, rtol=0.05)  # uniform uint8 noise
+        # a gamma with an empty cell (TINY's one-epoch CNN may answer 7 to everything) has no map to test;
+        # the standard errors themselves are calibrated in tests/test_significance.py
+        for key, c in (("eq1", cells.reshape(2, 4)), ("ccorr", cells.sum(1))):
+            undefined = np.isnan(f[f"zmaps_{key}"][()]).reshape(2, -1).all(1)
+            np.testing.assert_array_equal(undefined, (c == 0).any(1))
+            assert (
+                not f[f"significant_{key}"][()][undefined].any() and np.isnan(f[f"infoval_{key}"][()][undefined]).all()
+            )
     with h5py.File(r / "comparisons/gabor-vae.h5") as f:
         assert f["zmaps"].shape == f["significant"].shape == (10, 1, 28, 28)
         assert json.loads(f.attrs["significance"])["method"] == "cluster"
