@@ -88,6 +88,13 @@ def meets_target(m: dict[str, np.ndarray], target: dict) -> bool:
     return bool(judged.any()) and bool((m["reliability"][judged] >= target["reliability"]).all())
 
 
+def contrast_cells(counts: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The cells of each contrast map of a signal+noise experiment with ``counts`` (G, 2, 2):
+    {"eq1": (trials per (signal, response) cell (G, 4), their signs), "ccorr": (trials per
+    response (G, 2), their signs)}."""
+    return {"eq1": (counts.reshape(len(counts), 4), EQ1_SIGNS), "ccorr": (counts.sum(1), RESPONSE_SIGNS)}
+
+
 def binary_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
     """Per-gamma maps of a binary signal+noise experiment; class a is index 0, b index 1.
 
@@ -121,10 +128,8 @@ def binary_maps(stats: Stats, n: int | None = None) -> dict[str, np.ndarray]:
     stim_diff = _div(s["ssum"].reshape(g_, 2, 2, d).sum(1), count.sum(1))
     sd = np.sqrt(np.clip(var, 0, None))
     zmaps = {}  # each map over its standard error under "the response ignores the noise"
-    for key, contrast, cells, signs in (
-        ("eq1", eq1, count.reshape(g_, 4), EQ1_SIGNS),
-        ("ccorr", ccorr, count.sum(1), RESPONSE_SIGNS),
-    ):
+    for key, (cells, signs) in contrast_cells(count).items():
+        contrast = {"eq1": eq1, "ccorr": ccorr}[key]
         se = sd * contrast_weights(cells, signs)[1][:, None]
         with np.errstate(invalid="ignore", divide="ignore"):
             zmaps[f"zmaps_{key}"] = np.where(se > 0, contrast / np.where(se > 0, se, 1), np.nan)
@@ -236,10 +241,8 @@ def _write_group(group: h5py.Group, arrays: dict[str, np.ndarray], tests: NullTe
     null maps have the noise covariance), into ``group``."""
     store.write_arrays(group, arrays)
     if tests is not None and "zmaps_eq1" in arrays:  # signal+noise: Eq. 1 and c_corr maps, one family each
-        cells = {"eq1": (arrays["counts"].reshape(len(arrays["counts"]), 4), EQ1_SIGNS)}
-        cells["ccorr"] = (arrays["counts"].sum(1), RESPONSE_SIGNS)
         tested = {}
-        for key, (counts, signs) in cells.items():
+        for key, (counts, signs) in contrast_cells(arrays["counts"]).items():
             result = tests.assess_contrasts(arrays[f"zmaps_{key}"], counts, signs)
             store.write_arrays(group, {f"significant_{key}": result.significant, f"infoval_{key}": result.infoval})
             tested[key] = result.attrs
