@@ -35,7 +35,7 @@ from revcor.core import maps as core_maps
 from revcor.models import loading
 from revcor.models.architectures import build
 from revcor.pipeline import responses as pipeline_responses
-from revcor.pipeline import stats as pipeline_stats
+from revcor.pipeline import stats_part
 
 ENGINE = {
     "batch_size": 256,
@@ -89,7 +89,7 @@ def full_engine(
     responses, stats, out = (folder / f"{precision}-{n}-{k}.h5" for k in ("responses", "stats", "maps"))
     t = time.perf_counter()
     pipeline_responses.part(spec, cfg, model_path, responses, 0, device=device, precision=precision, progress=False)
-    pipeline_stats.part(spec, cfg, responses, stats, device=device)
+    stats_part.part(spec, cfg, responses, stats, device=device)
     elapsed = time.perf_counter() - t
     core_maps.write(stats, out)
     responses.unlink()

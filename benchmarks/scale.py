@@ -4,7 +4,7 @@
 
 Runs the real pipeline of one experiment part, as the workflow does: ``pipeline.responses.part``
 (draw white noise chunk by chunk, MNIST CNN forward pass, logits to HDF5) then
-``pipeline.stats.part`` (class-conditional float64 reductions, each chunk regenerated from
+``pipeline.stats_part.part`` (class-conditional float64 reductions, each chunk regenerated from
 its seed), with the engine settings of config.yaml but ``store_stimuli: false`` (1e7 stored
 stimuli would be 7.8 GB). Model: the trained ``results/models/mnist-5k/cnn.pt`` if present,
 else a randomly initialised ``mnist_cnn`` (same cost), or ``--model``.
@@ -49,10 +49,11 @@ from engine import ENGINE as BENCH_ENGINE  # benchmarks/engine.py, beside this s
 from engine import bare_forward
 
 from revcor.base.device import resolve
-from revcor.core.reduce import Stats
+from revcor.core.stats import Stats
 from revcor.models import architectures, loading
 from revcor.pipeline import responses as pipeline_responses
 from revcor.pipeline import stats as pipeline_stats
+from revcor.pipeline import stats_part
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ROOT / "results/models/mnist-5k/cnn.pt"
@@ -89,7 +90,7 @@ def child(task: dict) -> dict:
         t0 = time.perf_counter()
         pipeline_responses.part(spec, cfg, task["model"], responses, part, device=device, progress=False)
         t1 = time.perf_counter()
-        pipeline_stats.part(spec, cfg, responses, stats, device=device)
+        stats_part.part(spec, cfg, responses, stats, device=device)
         out |= {"noise_s": t1 - t0, "stats_s": time.perf_counter() - t1}
         responses.unlink()
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

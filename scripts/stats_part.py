@@ -1,12 +1,12 @@
 """Reduce one part's stimuli and responses to sufficient statistics."""
 
 from revcor.base import device, logs
-from revcor.pipeline import stats
+from revcor.pipeline import stats_part
 
 s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 device.set_threads(s.threads)
-stats.part(
+stats_part.part(
     s.params.spec,
     s.params.engine,
     s.input.responses,

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from revcor.core import engine, responses
-from revcor.core.reduce import Layout, Reducer, Stats, merge, predict, reduce_responses
+from revcor.core.reduce import Reducer, predict, reduce_responses
+from revcor.core.stats import Layout, Stats, merge, rounds
 from revcor.noise import sources
 from revcor.noise.rng import backend
 
@@ -148,7 +149,7 @@ def test_reducer_memory_does_not_depend_on_n():
 def test_bf16_runs_and_agrees_with_fp32(tmp_path):
     from revcor.models import architectures, loading
     from revcor.pipeline import responses as pipeline_responses
-    from revcor.pipeline import stats as pipeline_stats
+    from revcor.pipeline import stats_part
 
     torch.manual_seed(0)
     model = architectures.build("mlp", (1, 8, 8), 3)
@@ -177,7 +178,7 @@ def test_bf16_runs_and_agrees_with_fp32(tmp_path):
     for precision in ("fp32", "bf16"):
         responses_path, stats_path = tmp_path / f"{precision}.h5", tmp_path / f"{precision}-stats.h5"
         pipeline_responses.part(spec, cfg, path, responses_path, 0, device=CPU, precision=precision, progress=False)
-        pipeline_stats.part(spec, cfg, responses_path, stats_path, device=CPU)
+        stats_part.part(spec, cfg, responses_path, stats_path, device=CPU)
         counts[precision] = Stats.load(stats_path)["count"][-1, 0, 0]
     assert counts["fp32"].sum() == counts["bf16"].sum() == 4000
     # bf16 rounding flips only answers close to a decision boundary
@@ -185,8 +186,8 @@ def test_bf16_runs_and_agrees_with_fp32(tmp_path):
 
 
 def test_auto_rounds_double_the_samples_in_whole_chunks_up_to_max_n():
-    assert engine.rounds(10_000, 1000) == [1000, 2000, 4000, 8000, 10_000]
-    assert engine.rounds(1000, 4096) == [1000]
+    assert rounds(10_000, 1000) == [1000, 2000, 4000, 8000, 10_000]
+    assert rounds(1000, 4096) == [1000]
     assert [list(engine.round_chunks(i, 10_000, 1000)) for i in range(5)] == [[0], [1], [2, 3], [4, 5, 6, 7], [8, 9]]
     with pytest.raises(ValueError, match="round 5 out of range: 5 rounds reach 10,000 samples"):
         engine.round_chunks(5, 10_000, 1000)

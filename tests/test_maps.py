@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from revcor.core import engine, evaluate, maps
-from revcor.core.reduce import Layout, Reducer
+from revcor.core.reduce import Reducer
+from revcor.core.stats import Layout
 from revcor.noise import sources
 
 CPU = torch.device("cpu")

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from revcor.analyses import microstim
+from revcor.analyses import microstim, psychometric
 from revcor.models import architectures
 from revcor.noise.sources import WhiteNoise
 
@@ -75,8 +75,8 @@ def test_fit_recovers_a_known_psychometric_function(kind, truth):
     gammas = np.linspace(0, 1, 21)
     rng = np.random.default_rng(3)
     n = 2000
-    hits = rng.binomial(n, microstim.curve(gammas, truth, kind))
-    result = microstim.fit(gammas, hits, n, kind=kind, bootstrap=100, seed=0)
+    hits = rng.binomial(n, psychometric.curve(gammas, truth, kind))
+    result = psychometric.fit(gammas, hits, n, kind=kind, bootstrap=100, seed=0)
     for key, value in truth.items():
         assert result[key] == pytest.approx(value, abs=0.03 if key != "width" else 0.2 * value), key
         lo, hi = result["ci"][key]
@@ -87,5 +87,5 @@ def test_fit_recovers_a_known_psychometric_function(kind, truth):
 
 def test_a_flat_curve_has_no_threshold_intervals():
     gammas = np.linspace(0, 0.8, 9)
-    result = microstim.fit(gammas, [0] * 8 + [2], 1000, bootstrap=50)
-    assert result["rise"] < microstim.FLAT and result["ci"] == {} and result["bootstrap"] == 0
+    result = psychometric.fit(gammas, [0] * 8 + [2], 1000, bootstrap=50)
+    assert result["rise"] < psychometric.FLAT and result["ci"] == {} and result["bootstrap"] == 0

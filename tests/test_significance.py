@@ -6,8 +6,9 @@ import pytest
 import torch
 from scipy import stats as scistats
 
-from revcor.core import engine, maps, significance
-from revcor.core.reduce import Layout, Reducer
+from revcor.core import engine, maps, nulls, significance
+from revcor.core.reduce import Reducer
+from revcor.core.stats import Layout
 from revcor.data import datasets
 from revcor.noise import gabor, sources
 
@@ -60,17 +61,17 @@ def gabor_source(mnist5k):
 
 @pytest.fixture(scope="module")
 def gabor_bank(gabor_source):
-    return significance.draw_bank(gabor_source, maps=1000, draws=512, seed=7, device=CPU)
+    return nulls.draw_bank(gabor_source, maps=1000, draws=512, seed=7, device=CPU)
 
 
 def test_null_bank_is_standardised_keyed_and_saved(white, tmp_path):
-    bank = significance.draw_bank(white, maps=500, draws=16, seed=3, device=CPU)
+    bank = nulls.draw_bank(white, maps=500, draws=16, seed=3, device=CPU)
     assert bank.maps.shape == (500, 100) and bank.maps.dtype == np.float32
     assert abs(bank.maps.mean()) < 0.02 and bank.maps.std() == pytest.approx(1, abs=0.02)
     np.testing.assert_allclose(bank.mean, 0.5, atol=0.01)
     np.testing.assert_allclose(bank.std, np.sqrt((256**2 - 1) / 12) / 255, rtol=0.03)  # uint8 levels
     assert bank.attrs["noise_key"]["seed"] == 3 and bank.attrs["noise_key"]["source"]["kind"] == "white"
-    again = significance.draw_bank(white, maps=500, draws=16, seed=3, device=CPU)
+    again = nulls.draw_bank(white, maps=500, draws=16, seed=3, device=CPU)
     np.testing.assert_array_equal(bank.maps, again.maps)
     bank.save(tmp_path / "null.h5")
     loaded = significance.NullBank.load(tmp_path / "null.h5")
@@ -83,7 +84,7 @@ def test_null_zmaps_have_the_spread_of_real_class_maps(white):
     are standard normal, and the largest |z| of a file has the distribution that real
     random-answer experiments give. With a class of a few samples the mean of uniform noise
     has lighter tails than the normal, so the null is conservative there, never liberal."""
-    bank = significance.draw_bank(white, maps=1000, draws=32, seed=1, device=CPU)
+    bank = nulls.draw_bank(white, maps=1000, draws=32, seed=1, device=CPU)
     null = np.concatenate(list(significance.null_zmaps(bank, np.array([4, 400, 1596]), 2000, seed=0)))
     assert null.shape == (2000, 3, 100)
     assert null.mean() == pytest.approx(0, abs=0.01) and null.std() == pytest.approx(1, abs=0.02)
@@ -104,7 +105,7 @@ def test_null_zmaps_have_the_spread_of_real_class_maps(white):
 
 @pytest.mark.parametrize("method", ["pixel", "cluster"])
 def test_familywise_error_and_infoval_are_calibrated_on_white_noise(white, method):
-    bank = significance.draw_bank(white, maps=1000, draws=32, seed=7, device=CPU)
+    bank = nulls.draw_bank(white, maps=1000, draws=32, seed=7, device=CPU)
     runs = 400
     rate, infovals = calibration(white, method, runs, [0.4, 0.3, 0.2, 0.07, 0.03], 2000, bank)
     lo, hi = binomial_bounds(0.05, runs)
@@ -125,7 +126,7 @@ def test_few_draws_make_the_pixel_test_conservative_on_clipped_noise(gabor_sourc
     """Pixels of Gabor-PCA noise that are clipped at 0 or 1 are skewed: sums of 32 draws have
     heavier tails than class means of hundreds of samples, so the threshold is too high (the
     reason null maps sum 512 draws by default)."""
-    few = significance.draw_bank(gabor_source, maps=1000, draws=32, seed=7, device=CPU)
+    few = nulls.draw_bank(gabor_source, maps=1000, draws=32, seed=7, device=CPU)
     m = experiment(gabor_source, random_answers([0.5, 0.3, 0.2]), 1000, 0, 3)
     strict = significance.assess(m["zmaps"], m["counts"], few, replicates=400).threshold
     assert strict > significance.assess(m["zmaps"], m["counts"], gabor_bank, replicates=400).threshold + 0.3
@@ -163,7 +164,7 @@ def linear_model(weights, noise_sd, mean):
 def test_a_template_is_found_where_it_is_and_nowhere_else(white):
     w = np.zeros((1, 10, 10))
     w[0, 3:7, 3:7] = 1.0  # the model looks at a 4x4 square
-    bank = significance.draw_bank(white, maps=1000, draws=32, seed=2, device=CPU)
+    bank = nulls.draw_bank(white, maps=1000, draws=32, seed=2, device=CPU)
     m = experiment(white, linear_model(w, 1.0, 0.5), 4000, 0, 2)
     for method in ("pixel", "cluster"):
         result = significance.assess(m["zmaps"], m["counts"], bank, method=method, replicates=500)
@@ -207,7 +208,7 @@ def test_halves_are_the_even_and_odd_trials_at_every_checkpoint(white):
 
 
 def test_errors_name_the_problem(white):
-    bank = significance.draw_bank(white, maps=10, draws=2, seed=0, device=CPU)
+    bank = nulls.draw_bank(white, maps=10, draws=2, seed=0, device=CPU)
     with pytest.raises(ValueError, match=r"z-maps of shape \(1, 8, 8\) and null maps of shape \(1, 10, 10\) differ"):
         significance.assess(np.zeros((2, 1, 8, 8)), np.array([5, 5]), bank)
     with pytest.raises(ValueError, match="significance method 'both'"):
@@ -230,7 +231,7 @@ def test_whitened_maps_show_the_template_not_the_noise_structure(gabor_source, g
     raw_r = np.corrcoef(centred[1].ravel(), template)[0, 1]
     white_r = np.corrcoef(whitened[1].ravel(), template)[0, 1]
     assert white_r > raw_r + 0.2, (raw_r, white_r)
-    assert significance.draw_bank(white, maps=10, draws=2, seed=0, device=CPU).covariance is None  # nothing to whiten
+    assert nulls.draw_bank(white, maps=10, draws=2, seed=0, device=CPU).covariance is None  # nothing to whiten
     x = white.to_input(engine.draw(white, 0, 0, 1600, 1600, CPU)[0], torch.float64).reshape(1600, -1).numpy()
     c = np.random.default_rng(0).normal(size=(2, 1, 10, 10))
     c[1] = np.nan
@@ -242,7 +243,7 @@ def test_whitened_maps_show_the_template_not_the_noise_structure(gabor_source, g
 
 
 def test_differences_of_two_runs_of_the_same_model_are_calibrated(white):
-    bank = significance.draw_bank(white, maps=1000, draws=64, seed=5, device=CPU)
+    bank = nulls.draw_bank(white, maps=1000, draws=64, seed=5, device=CPU)
     rates = [0.5, 0.3, 0.2]
     runs, flagged, infovals = 150, 0, []
     for seed in range(runs):
@@ -264,7 +265,7 @@ def test_a_difference_finds_what_one_model_added(white):
     base[0, 2:8, 4:6] = 1.0
     poisoned = base.copy()
     poisoned[0, 7:9, 0:2] = 1.5
-    bank = significance.draw_bank(white, maps=1000, draws=64, seed=5, device=CPU)
+    bank = nulls.draw_bank(white, maps=1000, draws=64, seed=5, device=CPU)
     a = experiment(white, linear_model(poisoned, 1.0, 0.5), 20000, 0, 2)
     b = experiment(white, linear_model(base, 1.0, 0.5), 20000, 1, 2)
     z, result = significance.difference(a, b, bank, bank, method="pixel", replicates=500)
@@ -297,7 +298,7 @@ def test_eq1_and_response_maps_of_a_model_that_ignores_the_noise_are_calibrated(
     """Signal+noise trials answered at random: the Eq. 1 and c_corr z-maps of every gamma are
     standard normal, the pixel test of each family flags a file in about 5% of runs, and a
     model that does use the noise is found."""
-    bank = significance.draw_bank(white, maps=1000, draws=32, seed=11, device=CPU)
+    bank = nulls.draw_bank(white, maps=1000, draws=32, seed=11, device=CPU)
     runs, flagged, infovals, zs = 300, {"eq1": 0, "ccorr": 0}, [], []
     for seed in range(runs):
         m = signal_experiment(white, 800, [0.0, 0.3, 0.5], seed, rates=(0.6, 0.4))

@@ -17,15 +17,15 @@ from revcor.analyses import backdoor
 from revcor.base.config import ConfigError, validate
 from revcor.base.device import dtype as precision_dtype
 from revcor.base.device import resolve
-from revcor.core import engine, evaluate, maps, significance
-from revcor.core.reduce import Layout, Reducer, Stats, reduce_chunk
+from revcor.core import engine, evaluate, maps, nulls, significance
+from revcor.core.reduce import Reducer, reduce_chunk
+from revcor.core.stats import AUTO, Layout, Stats, kept, rounds
 from revcor.data import datasets
-from revcor.models import architectures, given, loading, specs
+from revcor.models import architectures, classify, given, loading, specs
 from revcor.models.train import train as train_model
 from revcor.noise import sources
 from revcor.noise.rng import backend
 from revcor.pipeline.standalone import SCHEMA
-from revcor.pipeline.stats import kept
 
 
 def _as_model(
@@ -80,7 +80,7 @@ def classification_images(
     reliability of at least ``target["reliability"]`` (0.9); the statistics then end at the n
     reached (their ``n``), with a checkpoint at every round.
     """
-    auto = n == engine.AUTO
+    auto = n == AUTO
     sizes = (("max_n", max_n),) if auto else (("n", n),)
     for what, value in (*sizes, ("batch_size", batch_size), ("chunk_size", chunk_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -102,7 +102,7 @@ def classification_images(
     src = sources.make({**(noise_spec or {}), "storage": storage}, shape, generator)
     total = max_n if auto else n
     cps = kept({"n": n, "max_n": max_n, "checkpoints": list(checkpoints)}, chunk_size)
-    ends = set(engine.rounds(max_n, chunk_size)) if auto else set()
+    ends = set(rounds(max_n, chunk_size)) if auto else set()
     reducer = Reducer(Layout(names), shape, n_logits, cps, 0, total, dev, threshold)
     chunks = engine.run(
         loaded.module,
@@ -170,7 +170,7 @@ def save_maps(
     settings = validate({"statistics": statistics or {}}, SCHEMA)["statistics"]
     spec = stats.attrs["noise_spec"]
     source = sources.make(spec, tuple(stats.attrs["input_shape"]), stats.attrs["generator"], dev)
-    bank = significance.null_bank(source, settings, device=dev, progress=progress)
+    bank = nulls.null_bank(source, settings, device=dev, progress=progress)
     tests = significance.NullTest.from_settings(bank, settings, spec.get("kind", "white"))
     module = _as_model(model, state_dict, dev, normalize, outputs).module if model is not None else None
     result, attrs = None, dict(attrs or {})
@@ -180,7 +180,8 @@ def save_maps(
             maps.class_maps(stats)["maps"], test.images.astype("float64") / 255, test.labels
         )
         attrs |= {"template_accuracy": result, "test_data": str(test_data)}
-    maps.write(stats, out, model=module, device=dev, attrs=attrs, tests=tests)
+    feedback = None if module is None else lambda m: classify.feed_back(module, m, dev)
+    maps.write(stats, out, feedback=feedback, attrs=attrs, tests=tests)
     return result
 
 

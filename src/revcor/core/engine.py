@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from revcor.base.device import engine_settings
+from revcor.core.stats import rounds
 from revcor.data import datasets
 from revcor.models import given
 from revcor.noise.rng import ChunkRNG
@@ -77,19 +78,6 @@ def settings_for(engine_cfg: dict, source: NoiseSource, device: torch.device) ->
 def n_chunks(n: int, chunk_size: int) -> int:
     """Number of chunks in an experiment of ``n`` samples."""
     return math.ceil(n / chunk_size)
-
-
-AUTO = "auto"  # the ``n`` of an experiment that draws noise until its maps have converged
-
-
-def rounds(max_n: int, chunk_size: int) -> list[int]:
-    """Sample totals after each round of an ``n: auto`` experiment: one chunk, then the total
-    doubles (1, 2, 4, 8 ... chunks), the last round capped at ``max_n``."""
-    totals, chunks = [], 1
-    while not totals or totals[-1] < max_n:
-        totals.append(min(chunks * chunk_size, max_n))
-        chunks *= 2
-    return totals
 
 
 def round_chunks(index: int, max_n: int, chunk_size: int) -> range:

@@ -9,11 +9,7 @@ has the largest dot product with the image (paper Sec. 3.1). Classes without a t
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import nn
 
-from revcor.data.readers import resize
-from revcor.models.architectures import predict_labels
 from revcor.models.metrics import confusion, scores
 
 
@@ -72,20 +68,3 @@ def mean_images(images: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     np.add.at(sums, labels, flat)
     counts = np.bincount(labels, minlength=k)[:, None]
     return (sums / np.maximum(counts, 1)).reshape(k, *images.shape[1:])
-
-
-@torch.inference_mode()
-def feed_back(
-    model: nn.Module, maps: np.ndarray, device: torch.device, input_size: tuple[int, int] | None = None
-) -> list[int | None]:
-    """The model's label for each map fed back as an image (None for empty classes);
-    maps of a smaller noise ``size`` are resized to the model's ``input_size`` as the noise was."""
-    ok = np.isfinite(maps.reshape(len(maps), -1)).all(1)
-    out: list[int | None] = [None] * len(maps)
-    if ok.any():
-        x = torch.as_tensor(maps[ok], dtype=torch.float32, device=device)
-        x = x if input_size is None else resize(x, input_size)
-        pred = predict_labels(model(x).float())
-        for i, p in zip(np.flatnonzero(ok), pred.tolist(), strict=False):
-            out[i] = int(p)
-    return out

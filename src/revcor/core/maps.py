@@ -11,16 +11,15 @@ correlation map and the mean stimulus of each (signal, response) cell (Fig. 1B).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import numpy as np
-import torch
 
 from revcor.base import store
-from revcor.core.evaluate import feed_back
-from revcor.core.reduce import Stats
 from revcor.core.significance import EQ1_SIGNS, RESPONSE_SIGNS, NullTest, contrast_weights
+from revcor.core.stats import Stats
 from revcor.core.whitening import whiten
 
 
@@ -184,17 +183,15 @@ def write(
     stats: Stats | str | Path,
     out: str | Path,
     *,
-    model: torch.nn.Module | None = None,
-    device: torch.device = torch.device("cpu"),
+    feedback: Callable[[np.ndarray], list[int | None]] | None = None,
     attrs: dict | None = None,
-    input_shape: tuple[int, int, int] | None = None,
     tests: NullTest | None = None,
 ) -> None:
     """Write the classification images at every checkpoint; the top level holds those of all
     samples.
 
-    With ``model``, also the label it gives each bias map fed back as an image (resized to
-    its ``input_shape`` when the noise had another size). With ``tests`` (plain noise
+    With ``feedback`` (bias maps -> the model's label for each, fed back as an image; see
+    :func:`revcor.models.classify.feed_back`), also those labels. With ``tests`` (plain noise
     experiments), the significant pixels of the z-maps (``significant``, family-wise error
     control over every pixel of every map) and each map's ``infoval``, with the method and
     thresholds in the ``significance`` attribute of each group.
@@ -218,8 +215,8 @@ def write(
         _write_group(f, final, tests)
         for n in stats.checkpoints:
             _write_group(f.create_group(f"checkpoints/{n}"), compute(stats, n), tests)
-        if model is not None and not binary:
-            fb = feed_back(model, final["maps"], device, None if input_shape is None else input_shape[1:])
+        if feedback is not None and not binary:
+            fb = feedback(final["maps"])
             f.create_dataset("feedback", data=np.array([-1 if p is None else p for p in fb]))
 
 
@@ -231,8 +228,7 @@ def whitened_maps(centred: np.ndarray, covariance: np.ndarray, ridge: float) -> 
     out = np.full(flat.shape, np.nan)
     ok = np.isfinite(flat).all(1)
     if ok.any():
-        w = whiten(torch.from_numpy(covariance), torch.from_numpy(np.ascontiguousarray(flat[ok])), ridge)
-        out[ok] = w.numpy()
+        out[ok] = whiten(covariance, np.ascontiguousarray(flat[ok]), ridge)
     return out.reshape(centred.shape)
 
 

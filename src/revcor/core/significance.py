@@ -8,7 +8,8 @@ own pixel correlation, whatever ``n_k``. A *null bank* holds B such standardised
 the sum of ``draws`` noise images from the experiment's own keyed source (chunk ``i`` of seed
 ``seed``); every experiment with that source and size reuses it. One null replicate of all K
 class-against-the-rest z-maps of an experiment is arithmetic on K maps of the bank and the
-experiment's class counts, so thousands of replicates cost seconds and no model.
+experiment's class counts, so thousands of replicates cost seconds and no model. Banks are
+drawn by :mod:`revcor.core.nulls`; this module is NumPy only.
 
 From the replicates: the pixel threshold that the largest |z| of the whole file (every pixel
 of every map) exceeds with probability ``alpha`` (FWER by the maximum statistic); the cluster
@@ -26,20 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy import ndimage
-from tqdm import tqdm
 
 from revcor.base import store
-from revcor.core.engine import chunk_span, draw, n_chunks
-from revcor.core.whitening import MAX_WHITEN_DIM
-from revcor.noise.sources import NoiseSource
 
 METHODS = ("pixel", "cluster")
 SMOOTH_KINDS = ("gabor", "ae", "vae")  # noise kinds whose maps are smooth: cluster test by default
 MAD_SCALE = 1.4826  # MAD of a standard normal sample times this estimates its standard deviation
 BLOCK_VALUES = 2**24  # null z values computed at once (64 MB of float32)
-COVARIANCE_DRAWS = 16  # noise images per pixel the covariance of a bank is estimated from (at most 65,536)
 
 
 def method_for(kind: str, method: str = "auto") -> str:
@@ -82,77 +77,6 @@ class NullBank:
                 store.get_attrs(f, exclude=("kind", "shape")),
                 f["covariance"][()] if "covariance" in f else None,
             )
-
-
-def draw_bank(
-    source: NoiseSource,
-    *,
-    maps: int,
-    draws: int,
-    seed: int,
-    device: torch.device,
-    chunk_size: int = 8192,
-    progress: bool = False,
-) -> NullBank:
-    """``maps`` standardised null maps, each the sum of ``draws`` noise images of ``source``
-    (as the reductions see them) minus their mean, over their SD times sqrt(draws). The pixel
-    mean and SD are those of all ``maps * draws`` images; constant pixels get 0. The pixel
-    covariance of structured noise comes from the first ``COVARIANCE_DRAWS * D`` images, at
-    most 65,536 (for D <= MAX_WHITEN_DIM)."""
-    if maps < 2 or draws < 1:
-        raise ValueError(f"a null bank needs at least 2 maps of at least 1 draw; got {maps} maps of {draws}")
-    n = maps * draws
-    d = int(np.prod(source.input_shape))
-    sums = torch.zeros(maps, d, dtype=torch.float64, device=device)
-    total = torch.zeros(d, dtype=torch.float64, device=device)
-    total_sq = torch.zeros(d, dtype=torch.float64, device=device)
-    smooth = source.kind in SMOOTH_KINDS  # white noise has no correlations to divide out
-    n_cov = min(n, COVARIANCE_DRAWS * d, 65536) if smooth and d <= MAX_WHITEN_DIM else 0
-    cross = torch.zeros(d if n_cov else 0, d if n_cov else 0, dtype=torch.float64, device=device)
-    cov_sum = torch.zeros(d if n_cov else 0, dtype=torch.float64, device=device)
-    for index in tqdm(range(n_chunks(n, chunk_size)), desc="null maps", unit="chunk", disable=not progress):
-        start, stop = chunk_span(index, n, chunk_size)
-        x = source.to_input(draw(source, seed, index, n, chunk_size, device)[0], torch.float64).reshape(
-            stop - start, -1
-        )
-        sums.index_add_(0, torch.arange(start, stop, device=device) // draws, x)
-        total += x.sum(0)
-        total_sq += (x * x).sum(0)
-        if start < n_cov:
-            c = x[: n_cov - start]
-            cross += c.T @ c
-            cov_sum += c.sum(0)
-    mean = total / n
-    std = (total_sq / n - mean**2).clamp_(min=0).sqrt_()
-    scale = torch.where(std > 0, 1 / (std * draws**0.5), torch.zeros_like(std))
-    standard = ((sums - draws * mean) * scale).float().cpu().numpy()
-    attrs = {
-        "noise_key": {
-            "source": source.describe(),
-            "seed": seed,
-            "chunks": n_chunks(n, chunk_size),
-            "chunk_size": chunk_size,
-        },
-        "maps": maps,
-        "draws": draws,
-    }
-    covariance = None
-    if n_cov:
-        covariance = (cross / n_cov - torch.outer(cov_sum, cov_sum) / n_cov**2).cpu().numpy()
-        attrs["covariance_draws"] = n_cov
-    return NullBank(standard, mean.cpu().numpy(), std.cpu().numpy(), tuple(source.input_shape), attrs, covariance)
-
-
-def null_bank(source: NoiseSource, settings: dict, *, device: torch.device, progress: bool = False) -> NullBank:
-    """:func:`draw_bank` with the config's ``statistics`` settings (null_maps, null_draws, seed)."""
-    return draw_bank(
-        source,
-        maps=settings["null_maps"],
-        draws=settings["null_draws"],
-        seed=settings["seed"],
-        device=device,
-        progress=progress,
-    )
 
 
 def null_zmaps(bank: NullBank, counts: np.ndarray, replicates: int, seed: int) -> Iterator[np.ndarray]:

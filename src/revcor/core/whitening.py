@@ -3,15 +3,28 @@ classification images share one solve."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_WHITEN_DIM = 4096  # largest dimension D of a whitened map or STA (a D x D float64 solve)
 
 
-def whiten(cov: torch.Tensor, vectors: torch.Tensor, ridge: float) -> torch.Tensor:
+def whiten(
+    cov: torch.Tensor | np.ndarray, vectors: torch.Tensor | np.ndarray, ridge: float
+) -> torch.Tensor | np.ndarray:
     """Rows of ``vectors`` (M, D) times the inverse of the stimulus covariance ``cov`` (D, D):
     the solution w of ``(cov + ridge * mean(diag cov) I) w = v``, so that the stimulus
     correlations are divided out (Eq. 5 for STAs; whitened classification images). The
-    ridge keeps directions that the stimuli never explore from blowing up."""
+    ridge keeps directions that the stimuli never explore from blowing up. Tensors (STAs) are
+    solved on their device, arrays (maps read from files) with NumPy: the same arithmetic."""
+    if isinstance(cov, np.ndarray):
+        reg = cov + ridge * np.diagonal(cov).mean() * np.eye(len(cov), dtype=cov.dtype)
+        return np.linalg.solve(reg, vectors.T).T
+    import torch  # a tensor comes with torch loaded; reading maps from files never needs it
+
     reg = cov + ridge * cov.diagonal().mean() * torch.eye(len(cov), dtype=cov.dtype, device=cov.device)
     return torch.linalg.solve(reg, vectors.T).T

@@ -30,16 +30,18 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
-import torch
 from PIL import Image
 
 from revcor.base import store
 from revcor.data import readers
 from revcor.data.readers import DataError, Split, stratified_test
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -406,6 +408,8 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     """Convert uint8 images (N, C, H, W) to a float32 tensor with values in [0, 1]."""
     if images.dtype != np.uint8 or images.ndim != 4:
         raise DataError(f"expected uint8 images of shape (N, C, H, W), got {images.dtype} {images.shape}")
+    import torch  # where tensors are made: reading a dataset file never loads it
+
     return torch.from_numpy(images).to(torch.float32).div_(255)
 
 

@@ -17,16 +17,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from revcor.base import store
 from revcor.base.errors import RevcorError
+
+if TYPE_CHECKING:
+    import torch
 
 SPLITS = ("train", "test")
 USER_SOURCES = ("folder", "arrays", "torchvision")
@@ -70,6 +71,8 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     shrinking; returned unchanged when they already have that size."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
+    import torch.nn.functional as F  # a tensor comes with torch loaded
+
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
 
 
@@ -77,6 +80,8 @@ def fit_size(images: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     """uint8 images (N, C, H, W) resized to ``size`` (rounded back to uint8), or unchanged."""
     if size is None or tuple(images.shape[-2:]) == tuple(size):
         return images
+    import torch  # only when images are resized: reading a dataset file never loads it
+
     x = resize(torch.from_numpy(np.ascontiguousarray(images)).to(torch.float32), size)
     return x.round_().clamp_(0, 255).to(torch.uint8).numpy()
 
@@ -454,6 +459,8 @@ def from_arrays(
 
 def torchvision_class(name: str) -> type:
     """The torchvision dataset class ``name`` (e.g. SVHN, KMNIST, EMNIST, USPS, GTSRB, STL10)."""
+    import torch.utils.data  # with torchvision, only where a torchvision dataset is read
+
     tv = importlib.import_module("torchvision.datasets")
     cls = getattr(tv, name, None)
     if not (inspect.isclass(cls) and issubclass(cls, torch.utils.data.Dataset)):
@@ -507,6 +514,8 @@ def _read_samples(
     ds: Any, what: str, size: tuple[int, int] | None, channels: int | str
 ) -> tuple[np.ndarray, np.ndarray, Any]:
     """Every (image, label) of a torchvision dataset as uint8 (N, C, H, W) and int64 labels."""
+    import torch  # a torch Dataset comes with torch loaded; reading revcor's own files never needs it
+
     first, _ = ds[0]
     if not isinstance(first, Image.Image):
         raise DataError(f"{what} yields {type(first).__name__} images; revcor reads datasets of PIL images")

@@ -23,7 +23,7 @@ import torch
 from revcor.base.store import sha256
 from revcor.data import datasets, readers
 from revcor.models.architectures import IMAGENET_MEAN, IMAGENET_STD, Backbone
-from revcor.models.metrics import classify
+from revcor.models.classify import classify
 from revcor.models.specs import BACKBONES, DEFAULT_WEIGHTS, NO_WEIGHTS, ModelError
 
 DOWNLOAD_TIMEOUT = 30.0  # seconds a download may wait for the network before it fails

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
-import torch
-from torch import nn
-
-from revcor.models.architectures import predict_labels
 
 
 def confusion(true: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
@@ -28,14 +22,3 @@ def scores(cm: np.ndarray) -> dict:
         "confusion": cm.tolist(),
         "n": int(cm.sum()),
     }
-
-
-@torch.no_grad()
-def classify(model: nn.Module, batches: Iterable[tuple[torch.Tensor, np.ndarray]], k: int) -> dict:
-    """:func:`scores` of ``model`` (put in eval mode) over ``batches`` of (inputs on the
-    model's device, true labels); ``k`` classes (2 for a one-logit binary model)."""
-    model.eval()
-    cm = np.zeros((k, k), dtype=np.int64)
-    for x, labels in batches:
-        cm += confusion(labels, predict_labels(model(x)).cpu().numpy(), k)
-    return scores(cm)

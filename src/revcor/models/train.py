@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from revcor.base.device import to_device
-from revcor.models import metrics
+from revcor.models import classify
 from revcor.models.loading import check_fits
 
 ImageArray = torch.Tensor | np.ndarray
@@ -196,4 +196,4 @@ def evaluate(
         (_batch(x_all, slice(s, s + batch_size), device), y_all[s : s + batch_size].numpy())
         for s in range(0, len(x_all), batch_size)
     )
-    return metrics.classify(model, batches, 2 if outputs == 1 else outputs)
+    return classify.classify(model, batches, 2 if outputs == 1 else outputs)

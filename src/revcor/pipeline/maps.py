@@ -8,7 +8,7 @@ import torch
 
 from revcor.base import store
 from revcor.core import maps, significance
-from revcor.models import loading
+from revcor.models import classify, loading
 
 
 def write(
@@ -27,7 +27,8 @@ def write(
     tests = None
     if null is not None:
         tests = significance.NullTest.from_settings(significance.NullBank.load(null), statistics or {}, noise_kind)
-    maps.write(stats_path, out, model=loaded.module, device=device, input_shape=loaded.in_shape, tests=tests)
+    size = None if loaded.in_shape is None else loaded.in_shape[1:]
+    maps.write(stats_path, out, feedback=lambda m: classify.feed_back(loaded.module, m, device, size), tests=tests)
 
 
 def compare(

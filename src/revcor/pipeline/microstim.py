@@ -10,7 +10,8 @@ import torch
 from tqdm import tqdm
 
 from revcor.analyses import activations
-from revcor.analyses.microstim import FLAT, bias_change, fit, layer_ks, stimulated, target_hits
+from revcor.analyses.microstim import bias_change, layer_ks, stimulated, target_hits
+from revcor.analyses.psychometric import FLAT, fit
 from revcor.base import store
 from revcor.core import engine
 from revcor.data import datasets

@@ -1,5 +1,5 @@
 """The ``null`` rule: standardised null maps of one noise source and size, shared by every
-experiment that draws from it (see :mod:`revcor.core.significance`)."""
+experiment that draws from it (see :mod:`revcor.core.nulls`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from revcor.core import significance
+from revcor.core import nulls
 from revcor.data import datasets
 from revcor.noise import sources
 
@@ -32,4 +32,4 @@ def write(
     side = noise.get("size") or input_size
     shape = (channels, side, side) if side else (channels, height, width)
     source = sources.for_experiment({"noise": noise}, storage, shape, generator, device)
-    significance.null_bank(source, settings, device=device, progress=progress).save(out)
+    nulls.null_bank(source, settings, device=device, progress=progress).save(out)

@@ -13,6 +13,7 @@ from revcor.base import store
 from revcor.base.device import dtype as precision_dtype
 from revcor.base.device import precision as resolve_precision
 from revcor.core import engine, responses
+from revcor.core.stats import AUTO
 from revcor.models import loading
 from revcor.models.specs import ModelError
 from revcor.noise import sources
@@ -46,7 +47,7 @@ def part(
         loading.check_fits(loaded.module, tuple(signal.images.shape[1:]), None, str(model_path))
     loaded.module.to(precision_dtype(precision))
     size = engine_cfg["chunk_size"]
-    if spec["n"] == engine.AUTO:  # part = round; chunks are numbered as in an experiment of max_n
+    if spec["n"] == AUTO:  # part = round; chunks are numbered as in an experiment of max_n
         n, idx = spec["max_n"], engine.round_chunks(part, spec["max_n"], size)
     else:
         n, idx = spec["n"], engine.part_chunks(spec["n"], size, spec["jobs"], part)

@@ -16,7 +16,7 @@ from revcor.models import given
 from revcor.models.loading import FACTORY_SPEC
 from revcor.models.specs import ModelError
 from revcor.pipeline import attack as attack_step
-from revcor.pipeline import autoencoder, evaluation, gabor, microstim, neurons
+from revcor.pipeline import autoencoder, baselines, gabor, microstim, neurons
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -96,7 +96,7 @@ def attack(
     the data's mean images added to noise and to every test image; writes ``out`` (HDF5) and
     returns the rates."""
     filled = entry("attacks", settings)
-    evaluation.baselines(data_file, work / "baselines.json", work / "baselines.h5")
+    baselines.baselines(data_file, work / "baselines.json", work / "baselines.h5")
     return attack_step.run(
         maps, model_file, data_file, work / "baselines.h5", out, work / "attack.json", filled["spec"], **kw
     )

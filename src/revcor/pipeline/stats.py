@@ -1,56 +1,15 @@
-"""The ``stats_part`` and ``stats`` rules: sufficient statistics of each part, and their sum."""
+"""The ``stats`` and ``converged`` rules: the parts' statistics summed, and whether an ``n: auto``
+experiment may stop (NumPy only: these jobs start without the deep-learning stack)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from revcor.base import store
-from revcor.core import engine, maps
-from revcor.core.reduce import Stats, checkpoints, layout_for, merge, reduce_responses
-from revcor.noise import sources
-
-
-def kept(spec: dict, chunk_size: int) -> list[int]:
-    """The checkpoints an experiment keeps; for ``n: auto`` also every round's total, so that
-    the statistics of any number of rounds can stop there."""
-    if spec["n"] == engine.AUTO:
-        return checkpoints(spec["max_n"], [*spec.get("checkpoints", []), *engine.rounds(spec["max_n"], chunk_size)])
-    return checkpoints(spec["n"], spec.get("checkpoints", []))
-
-
-def part(
-    spec: dict,
-    engine_cfg: dict,
-    responses_path: str | Path,
-    out: str | Path,
-    *,
-    dataset_path: str | Path | None = None,
-    generator: str | Path | None = None,
-    device: torch.device,
-    progress: bool = False,
-) -> None:
-    """Reduce one part's responses to sufficient statistics."""
-    with store.open_artifact(responses_path, "responses") as f:
-        shape = tuple(store.get_attr(f, "noise")["shape"])
-        classes = store.get_attr(f, "classes")
-        chunk_size = int(f.attrs["chunk_size"])
-    src = sources.for_experiment(spec, engine_cfg["storage"], shape, generator, device)
-    signal = engine.signal_for(spec, dataset_path, device)
-    stats = reduce_responses(
-        responses_path,
-        src,
-        layout_for(spec, classes),
-        kept(spec, chunk_size),
-        device,
-        signal=signal,
-        threshold=engine_cfg["threshold"],
-        progress=progress,
-        desc=f"reduce {Path(responses_path).parent.name}",
-    )
-    stats.save(out, {"classes": classes})
+from revcor.core import maps
+from revcor.core.stats import Stats, merge
 
 
 def merge_parts(paths: list[str | Path], out: str | Path, *, auto: bool = False) -> None:

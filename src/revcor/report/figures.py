@@ -12,14 +12,11 @@ from typing import Any
 
 import h5py
 import numpy as np
-import torch
 
-from revcor.analyses import backdoor
-from revcor.analyses import microstim as microstim_mod
+from revcor.analyses import backdoor, psychometric
 from revcor.base import paper, store
-from revcor.core import engine
 from revcor.data import datasets
-from revcor.noise import gabor, sources
+from revcor.noise import gabor
 from revcor.pipeline import scan as scan_step
 from revcor.report import read
 from revcor.report.plots import attacks as attack_plots
@@ -31,7 +28,13 @@ from revcor.report.plots import units as unit_plots
 
 
 def generated_samples(generator: str | Path, kind: str, count: int = 8, seed: int = 0) -> np.ndarray:
-    """``count`` noise images (count, C, H, W) in [0, 1] from a fitted generator."""
+    """``count`` noise images (count, C, H, W) in [0, 1] from a fitted generator (the one
+    figure reader that runs the engine, so the only one that loads torch)."""
+    import torch
+
+    from revcor.core import engine
+    from revcor.noise import sources
+
     with store.open_artifact(generator, "generator") as f:
         shape = tuple(store.get_attr(f, "shape"))
     source = sources.make({"kind": kind, "storage": "float32"}, shape, generator)
@@ -439,7 +442,7 @@ def _psychometric(microstim_path: str, sign: int, stem: str) -> None:
     n = a["spec"]["n"]
     x = np.linspace(min(a["gammas"]), max(a["gammas"]), 100)
     fitted = {
-        key[3:]: microstim_mod.curve(x, v, a["spec"]["fit"])
+        key[3:]: psychometric.curve(x, v, a["spec"]["fit"])
         for key, v in a["fits"].items()
         if key.startswith(f"{sign:+d}/")
     }
