@@ -22,6 +22,7 @@ from revcor.models.specs import ModelError
 from revcor.pipeline.given import import_model
 
 NORM = usernets.MNIST_NORMALIZE
+QUICK_CLI_NULLS = ["--null-maps", "200", "--null-draws", "32"]  # plumbing, not calibration (test_significance.py)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +122,7 @@ def test_import_checks_the_model_against_the_data_before_any_work(tmp_path, mnis
 
 def revcor(*args: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "revcor.cli", "images", "--input-shape", "1,28,28", *args],
+        [sys.executable, "-m", "revcor.cli", "images", "--input-shape", "1,28,28", *QUICK_CLI_NULLS, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -142,7 +143,7 @@ def test_cli_refuses_nan_answers_probabilities_and_bad_arguments(tmp_path, user_
 
 
 def test_cli_probabilities_and_normalize_give_the_logit_models_maps(tmp_path, user_models):
-    common = ["-n", "3000", "--seed", "3", "--quiet", "--normalize", "0.1307/0.3081"]
+    common = ["-n", "3000", "--seed", "3", "--quiet", "--normalize", "0.1307/0.3081", "--alpha", "0.01"]
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
     run = revcor(str(user_models["script"]), *common, "--out", str(a), cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -152,6 +153,8 @@ def test_cli_probabilities_and_normalize_give_the_logit_models_maps(tmp_path, us
         np.testing.assert_array_equal(fa["counts"][()], fb["counts"][()])
         np.testing.assert_array_equal(fa["maps"][()], fb["maps"][()])
         assert fa["counts"][()].max() < 3000  # the normalised model answers more than one class
+        tested = json.loads(fa.attrs["significance"])
+        assert tested["alpha"] == 0.01 and (tested["null"]["maps"], tested["null"]["draws"]) == (200, 32)
 
 
 def test_cli_auto_n_stops_at_the_first_reliable_round_and_equals_the_fixed_run(tmp_path, user_models):

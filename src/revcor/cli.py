@@ -115,6 +115,18 @@ def _parser() -> argparse.ArgumentParser:
         help="a revcor dataset file (data/NAME.h5) to measure the template-classifier accuracy of the maps on",
     )
     im.add_argument("--checkpoints", type=_sizes, default=[], help="comma-separated prefix sizes to keep too")
+    im.add_argument(
+        "--alpha", type=_fraction, default=0.05, help="family-wise error rate of the significant pixels (default 0.05)"
+    )
+    im.add_argument(
+        "--null-maps",
+        type=_positive,
+        default=1000,
+        help="null maps drawn from the noise, without the model, for the significance tests (default 1000)",
+    )
+    im.add_argument(
+        "--null-draws", type=_positive, default=512, help="noise images summed into each null map (default 512)"
+    )
     im.add_argument("--device", default="auto")
     im.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     im.add_argument("--batch-size", type=_positive, default=256)
@@ -425,6 +437,7 @@ def _images(args: argparse.Namespace) -> None:
             device=args.device,
             normalize=args.normalize,
             outputs=args.outputs,
+            statistics={"alpha": args.alpha, "null_maps": args.null_maps, "null_draws": args.null_draws},
             progress=not args.quiet,
         )
     counts = stats["count"][-1, 0, 0]
