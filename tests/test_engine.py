@@ -191,3 +191,76 @@ def test_auto_rounds_double_the_samples_in_whole_chunks_up_to_max_n():
     assert [list(engine.round_chunks(i, 10_000, 1000)) for i in range(5)] == [[0], [1], [2, 3], [4, 5, 6, 7], [8, 9]]
     with pytest.raises(ValueError, match="round 5 out of range: 5 rounds reach 10,000 samples"):
         engine.round_chunks(5, 10_000, 1000)
+
+
+# --------------------------------------------------------------------------- compiled forward passes
+
+
+class SmallCNN(nn.Module):
+    """A convolution, batch norm and pooling (the layers compilers fuse) on 1x12x12 images."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.bn, self.fc = nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Linear(4 * 5 * 5, 3)
+        self.bn.running_mean.uniform_(0.2, 0.4)
+
+    def forward(self, x):
+        return self.fc(torch.max_pool2d(torch.relu(self.bn(self.conv(x))), 2).flatten(1))
+
+
+def classify(compile, **kwargs):
+    from revcor import api
+
+    # 2,600 images in chunks of 1,000 and batches of 256: every chunk ends in a short batch
+    common = {"input_shape": (1, 12, 12), "batch_size": 256, "chunk_size": 1000, "progress": False, "device": "cpu"}
+    return api.classification_images(SmallCNN().eval(), 2600, compile=compile, **common, **kwargs)
+
+
+@pytest.fixture
+def compile_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    torch._dynamo.reset()
+    yield tmp_path / "inductor"
+    torch._dynamo.reset()
+
+
+def test_compiled_forward_passes_give_the_eager_maps(compile_cache):
+    eager, compiled = classify(False), classify(True)
+    assert (eager.attrs["compiled"], compiled.attrs["compiled"]) == ("eager", "default")
+    assert any(compile_cache.rglob("*.py"))  # inductor's generated code, cached on disk
+    np.testing.assert_array_equal(compiled["count"], eager["count"])  # every label the same
+    assert 0 < eager["count"][-1, 0, 0].min()  # all three classes answered
+    for key in ("sum", "sumsq", "xsum"):
+        np.testing.assert_allclose(compiled[key], eager[key], rtol=1e-6, atol=1e-9, err_msg=key)
+    assert classify("auto").attrs["compiled"] == "eager"  # 2,600 images: compiling would not pay
+
+
+def failing(gm, inputs):
+    raise RuntimeError("no kernels for this machine")
+
+
+def negated(gm, inputs):
+    return lambda *args: [-out for out in gm(*args)]
+
+
+def test_a_model_that_does_not_compile_runs_eagerly_and_changed_answers_are_reported(
+    compile_cache, monkeypatch, caplog
+):
+    eager = classify(False)
+    real = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: real(model, backend=failing))
+    with caplog.at_level("WARNING", logger="revcor.core.engine"):
+        fallback = classify(True)
+    assert [r.getMessage() for r in caplog.records] == [
+        "torch.compile failed, running eagerly: RuntimeError: no kernels for this machine"
+    ]
+    np.testing.assert_array_equal(fallback["sum"], eager["sum"])
+    caplog.clear()
+    torch._dynamo.reset()
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: real(model, backend=negated))
+    with caplog.at_level("WARNING", logger="revcor.core.engine"):
+        classify(True)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("compiled and eager forward passes label ")
+    assert record.getMessage().endswith(" of 256 images differently")

@@ -62,6 +62,7 @@ def classification_images(
     threshold: float = 0.9,
     normalize: dict | None = None,
     outputs: str = "logits",
+    compile: bool | str = "auto",
     progress: bool = True,
 ) -> Stats:
     """Feed ``n`` noise images to ``model`` and reduce its answers to sufficient statistics.
@@ -79,12 +80,18 @@ def classification_images(
     every class with at least ``target["min_count"]`` (1,000) samples has a split-half
     reliability of at least ``target["reliability"]`` (0.9); the statistics then end at the n
     reached (their ``n``), with a checkpoint at every round.
+
+    ``compile`` (True, False or ``"auto"``: for at least 100,000 images) runs the model's
+    forward pass through ``torch.compile``; the answers are the same (see
+    :func:`revcor.core.engine.compile_mode`).
     """
     auto = n == AUTO
     sizes = (("max_n", max_n),) if auto else (("n", n),)
     for what, value in (*sizes, ("batch_size", batch_size), ("chunk_size", chunk_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{what} must be a positive integer{' or auto' if what == 'n' else ''}, got {value!r}")
+    if compile not in (True, False, "auto") or not isinstance(compile, (bool, str)):
+        raise ConfigError(f"compile must be True, False or 'auto', got {compile!r}")
     goal = validate({"experiments": {"api": {"model": "api/model", "target": target or {}}}}, SCHEMA)
     goal = goal["experiments"]["api"]["target"]
     dev = resolve(device)
@@ -104,6 +111,7 @@ def classification_images(
     cps = kept({"n": n, "max_n": max_n, "checkpoints": list(checkpoints)}, chunk_size)
     ends = set(rounds(max_n, chunk_size)) if auto else set()
     reducer = Reducer(Layout(names), shape, n_logits, cps, 0, total, dev, threshold)
+    compiled = engine.compile_mode(loaded.module, compile, total, dev)
     chunks = engine.run(
         loaded.module,
         src,
@@ -114,6 +122,7 @@ def classification_images(
         batch_size=batch_size,
         device=dev,
         dtype=precision_dtype(precision),
+        compiled=compiled,
         progress=progress,
     )
     reached = total
@@ -137,6 +146,7 @@ def classification_images(
             "generator": None if generator is None else str(generator),
             "input_shape": list(shape),
             "precision": precision,
+            "compiled": compiled or "eager",
         }
     ).truncated(reached)
 

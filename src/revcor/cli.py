@@ -128,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
         "--null-draws", type=_positive, default=512, help="noise images summed into each null map (default 512)"
     )
     im.add_argument("--device", default="auto")
+    im.add_argument(
+        "--compile",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="compile the model's forward pass with torch.compile (auto: for -n of at least 100000)",
+    )
     im.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     im.add_argument("--batch-size", type=_positive, default=256)
     im.add_argument("--chunk-size", type=_positive, default=65536)
@@ -426,6 +432,7 @@ def _images(args: argparse.Namespace) -> None:
             precision=args.precision,
             batch_size=args.batch_size,
             chunk_size=args.chunk_size,
+            compile={"on": True, "off": False}.get(args.compile, "auto"),
             progress=not args.quiet,
         )
         result = api.save_maps(  # while the generator, whose null maps are drawn, exists

@@ -3,12 +3,20 @@
 An experiment of ``n`` samples is cut into chunks of ``chunk_size``; chunk ``i`` is drawn
 from a generator keyed by ``(seed, i)`` (see :mod:`revcor.noise.sources`), so chunks can be run in
 any order, split over any number of jobs, and regenerated exactly.
+
+The model's forward pass is compiled (``torch.compile``) when it pays (:func:`compile_mode`):
+one graph for the run's batch size, a short last batch padded to it, and a first batch that
+is also run eagerly to check that the labels agree; a model that does not compile runs eagerly
+after one warning. Compiled code is cached on disk (inductor's caches, in
+:data:`COMPILE_CACHE`), so only the first job of a model on a machine pays for compiling.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +29,16 @@ from revcor.base.device import engine_settings
 from revcor.core.stats import rounds
 from revcor.data import datasets
 from revcor.models import given
+from revcor.models.architectures import predict_labels
 from revcor.noise.rng import ChunkRNG
 from revcor.noise.sources import NoiseSource
+
+log = logging.getLogger(__name__)
+
+COMPILE_MIN_IMAGES = 100_000  # compile: auto compiles runs of at least this many images
+SMALL_MODEL = 10_000_000  # parameters: on CUDA, smaller models replay CUDA graphs (reduce-overhead)
+# inductor's on-disk caches, shared by every job and run of this user (TORCHINDUCTOR_CACHE_DIR wins)
+COMPILE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "revcor" / "inductor"
 
 
 @dataclass
@@ -163,8 +179,71 @@ def prepare(model: nn.Module) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def compile_mode(model: nn.Module, setting: bool | str, images: int, device: torch.device) -> str | None:
+    """The ``torch.compile`` mode for a run of ``images`` through ``model``, or None (eager).
+
+    ``setting`` is the config's ``engine.compile``: False never, True always, ``auto`` for runs
+    of at least :data:`COMPILE_MIN_IMAGES`. TorchScript runs as it is. On CUDA, small models
+    replay CUDA graphs (``reduce-overhead``: kernel launches, not arithmetic, bound them) and
+    large ones autotune their kernels (``max-autotune``); on the CPU the default mode."""
+    if setting is False or isinstance(model, torch.jit.ScriptModule):
+        return None
+    if setting == "auto" and images < COMPILE_MIN_IMAGES:
+        return None
+    if device.type == "cuda":
+        return "reduce-overhead" if sum(p.numel() for p in model.parameters()) < SMALL_MODEL else "max-autotune"
+    return "default"
+
+
+class Compiled:
+    """``model``'s forward pass compiled once for batches of ``batch_size`` (a shorter batch is
+    padded with zeros and its outputs cut), with answers checked against the eager pass on the
+    first batch; if compiling fails, the eager pass after one warning."""
+
+    def __init__(self, model: nn.Module, batch_size: int, mode: str):
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(COMPILE_CACHE))
+        self.model, self.batch_size, self.mode = model, batch_size, mode
+        self.fn: Callable[[torch.Tensor], torch.Tensor] = torch.compile(model, mode=mode, dynamic=False)
+        self.checked = False
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fn is self.model:
+            return self.model(x)
+        n = x.shape[0]
+        if n < self.batch_size:
+            x = torch.cat([x, x.new_zeros((self.batch_size - n, *x.shape[1:]))]).contiguous(memory_format=_format(x))
+        out = self.fn(x) if self.checked else self._first(x)
+        # CUDA graphs reuse their output memory on the next replay
+        return out[:n].clone() if self.mode == "reduce-overhead" else out[:n]
+
+    def _first(self, x: torch.Tensor) -> torch.Tensor:
+        self.checked = True
+        try:
+            out = self.fn(x)
+        except torch._dynamo.exc.TorchDynamoException as e:  # BackendCompilerFailed, InductorError, Unsupported
+            cause = getattr(e, "inner_exception", e)  # what the compiler raised
+            log.warning(
+                "torch.compile failed, running eagerly: %s: %s", type(cause).__name__, f"{cause}\n".splitlines()[0]
+            )
+            self.fn = self.model
+            return self.model(x)
+        eager = self.model(x)
+        differ = int((predict_labels(out) != predict_labels(eager)).sum())
+        if differ:
+            log.warning("compiled and eager forward passes label %d of %d images differently", differ, len(x))
+        return out
+
+
+def _format(x: torch.Tensor) -> torch.memory_format:
+    return (
+        torch.channels_last
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+        else torch.contiguous_format
+    )
+
+
 @torch.inference_mode()
-def forward(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+def forward(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Logits of ``model`` on ``x`` in batches, as float32 of shape (N, K)."""
     out = [model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
     logits = torch.cat(out).float()
@@ -183,13 +262,16 @@ def run(
     device: torch.device,
     dtype: torch.dtype = torch.float32,
     signal: Signal | None = None,
+    compiled: str | None = None,
     progress: bool = True,
     desc: str = "noise",
 ) -> Iterator[Chunk]:
-    """Yield each chunk's stimuli and responses; memory does not grow with ``n``."""
+    """Yield each chunk's stimuli and responses; memory does not grow with ``n``. ``compiled``
+    is a ``torch.compile`` mode (see :func:`compile_mode`), None for the eager pass."""
     layout = prepare(model)
     spans = {i: chunk_span(i, n, chunk_size) for i in chunks}
     total = sum(stop - start for start, stop in spans.values())
+    net = model if compiled is None else Compiled(model, batch_size, compiled)
     with tqdm(total=total, unit="img", unit_scale=True, desc=desc, disable=not progress) as bar:
         for index, (start, stop) in spans.items():
             stored, sig, gam = draw(source, seed, index, n, chunk_size, device, signal)
@@ -204,7 +286,7 @@ def run(
                     None if sig is None else sig[part],
                     None if gam is None else gam[part],
                 )
-                logits.append(forward(model, x.contiguous(memory_format=layout), batch_size))
+                logits.append(forward(net, x.contiguous(memory_format=layout), batch_size))
             out = torch.cat(logits)
             given.check_finite(out, f"noise images {start:,}..{stop - 1:,}")
             yield Chunk(index, start, stored, out, sig, gam)

@@ -51,6 +51,8 @@ def part(
         n, idx = spec["max_n"], engine.round_chunks(part, spec["max_n"], size)
     else:
         n, idx = spec["n"], engine.part_chunks(spec["n"], size, spec["jobs"], part)
+    images = sum(stop - start for start, stop in (engine.chunk_span(i, n, size) for i in idx))
+    compiled = engine.compile_mode(loaded.module, engine_cfg["compile"], images, device)
     chunks = engine.run(
         loaded.module,
         src,
@@ -62,6 +64,7 @@ def part(
         device=device,
         dtype=precision_dtype(precision),
         signal=signal,
+        compiled=compiled,
         progress=progress,
         desc=f"{name} part {part}",
     )
@@ -71,6 +74,7 @@ def part(
         "rng": backend(device),
         "device": str(device),
         "precision": precision,
+        "compiled": compiled or "eager",
         "model": str(model_path),
         "model_sha256": store.sha256(model_path),
         "classes": loaded.class_names(n_logits),
