@@ -1,8 +1,9 @@
-"""Throughput of the noise engine against the bare forward pass, in one run.
+"""Throughput of the noise engine against the bare forward pass and the machine's limit, in one run.
 
     python benchmarks/engine.py --model results/models/mnist-5k/cnn.pt --n 1000000
+    python benchmarks/engine.py --model results/models/mnist-5k/cnn.pt --n 1000000 --compile --precisions fp32 \
+        --also arch:cifar_cnn:3,32,32=100000 arch:torchvision:resnet18:3,32,32=10000
     python benchmarks/engine.py --arch torchvision:resnet18 --shape 3,32,32 --n 20000 --precisions fp32
-    python benchmarks/engine.py --arch mnist_cnn --shape 1,24,40 --n 200000
 
 Measures, for the given model (or a randomly initialised ``--arch`` for images of ``--shape``:
 any revcor architecture, ``torchvision:NAME`` or ``factory:module:function``) on this
@@ -11,8 +12,13 @@ machine's CPU (or GPU with --device):
   * engine: generate noise chunks, forward, write stimuli and responses to HDF5, then
     reduce them to sufficient statistics from the file (the workflow's noise + stats steps); both with the model in the engine's memory format;
 at fp32 and bf16, as samples per second and as a ratio to the bare forward pass at the same
-precision. Then the correlation of bf16 and fp32 bias maps, and the peak memory of the
-engine at n/10 and n samples (each in a fresh process). Prints a Markdown table.
+precision; with ``--compile`` each also with the forward pass compiled (``torch.compile``,
+compiling before the clock starts: the steady state). The roofline: the machine's measured
+matrix-multiply peak and the model's FLOPs per image (``torch.utils.flop_counter``) bound
+the rate at peak/FLOPs; every rate is also given as a fraction of that bound. ``--also``
+measures more models in the same run (``PATH=n`` or ``arch:ARCH:C,H,W=n``). Then the
+correlation of bf16 and fp32 bias maps, and the peak memory of the engine at n/10 and n
+samples (each in a fresh process). Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from revcor.base import store
 from revcor.base.device import dtype, resolve
@@ -44,6 +51,7 @@ ENGINE = {
     "compression": "none",
     "store_stimuli": True,
     "threshold": 0.9,
+    "compile": False,
 }
 
 
@@ -54,18 +62,21 @@ def bare_forward(
     device: torch.device,
     batch: int,
     precision: str = "fp32",
+    compiled: str | None = None,
 ) -> float:
     """Samples per second of the model alone on pre-generated inputs, in the engine's memory
-    format (so that only the engine's overhead differs)."""
+    format (so that only the engine's overhead differs); with ``compiled`` (a torch.compile
+    mode) compiled as the engine compiles it, before the clock starts."""
     layout = engine.prepare(model)
+    net = model if compiled is None else engine.Compiled(model, batch, compiled)
     pool = torch.rand(min(n, 65536), *shape, device=device).to(dtype(precision))
     pool = pool.contiguous(memory_format=layout)
-    engine.forward(model, pool[:batch], batch)  # warm-up
+    engine.forward(net, pool[:batch], batch)  # warm-up (and compiling)
     t = time.perf_counter()
     done = 0
     while done < n:
         size = min(len(pool), n - done)
-        engine.forward(model, pool[:size], batch)
+        engine.forward(net, pool[:size], batch)
         done += size
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -73,9 +84,10 @@ def bare_forward(
 
 
 def full_engine(
-    model_path: str, n: int, precision: str, device: torch.device, folder: Path, batch: int
+    model_path: str, n: int, precision: str, device: torch.device, folder: Path, batch: int, compile: bool = False
 ) -> tuple[float, Path]:
-    """Samples per second of noise generation + forward + HDF5 + reduction; the maps file."""
+    """Samples per second of noise generation + forward + HDF5 + reduction (with ``compile``,
+    compiling included, from the warm on-disk cache after the first time); the maps file."""
     spec = {
         "model": "bench",
         "n": n,
@@ -85,8 +97,8 @@ def full_engine(
         "signal": None,
         "noise": {"kind": "white", "distribution": "uniform"},
     }
-    cfg = dict(ENGINE, batch_size=batch)
-    responses, stats, out = (folder / f"{precision}-{n}-{k}.h5" for k in ("responses", "stats", "maps"))
+    cfg = dict(ENGINE, batch_size=batch, compile=compile)
+    responses, stats, out = (folder / f"{precision}-{n}-{compile}-{k}.h5" for k in ("responses", "stats", "maps"))
     t = time.perf_counter()
     pipeline_responses.part(spec, cfg, model_path, responses, 0, device=device, precision=precision, progress=False)
     stats_part.part(spec, cfg, responses, stats, device=device)
@@ -109,12 +121,79 @@ def peak_memory(model_path: str, n: int, device: str, batch: int) -> float:
     return int(out.stdout.split()[-1]) / 1024
 
 
+def matmul_peak(device: torch.device, precision: str, size: int = 2048, repeats: int = 10) -> float:
+    """The machine's matrix-multiply rate (FLOP/s): the best of ``repeats`` products of two
+    ``size`` x ``size`` matrices at ``precision``."""
+    a, b = (torch.rand(size, size, device=device, dtype=dtype(precision)) for _ in range(2))
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best
+
+
+def flops_per_image(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device, precision: str) -> float:
+    """FLOPs of one forward pass per image (``torch.utils.flop_counter``: convolutions and
+    matrix products, which bound the rate)."""
+    x = torch.rand(8, *shape, device=device, dtype=dtype(precision))
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(x)
+    return counter.get_total_flops() / len(x)
+
+
+def model_file(target: str, classes: int) -> tuple[str, str]:
+    """(a revcor model file, its label) for ``PATH`` or ``arch:ARCH:C,H,W`` (randomly initialised)."""
+    if not target.startswith("arch:"):
+        return target, target
+    arch, shape_text = target.removeprefix("arch:").rsplit(":", 1)
+    shape = tuple(int(v) for v in shape_text.split(","))
+    path = str(Path(tempfile.mkdtemp()) / "model.pt")
+    net = build(arch, shape, classes).eval()
+    loading.save(net, path, arch=arch, in_shape=shape, num_classes=classes, kwargs={}, meta={})
+    return path, f"{arch} (random weights, {'x'.join(map(str, shape))})"
+
+
 def map_correlation(a: Path, b: Path) -> float:
     """Pearson correlation of two maps files' bias maps (classes present in both)."""
     with store.open_artifact(a, "maps") as fa, store.open_artifact(b, "maps") as fb:
         x, y = fa["maps_centered"][()], fb["maps_centered"][()]
     ok = np.isfinite(x).all(axis=(1, 2, 3)) & np.isfinite(y).all(axis=(1, 2, 3))
     return float(np.corrcoef(x[ok].ravel(), y[ok].ravel())[0, 1])
+
+
+def measure(model_path: str, n: int, args: argparse.Namespace, device: torch.device, peak: dict, folder: Path) -> dict:
+    """Bare forward and engine rates of one model at each precision, eager and (with
+    ``--compile``) compiled, in interleaved repetitions; the median-ratio run of each."""
+    out: dict = {"n": n, "rows": {}}
+    loaded = loading.load(str(model_path), device=device)
+    out["flops_per_image"] = flops_per_image(loaded.module, loaded.in_shape, device, "fp32")
+    for precision in args.precisions.split(","):
+        bound = peak[precision] / out["flops_per_image"]  # images/s at the matrix-multiply peak
+        for mode in ("eager", "compiled") if args.compile else ("eager",):
+            runs = []
+            for _ in range(args.repeats):  # interleaved, so drifts in machine speed hit both
+                loaded = loading.load(str(model_path), device=device)
+                loaded.module.to(dtype(precision))
+                compiled = engine.compile_mode(loaded.module, mode == "compiled", n, device)
+                bare = bare_forward(loaded.module, loaded.in_shape, n, device, args.batch_size, precision, compiled)
+                full, maps = full_engine(
+                    model_path, n, precision, device, folder, args.batch_size, compile=mode == "compiled"
+                )
+                runs.append((full / bare, bare, full, maps))
+            ratio, bare, full, maps = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+            out["rows"][f"{precision} {mode}"] = {
+                "bare_forward": bare,
+                "engine": full,
+                "ratio": ratio,
+                "ratios": [r[0] for r in runs],
+                "engine_seconds": n / full,
+                "bound": bound,
+                "maps": str(maps),
+            }
+    return out
 
 
 def main() -> None:
@@ -125,6 +204,8 @@ def main() -> None:
     p.add_argument("--shape", default="3,32,32", help="C,H,W of --arch's images")
     p.add_argument("--classes", type=int, default=10, help="outputs of --arch")
     p.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16")
+    p.add_argument("--compile", action="store_true", help="also with compiled forward passes (torch.compile)")
+    p.add_argument("--also", nargs="*", default=[], help="more models: PATH=n or arch:ARCH:C,H,W=n")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--device", default="auto")
@@ -135,62 +216,59 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve(args.device)
-    if args.arch:  # a random model of that architecture, as a revcor model file
-        shape = tuple(int(v) for v in args.shape.split(","))
-        args.model = str(Path(tempfile.mkdtemp()) / "model.pt")
-        net = build(args.arch, shape, args.classes).eval()
-        loading.save(net, args.model, arch=args.arch, in_shape=shape, num_classes=args.classes, kwargs={}, meta={})
+    first = f"arch:{args.arch}:{args.shape}" if args.arch else args.model
+    targets = [(first, args.n)] + [(a.rsplit("=", 1)[0], int(a.rsplit("=", 1)[1])) for a in args.also]
+    peak = {precision: matmul_peak(device, precision) for precision in args.precisions.split(",")}
     results = {
-        "n": args.n,
         "device": str(device),
         "threads": args.threads,
         "repeats": args.repeats,
         "torch": torch.__version__,
-        "model": args.arch or args.model,
+        "matmul_peak_flops": peak,
+        "models": {},
     }
-    rows = []
+    print(
+        f"device {device}, {args.threads} threads, torch {torch.__version__}; matrix-multiply peak "
+        + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peak.items())
+        + f"; median of {args.repeats} interleaved runs\n"
+    )
+    print(
+        "| model | n | precision, forward | FLOPs/img | bound (img/s) | bare forward (img/s, of bound) "
+        "| engine (img/s, of bound) | engine / bare, median (each run) | engine time for n (s) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        files = {}
-        precisions = args.precisions.split(",")
-        for precision in precisions:
-            runs = []
-            for _ in range(args.repeats):  # interleaved, so drifts in machine speed hit both
-                loaded = loading.load(str(args.model), device=device)
-                loaded.module.to(dtype(precision))
-                bare = bare_forward(loaded.module, loaded.in_shape, args.n, device, args.batch_size, precision)
-                full, files[precision] = full_engine(args.model, args.n, precision, device, folder, args.batch_size)
-                runs.append((full / bare, bare, full))
-            ratio, bare, full = sorted(runs)[len(runs) // 2]  # the run with the median ratio
-            results[precision] = {
-                "bare_forward": bare,
-                "engine": full,
-                "ratio": ratio,
-                "engine_seconds": args.n / full,
-                "ratios": [r[0] for r in runs],
-            }
-            spread = ", ".join(f"{r[0]:.3f}" for r in runs)
-            rows.append(f"| {precision} | {bare:,.0f} | {full:,.0f} | {ratio:.3f} ({spread}) | {args.n / full:.1f} |")
-        if {"fp32", "bf16"} <= set(precisions):
-            results["bf16_fp32_map_correlation"] = map_correlation(files["fp32"], files["bf16"])
-    loaded = loading.load(str(args.model))
-    print(
-        f"{results['model']} on {loaded.in_shape} images, n = {args.n:,} samples, device {device}, "
-        f"{args.threads} threads, torch {torch.__version__}\n"
-    )
-    print(
-        "| precision | bare forward (img/s) | engine (img/s) | engine / bare, median (each run) "
-        "| engine time for n (s) |"
-    )
-    print("|---|---|---|---|---|")
-    print("\n".join(rows))
-    if "bf16_fp32_map_correlation" in results:
-        print(f"\nbf16 vs fp32 bias maps: correlation {results['bf16_fp32_map_correlation']:.5f}")
+        for target, n in targets:
+            path, label = model_file(target, args.classes)
+            r = results["models"][label] = measure(path, n, args, device, peak, Path(tmp))
+            for key, row in r["rows"].items():
+                spread = ", ".join(f"{v:.3f}" for v in row["ratios"])
+                print(
+                    f"| {label} | {n:,} | {key} | {r['flops_per_image'] / 1e6:.2f} M | {row['bound']:,.0f} "
+                    f"| {row['bare_forward']:,.0f} ({row['bare_forward'] / row['bound']:.0%}) "
+                    f"| {row['engine']:,.0f} ({row['engine'] / row['bound']:.0%}) "
+                    f"| {row['ratio']:.3f} ({spread}) | {row['engine_seconds']:.1f} |"
+                )
+            rows = r["rows"]
+            if "fp32 compiled" in rows:
+                speedup = rows["fp32 compiled"]["engine"] / rows["fp32 eager"]["engine"]
+                against = rows["fp32 compiled"]["engine"] / rows["fp32 compiled"]["bare_forward"]
+                r["compiled_engine_speedup"] = speedup
+                print(
+                    f"|  |  | fp32: compiled engine / eager engine **{speedup:.2f}**; "
+                    f"compiled engine / compiled bare **{against:.3f}** |  |  |  |  |  |  |"
+                )
+            if {"fp32 eager", "bf16 eager"} <= set(rows):
+                r["bf16_fp32_map_correlation"] = map_correlation(
+                    Path(rows["fp32 eager"]["maps"]), Path(rows["bf16 eager"]["maps"])
+                )
+                print(f"\nbf16 vs fp32 bias maps: correlation {r['bf16_fp32_map_correlation']:.5f}")
     if not args.no_memory:
+        path = model_file(first, args.classes)[0]
         peaks = {args.n // 10: [], args.n: []}
         for _ in range(args.repeats):  # the allocator makes single peaks vary by +-20%
             for n in peaks:
-                peaks[n].append(peak_memory(args.model, n, args.device, args.batch_size))
+                peaks[n].append(peak_memory(path, n, args.device, args.batch_size))
         small, large = (float(np.median(peaks[n])) for n in peaks)
         results["peak_mib"] = {str(n): v for n, v in peaks.items()} | {"median_ratio": large / small}
         print(

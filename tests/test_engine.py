@@ -173,6 +173,7 @@ def test_bf16_runs_and_agrees_with_fp32(tmp_path):
         "compression": "none",
         "store_stimuli": True,
         "threshold": 0.9,
+        "compile": False,
     }
     counts = {}
     for precision in ("fp32", "bf16"):
