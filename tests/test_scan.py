@@ -42,7 +42,9 @@ def scanned(tmp_path_factory, mnist5k):
         fooled = poisoned(datasets.to_tensor(trigger(test.images[test.labels == SOURCE]))).argmax(1)
     refs = []
     for seed in range(4):
-        ref = usernets.train_briefly(usernets.small(), train.images, train.labels, RAW, epochs=2, seed=100 + seed)
+        ref = usernets.train_briefly(
+            usernets.small(seed=100 + seed), train.images, train.labels, RAW, epochs=2, seed=100 + seed
+        )
         refs.append(folder / f"ref{seed}.pt")
         torch.save(ref.state_dict(), refs[-1])
     np.savez(
@@ -99,13 +101,15 @@ def test_scan_names_the_target_and_the_place(scanned):
     # a location is reported when the model answered more than one class; with four briefly
     # trained references and 1e5 noise images it is not reliably on this trigger
     # (docs/your-model.md), so only its form is checked here
+    # (the model trains differently with the threads of the process, so both cases occur)
     if r["location"] is not None:
         top, left, bottom, right = r["location"]["box"]
         assert 0 <= top < bottom <= 28 and 0 <= left < right <= 28 and bottom - top <= 3
-    else:
-        assert r["answers"]["model"][TARGET] > 0.999 and r["score"] is None
+        assert len(r["reference_scores"]) == 4  # each reference against the other three
+    else:  # every noise image answered five: no z-map to scan, so no reference is scanned either
+        assert r["answers"]["model"][TARGET] > 0.999 and r["score"] is None and r["reference_scores"] == []
     assert r["answers"]["above_every_reference"] and r["answers"]["most_over"] == TARGET
-    assert len(r["reference_scores"]) == 4 and r["references"] == 4 and r["n"] == 100000
+    assert r["references"] == 4 and r["n"] == 100000
     assert "SUSPECT" in scanned["stdout"] and "'5'" in scanned["stdout"]
     assert (scanned["folder"] / "scan.png").stat().st_size > 0
 
