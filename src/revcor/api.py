@@ -81,7 +81,7 @@ def classification_images(
     reliability of at least ``target["reliability"]`` (0.9); the statistics then end at the n
     reached (their ``n``), with a checkpoint at every round.
 
-    ``compile`` (True, False or ``"auto"``: for at least 100,000 images) runs the model's
+    ``compile`` (True, False or ``"auto"``: for at least 500,000 images) runs the model's
     forward pass through ``torch.compile``; the answers are the same (see
     :func:`revcor.core.engine.compile_mode`).
     """

@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "--compile",
         choices=["auto", "on", "off"],
         default="auto",
-        help="compile the model's forward pass with torch.compile (auto: for -n of at least 100000)",
+        help="compile the model's forward pass with torch.compile (auto: for -n of at least 500000)",
     )
     im.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     im.add_argument("--batch-size", type=_positive, default=256)

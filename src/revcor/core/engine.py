@@ -35,7 +35,7 @@ from revcor.noise.sources import NoiseSource
 
 log = logging.getLogger(__name__)
 
-COMPILE_MIN_IMAGES = 100_000  # compile: auto compiles runs of at least this many images
+COMPILE_MIN_IMAGES = 500_000  # compile: auto compiles runs of at least this many images (where it pays)
 SMALL_MODEL = 10_000_000  # parameters: on CUDA, smaller models replay CUDA graphs (reduce-overhead)
 # inductor's on-disk caches, shared by every job and run of this user (TORCHINDUCTOR_CACHE_DIR wins)
 COMPILE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "revcor" / "inductor"
