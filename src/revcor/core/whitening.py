@@ -20,11 +20,11 @@ def whiten(
     the solution w of ``(cov + ridge * mean(diag cov) I) w = v``, so that the stimulus
     correlations are divided out (Eq. 5 for STAs; whitened classification images). The
     ridge keeps directions that the stimuli never explore from blowing up. Tensors (STAs) are
-    solved on their device, arrays (maps read from files) with NumPy: the same arithmetic."""
-    if isinstance(cov, np.ndarray):
-        reg = cov + ridge * np.diagonal(cov).mean() * np.eye(len(cov), dtype=cov.dtype)
-        return np.linalg.solve(reg, vectors.T).T
-    import torch  # a tensor comes with torch loaded; reading maps from files never needs it
+    solved on their device; arrays (maps read from files) come back as arrays."""
+    import torch  # here, not at the top: reading maps files loads no torch until a map is whitened
 
+    arrays = isinstance(cov, np.ndarray)  # maps read from files: solved on the CPU, returned as arrays
+    cov, vectors = torch.as_tensor(cov), torch.as_tensor(vectors)
     reg = cov + ridge * cov.diagonal().mean() * torch.eye(len(cov), dtype=cov.dtype, device=cov.device)
-    return torch.linalg.solve(reg, vectors.T).T
+    w = torch.linalg.solve(reg, vectors.T).T
+    return w.numpy() if arrays else w
