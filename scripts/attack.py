@@ -15,6 +15,7 @@ attack.run(
     s.output.json,
     s.params.settings,
     device=device.resolve(s.params.device),
+    compile=s.params.compile,
     progress=s.config["progress"],
 )
 log.info("wrote %s", s.output.h5)

@@ -542,3 +542,12 @@ def figure_pngs(workdir: Path) -> list[str]:
     """Every figure a workflow run drew, as paths below results/figures without .png."""
     root = workdir / "results" / "figures"
     return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.png"))
+
+
+@pytest.fixture
+def compile_cache(tmp_path, monkeypatch):
+    """An empty inductor cache for one test that compiles, and dynamo's in-memory caches reset."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    torch._dynamo.reset()
+    yield tmp_path / "inductor"
+    torch._dynamo.reset()

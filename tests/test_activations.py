@@ -103,6 +103,18 @@ def test_class_means_by_prediction_matches_direct_and_empty_class_is_nan():
     assert no_hooks(net)
 
 
+def test_compiled_class_means_equal_the_eager_ones(compile_cache):
+    net, x = Tiny(), images(300)
+    batches = lambda: ((x[i : i + 64], None) for i in range(0, len(x), 64))  # noqa: E731 (a short last batch)
+    eager = activations.class_means(net, LAYERS, batches(), K, device=CPU)
+    compiled = activations.class_means(net, LAYERS, batches(), K, device=CPU, compiled="default")
+    assert any(compile_cache.rglob("*.py"))
+    assert np.array_equal(compiled["counts"], eager["counts"])
+    for name in LAYERS:
+        np.testing.assert_allclose(compiled["means"][name], eager["means"][name], rtol=1e-5, atol=1e-7)
+    assert no_hooks(net)
+
+
 def test_class_means_by_label_uses_the_labels():
     net = Tiny()
     x = images(90)

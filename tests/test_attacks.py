@@ -77,6 +77,14 @@ def test_target_rates_nan_templates_and_batch_size_invariance():
     assert np.array_equal(np.delete(rates, 1, axis=1), np.delete(full, 1, axis=1))
 
 
+def test_compiled_target_rates_equal_the_eager_ones(compile_cache):
+    t = orthogonal_templates()
+    model, base = TemplateMatcher(t), base_images(45, seed=2)
+    eager = attacks.target_rates(model, t, base, GAMMAS, batch_size=16)
+    compiled = attacks.target_rates(model, t, base, GAMMAS, batch_size=16, compiled="default")
+    assert any(compile_cache.rglob("*.py")) and np.array_equal(compiled, eager)
+
+
 def test_target_rates_only_uses_hard_labels():
     t = orthogonal_templates()
     model = TemplateMatcher(t)

@@ -1,5 +1,6 @@
 """The noise engine, the stored responses and the reductions: exact, chunked, mergeable."""
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -218,14 +219,6 @@ def classify(compile, **kwargs):
     return api.classification_images(SmallCNN().eval(), 2600, compile=compile, **common, **kwargs)
 
 
-@pytest.fixture
-def compile_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
-    torch._dynamo.reset()
-    yield tmp_path / "inductor"
-    torch._dynamo.reset()
-
-
 def test_compiled_forward_passes_give_the_eager_maps(compile_cache):
     eager, compiled = classify(False), classify(True)
     assert (eager.attrs["compiled"], compiled.attrs["compiled"]) == ("eager", "default")
@@ -235,6 +228,21 @@ def test_compiled_forward_passes_give_the_eager_maps(compile_cache):
     for key in ("sum", "sumsq", "xsum"):
         np.testing.assert_allclose(compiled[key], eager[key], rtol=1e-6, atol=1e-9, err_msg=key)
     assert classify("auto").attrs["compiled"] == "eager"  # 2,600 images: compiling would not pay
+
+
+def test_compiling_is_timed_in_the_first_chunk_and_recorded_with_the_responses(compile_cache, tmp_path):
+    src, idx = sources.WhiteNoise((1, 12, 12)), range(3)
+    common = {"n": 2600, "seed": 0, "chunk_size": 1000, "chunks": idx, "batch_size": 256, "device": CPU}
+    chunks = list(engine.run(SmallCNN().eval(), src, **common, compiled="default", progress=False))
+    times = [c.compile_s for c in chunks]
+    path = tmp_path / "part0.h5"
+    attrs = {"experiment": "compiled", "seed": 0, "rng": backend(CPU)}
+    responses.write(path, chunks, n=2600, chunk_size=1000, chunk_indices=idx, source=src, n_logits=3, attrs=attrs)
+    assert times[0] > 0 and times[1:] == [0, 0]
+    with h5py.File(path) as f:
+        assert f.attrs["compile_s"] == times[0]
+    eager = engine.run(SmallCNN().eval(), src, **common, compiled=None, progress=False)
+    assert [c.compile_s for c in eager] == [0, 0, 0]
 
 
 def failing(gm, inputs):

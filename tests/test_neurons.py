@@ -10,7 +10,7 @@ from torch import nn
 from revcor.analyses import neurons
 from revcor.core import maps
 from revcor.models import architectures, specs
-from revcor.models.layers import capture
+from revcor.models.layers import capture, outputs
 from revcor.noise.sources import WhiteNoise
 
 CPU = torch.device("cpu")
@@ -236,6 +236,41 @@ class TinyCNN(nn.Module):
     def forward(self, x):
         x = F.max_pool2d(torch.relu(self.conv1(x)), 2)
         return self.fc(torch.relu(self.conv2(x)).flatten(1))
+
+
+def test_compiled_layer_outputs_give_the_eager_stas(compile_cache, caplog):
+    torch.manual_seed(8)
+    model = TinyCNN().eval()
+    common = {"n": 2500, "seed": 3, "chunk_size": 1000, "batch_size": 256, "progress": False}  # short batches
+    eager = neurons.run(model, ["conv1", "conv2"], WhiteNoise((1, 12, 12)), **common)
+    with caplog.at_level("INFO", logger="revcor.core.engine"):
+        compiled = neurons.run(model, ["conv1", "conv2"], WhiteNoise((1, 12, 12)), **common, compiled="default")
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "revcor.core.engine"]
+    assert message.startswith("compiled the forward pass (default) in ")  # no warning: outputs agree
+    assert any(compile_cache.rglob("*.py"))
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    for name in ("conv1", "conv2"):
+        assert compiled[name]["count"] == 2500
+        np.testing.assert_allclose(compiled[name]["sta"], eager[name]["sta"], rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_layer_outputs_stop_early_or_give_the_logits_too():
+    model = mnist_cnn()
+    x = torch.rand(3, 1, 28, 28)
+    with outputs(model, ["conv1"]) as stopped:
+        logits, out = stopped(x)
+    assert logits is None and out["conv1"].shape == (3, 20, 24, 24)
+    with outputs(model, ["conv2", "conv1"], logits=True, stop=False) as full:
+        logits, out = full(x)
+    assert torch.equal(logits, model(x)) and list(out) == ["conv2", "conv1"]
+    with pytest.raises(ValueError, match="stop=False"):
+        with outputs(model, ["conv1"], logits=True):
+            pass
+    model.forward = lambda x: model.conv1(x)  # conv2 never runs
+    with outputs(model, ["conv1", "conv2"], stop=False) as partial:
+        with pytest.raises(specs.ModelError, match="'conv2' did not run"):
+            partial(x)
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 
 def test_run_end_to_end():

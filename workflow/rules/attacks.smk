@@ -16,6 +16,7 @@ rule attack:
     params:
         settings=config["attacks"],
         device=config["device"],
+        compile=config["engine"]["compile"],
         code=script_version("attack"),
     script:
         "../../scripts/attack.py"

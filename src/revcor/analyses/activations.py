@@ -34,7 +34,7 @@ from revcor.base.device import to_device
 from revcor.core import engine
 from revcor.data.datasets import to_tensor
 from revcor.models.architectures import predict_labels
-from revcor.models.layers import capture, replace_output
+from revcor.models.layers import outputs, replace_output
 from revcor.noise.sources import NoiseSource
 
 INPUT = "input"
@@ -91,6 +91,7 @@ def class_means(
     by: str = "prediction",
     rectify: bool = False,
     device: torch.device = torch.device("cpu"),
+    compiled: str | None = None,
 ) -> dict[str, Any]:
     """Mean output of each layer per class (mean of ``max(output, 0)`` with ``rectify``).
 
@@ -98,7 +99,8 @@ def class_means(
     :func:`noise_batches` or :func:`data_batches`. A sample's class is the model's predicted
     label (``by="prediction"``) or its given label (``by="label"``). Returns
     ``{"means": {layer: (K, *layer output shape) float64, NaN rows for classes without
-    samples}, "counts": (K,) int64}``.
+    samples}, "counts": (K,) int64}``. ``compiled`` is a ``torch.compile`` mode for the
+    forward pass (:func:`revcor.core.engine.compile_mode`), None for the eager pass.
     """
     if by not in BY:
         raise ValueError(f"by must be one of {', '.join(BY)}, got {by!r}")
@@ -107,10 +109,13 @@ def class_means(
     sums: dict[str, torch.Tensor] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     counts = torch.zeros(num_classes, dtype=torch.float64, device=device)
-    with torch.inference_mode(), capture(model, [n for n in layers if n != INPUT]) as outputs:
+    net = None
+    with torch.inference_mode(), outputs(model, [n for n in layers if n != INPUT], logits=True, stop=False) as fn:
         for x, labels in batches:
             x = x.to(device, torch.float32).contiguous(memory_format=layout)
-            logits = model(x)
+            if net is None:  # compiled for the size of the first batch (the others are no larger)
+                net = fn if compiled is None else engine.Compiled(fn, x.shape[0], compiled)
+            logits, layer_outputs = net(x)
             if by == "prediction":
                 cls = predict_labels(logits)
             elif labels is None:
@@ -121,7 +126,7 @@ def class_means(
             onehot = F.one_hot(cls, num_classes).T.double()  # (K, B)
             counts += onehot.sum(1)
             for name in layers:
-                a = x if name == INPUT else outputs[name]
+                a = x if name == INPUT else layer_outputs[name]
                 if not isinstance(a, torch.Tensor):
                     raise ValueError(f"layer {name!r} outputs a {type(a).__name__}, not a tensor")
                 shapes.setdefault(name, tuple(a.shape[1:]))

@@ -40,8 +40,11 @@ def target_rates(
     batch_size: int = 256,
     device: torch.device = torch.device("cpu"),
     progress: bool = False,
+    compiled: str | None = None,
 ) -> np.ndarray:
-    """Fraction of the stimuli ``(1 - g) * base + g * templates[k]`` that ``model`` labels k.
+    """Fraction of the stimuli ``(1 - g) * base + g * templates[k]`` that ``model`` labels k
+    (the forward pass compiled when ``compiled`` is a ``torch.compile`` mode, see
+    :func:`revcor.core.engine.compile_mode`).
 
     ``templates`` (K, C, H, W) in [0, 1], NaN for classes without a template; ``base``
     (N, C, H, W) float in [0, 1] (noise or test images). Returns (G, K) float64, one row per
@@ -55,6 +58,7 @@ def target_rates(
     step = max(1, batch_size // max(n_g, 1))  # base images per forward pass, G stimuli each
     model.eval()
     layout = engine.prepare(model)
+    net = model if compiled is None else engine.Compiled(model, batch_size, compiled)
     with (
         torch.inference_mode(),
         tqdm(total=n * n_g * len(targets), unit="img", unit_scale=True, desc="attack", disable=not progress) as bar,
@@ -63,7 +67,7 @@ def target_rates(
             b = base[start : start + step].to(device, torch.float32)
             for k in targets:
                 x = engine.mix(temps[k], b, g).flatten(0, 1).contiguous(memory_format=layout)
-                labels = predict_labels(engine.forward(model, x, batch_size)).view(n_g, -1)
+                labels = predict_labels(engine.forward(net, x, batch_size)).view(n_g, -1)
                 hits[:, k] += (labels == int(k)).sum(1)
                 bar.update(x.shape[0])
     rates = hits.cpu().numpy() / max(n, 1)

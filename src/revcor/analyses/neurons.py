@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from revcor.core import engine
 from revcor.core.whitening import MAX_WHITEN_DIM, whiten
-from revcor.models.layers import capture, get_layer, run_hooks, stop_after
+from revcor.models.layers import get_layer, outputs
 from revcor.models.loading import device_of
 from revcor.models.specs import ModelError
 from revcor.noise.sources import NoiseSource
@@ -86,11 +86,8 @@ class RF:
 
 def _layer_output(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
     """The output of layer ``name`` on ``x``; the forward pass stops right after that layer."""
-    with capture(model, [name]) as out, stop_after(model, [name]):
-        run_hooks(model, x)
-    if name not in out:
-        raise ModelError(f"layer {name!r} did not run in the model's forward pass")
-    y = out[name]
+    with outputs(model, [name]) as layer_outputs:
+        y = layer_outputs(x)[1][name]
     if not isinstance(y, torch.Tensor) or y.dim() not in (2, 4):
         got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise ModelError(f"layer {name!r} outputs {got}; spike-triggered analysis needs (N, M) or (N, M, H', W')")
@@ -521,13 +518,16 @@ def run(
     whiten_layers: Sequence[str] = (),
     stc_units: Sequence[Sequence[Any]] = (),
     shuffles: int = 20,
+    compiled: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Spike-triggered analysis of ``layers`` on ``n`` noise samples from ``source``.
 
     Noise is drawn chunk by chunk exactly as :mod:`revcor.core.engine` does (chunk ``i`` from
     ``ChunkRNG(seed, i)``), the model (moved to channels-last, in eval mode while running)
-    runs under :func:`capture` only as far as the analysed layers (the rest of the forward
-    pass is skipped), and the reducers are updated batch by batch. ``mean`` is
+    runs only as far as the analysed layers (:func:`~revcor.models.layers.outputs`; the rest of
+    the forward pass is skipped, or pruned by the compiler when ``compiled`` is a
+    ``torch.compile`` mode, see :func:`revcor.core.engine.compile_mode`), and the reducers are
+    updated batch by batch. ``mean`` is
     the noise mean (0.5 for white noise; pass the mean image for other sources).
 
     ``whiten_layers`` also get the whitened STA; ``stc_units`` are ``(layer, channel)`` or
@@ -560,16 +560,16 @@ def run(
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=device)
     try:
         with (
-            capture(model, names) as out,
-            stop_after(model, names),
+            outputs(model, names, stop=compiled is None) as layer_outputs,
             torch.inference_mode(),
             tqdm(total=n, unit="img", unit_scale=True, desc="STA", disable=not progress) as bar,
         ):
+            net = layer_outputs if compiled is None else engine.Compiled(layer_outputs, batch_size, compiled)
             for index in range(engine.n_chunks(n, chunk_size)):
                 stored, _, _ = engine.draw(source, seed, index, n, chunk_size, device)
                 for i in range(0, stored.shape[0], batch_size):
                     x = source.to_input(stored[i : i + batch_size], torch.float32)
-                    run_hooks(model, x.contiguous(memory_format=layout))
+                    out = net(x.contiguous(memory_format=layout))[1]
                     for r in reducers:
                         r.update(x, out)
                     for (layer, channel, pos), stc in zip(units, stcs, strict=False):

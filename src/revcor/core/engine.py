@@ -16,13 +16,16 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils._pytree import tree_leaves, tree_map_only
 from tqdm import tqdm
 
 from revcor.base.device import engine_settings
@@ -64,6 +67,7 @@ class Chunk:
     logits: torch.Tensor
     signal_index: torch.Tensor | None = None
     gamma_index: torch.Tensor | None = None
+    compile_s: float = 0.0  # seconds of this chunk spent compiling the forward pass (and checking it)
 
     @property
     def size(self) -> int:
@@ -196,17 +200,19 @@ def compile_mode(model: nn.Module, setting: bool | str, images: int, device: tor
 
 
 class Compiled:
-    """``model``'s forward pass compiled once for batches of ``batch_size`` (a shorter batch is
-    padded with zeros and its outputs cut), with answers checked against the eager pass on the
-    first batch; if compiling fails, the eager pass after one warning."""
+    """``fn`` (a model, or a function from a batch to tensors such as
+    :func:`revcor.models.layers.outputs`) compiled once for batches of ``batch_size`` (a
+    shorter batch is padded with zeros and its outputs cut), with answers checked against the
+    eager pass on the first batch; if compiling fails, the eager pass after one warning."""
 
-    def __init__(self, model: nn.Module, batch_size: int, mode: str):
+    def __init__(self, fn: Callable[[torch.Tensor], Any], batch_size: int, mode: str):
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(COMPILE_CACHE))
-        self.model, self.batch_size, self.mode = model, batch_size, mode
-        self.fn: Callable[[torch.Tensor], torch.Tensor] = torch.compile(model, mode=mode, dynamic=False)
+        self.model, self.batch_size, self.mode = fn, batch_size, mode
+        self.fn: Callable[[torch.Tensor], Any] = torch.compile(fn, mode=mode, dynamic=False)
         self.checked = False
+        self.seconds = 0.0  # spent compiling and checking (the first batch)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor) -> Any:
         if self.fn is self.model:
             return self.model(x)
         n = x.shape[0]
@@ -214,10 +220,19 @@ class Compiled:
             x = torch.cat([x, x.new_zeros((self.batch_size - n, *x.shape[1:]))]).contiguous(memory_format=_format(x))
         out = self.fn(x) if self.checked else self._first(x)
         # CUDA graphs reuse their output memory on the next replay
-        return out[:n].clone() if self.mode == "reduce-overhead" else out[:n]
+        copy = self.mode == "reduce-overhead"
+        return tree_map_only(torch.Tensor, lambda t: t[:n].clone() if copy else t[:n], out)
 
-    def _first(self, x: torch.Tensor) -> torch.Tensor:
+    def _first(self, x: torch.Tensor) -> Any:
         self.checked = True
+        t = time.perf_counter()
+        out = self._checked(x)
+        self.seconds = time.perf_counter() - t
+        if self.fn is not self.model:
+            log.info("compiled the forward pass (%s) in %.1f s", self.mode, self.seconds)
+        return out
+
+    def _checked(self, x: torch.Tensor) -> Any:
         try:
             out = self.fn(x)
         except torch._dynamo.exc.TorchDynamoException as e:  # BackendCompilerFailed, InductorError, Unsupported
@@ -227,11 +242,22 @@ class Compiled:
             )
             self.fn = self.model
             return self.model(x)
-        eager = self.model(x)
-        differ = int((predict_labels(out) != predict_labels(eager)).sum())
+        differ = _disagreement(out, self.model(x))
         if differ:
-            log.warning("compiled and eager forward passes label %d of %d images differently", differ, len(x))
+            log.warning("compiled and eager forward passes %s", differ)
         return out
+
+
+def _disagreement(out: Any, eager: Any) -> str:
+    """How a compiled pass's output differs from the eager one's ('' if it agrees): logits in
+    the labels they give, layer outputs by more than 1e-3 of their largest value."""
+    if isinstance(out, torch.Tensor):
+        differ = int((predict_labels(out) != predict_labels(eager)).sum())
+        return f"label {differ} of {len(out)} images differently" if differ else ""
+    tensors = [[t for t in tree_leaves(o) if isinstance(t, torch.Tensor)] for o in (out, eager)]
+    pairs = zip(*tensors, strict=True)
+    worst = max((float((a - b).abs().max() / b.abs().max().clamp_min(1e-30)) for a, b in pairs), default=0.0)
+    return f"give outputs that differ by up to {worst:.1e} of their largest value" if worst > 1e-3 else ""
 
 
 def _format(x: torch.Tensor) -> torch.memory_format:
@@ -272,6 +298,7 @@ def run(
     spans = {i: chunk_span(i, n, chunk_size) for i in chunks}
     total = sum(stop - start for start, stop in spans.values())
     net = model if compiled is None else Compiled(model, batch_size, compiled)
+    compile_s = 0.0
     with tqdm(total=total, unit="img", unit_scale=True, desc=desc, disable=not progress) as bar:
         for index, (start, stop) in spans.items():
             stored, sig, gam = draw(source, seed, index, n, chunk_size, device, signal)
@@ -289,5 +316,7 @@ def run(
                 logits.append(forward(net, x.contiguous(memory_format=layout), batch_size))
             out = torch.cat(logits)
             given.check_finite(out, f"noise images {start:,}..{stop - 1:,}")
-            yield Chunk(index, start, stored, out, sig, gam)
+            spent = net.seconds - compile_s if isinstance(net, Compiled) else 0.0
+            compile_s += spent
+            yield Chunk(index, start, stored, out, sig, gam, spent)
             bar.update(stop - start)

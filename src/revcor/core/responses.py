@@ -4,8 +4,9 @@ Layout of ``results/responses/{experiment}/part{j}.h5``: ``logits`` (N, K) float
 (N,) int64, ``stimuli`` (N, C, H, W) in the storage dtype (absent when
 ``store_stimuli`` is false: chunks are then regenerated from their seeds), and for signal
 trials ``signal_index`` and ``gamma_index``. Attributes record the experiment, the sample
-range, the random stream, the model, and ``wall_time_s``: the seconds the part took to draw
-its noise, run the model and store the results.
+range, the random stream, the model, ``wall_time_s``: the seconds the part took to draw
+its noise, run the model and store the results, and ``compile_s``: the part of them spent
+compiling the forward pass (0 for an eager run).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def write(
         "noise": source.describe(),
     }
     comp = _COMPRESSION[compression]
-    t0 = time.perf_counter()
+    t0, compile_s = time.perf_counter(), 0.0
     with store.create(path, meta) as f:
         logits = f.create_dataset("logits", (size, n_logits), dtype="f4")
         labels = f.create_dataset("labels", (size,), dtype="i8")
@@ -72,6 +73,7 @@ def write(
                 chunks=(rows, *source.shape) if comp else None,
             )
         for c in chunks:
+            compile_s += c.compile_s
             lo, hi = c.start - start, c.start - start + c.size
             logits[lo:hi] = to_host(c.logits)
             labels[lo:hi] = to_host(predict_labels(c.logits))
@@ -84,3 +86,4 @@ def write(
                 sig[lo:hi] = to_host(c.signal_index)
                 gam[lo:hi] = to_host(c.gamma_index)
         f.attrs["wall_time_s"] = time.perf_counter() - t0
+        f.attrs["compile_s"] = compile_s

@@ -4,7 +4,7 @@ that are always released: capture outputs, stop a pass early, replace an output.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -107,12 +107,39 @@ def stop_after(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
             handle.remove()
 
 
-def run_hooks(model: nn.Module, x: torch.Tensor) -> None:
-    """Run ``model`` on ``x`` for its hooks' sake, up to where :func:`stop_after` ends it."""
+def run_hooks(model: nn.Module, x: torch.Tensor) -> Any:
+    """Run ``model`` on ``x`` for its hooks' sake, up to where :func:`stop_after` ends it;
+    the model's output, or None if the pass was ended."""
     try:
-        model(x)
+        return model(x)
     except _Stop:
-        pass
+        return None
+
+
+Outputs = tuple[torch.Tensor | None, dict[str, torch.Tensor]]
+
+
+@contextmanager
+def outputs(
+    model: nn.Module, names: Sequence[str], *, logits: bool = False, stop: bool = True
+) -> Iterator[Callable[[torch.Tensor], Outputs]]:
+    """Within the block, a function from a batch to (the model's output if ``logits`` else
+    None, the outputs of the named layers). ``stop`` ends each pass once the layers have run
+    (eager runs); without it the whole pass runs, which a compiled function prunes to what it
+    returns. A layer that does not run raises :class:`ModelError`."""
+    if logits and stop:
+        raise ValueError("the model's output needs the whole forward pass: stop=False")
+    with capture(model, names) as out, stop_after(model, names) if stop else nullcontext():
+
+        def fn(x: torch.Tensor) -> Outputs:
+            out.clear()
+            y = run_hooks(model, x)
+            missing = [name for name in names if name not in out]
+            if missing:
+                raise ModelError(f"layers {', '.join(map(repr, missing))} did not run in the model's forward pass")
+            return (y if logits else None), {name: out[name] for name in names}
+
+        yield fn
 
 
 @contextmanager

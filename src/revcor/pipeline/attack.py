@@ -9,6 +9,7 @@ import torch
 
 from revcor.analyses.attacks import RATE_KINDS, examples, target_rates, white_noise
 from revcor.base import store
+from revcor.core import engine
 from revcor.data.datasets import load, to_tensor
 from revcor.models import loading
 from revcor.noise.sources import WhiteNoise
@@ -24,10 +25,12 @@ def run(
     settings: dict,
     *,
     device: torch.device = torch.device("cpu"),
+    compile: bool | str = "auto",
     progress: bool = False,
 ) -> dict:
     """The workflow's attack step: rates for bias maps and mean images added to white noise
-    and to every test image (Table 2), and example stimuli (Fig. 6A/B, 17)."""
+    and to every test image (Table 2), and example stimuli (Fig. 6A/B, 17). ``compile`` is
+    the config's ``engine.compile``."""
     with store.open_artifact(maps, "maps") as f:
         bias, classes = f["maps"][()], store.get_attr(f, "classes")
         experiment = store.get_attr(f, "experiment")
@@ -41,17 +44,12 @@ def run(
     }
     templates = {"bias": bias, "mean": mean}
     gammas = list(settings["gammas"])
-    rates = {
-        kind: target_rates(
-            model,
-            templates[kind.split(" + ")[1]],
-            bases[kind.split(" + ")[0]],
-            gammas,
-            device=device,
-            progress=progress,
-        )
-        for kind in RATE_KINDS
-    }
+    rates = {}
+    for kind in RATE_KINDS:
+        base, template = bases[kind.split(" + ")[0]], templates[kind.split(" + ")[1]]
+        images = len(base) * len(gammas) * len(template)
+        compiled = engine.compile_mode(model, compile, images, device)
+        rates[kind] = target_rates(model, template, base, gammas, device=device, progress=progress, compiled=compiled)
     g = settings["example_gammas"]
     result = {
         "experiment": Path(maps).stem,

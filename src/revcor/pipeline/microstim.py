@@ -54,7 +54,10 @@ def run(
     if spec["activations"] == "noise":
         source = sources.for_experiment(spec["activation_noise"], engine_cfg["storage"], shape, generator, device)
         batches = activations.noise_batches(source, spec["activation_n"], spec["seed"], batch, device)
-        means = activations.class_means(model, layers, batches, k_classes, by="prediction", rectify=True, device=device)
+        compiled = engine.compile_mode(model, engine_cfg["compile"], spec["activation_n"], device)
+        means = activations.class_means(
+            model, layers, batches, k_classes, by="prediction", rectify=True, device=device, compiled=compiled
+        )
         source_name = (
             f"{spec['activation_noise'].get('noise', {}).get('kind', 'white')}-noise image of {spec['activation_n']:,}"
         )

@@ -54,6 +54,7 @@ def run(
     engine_cfg = engine.settings_for(engine_cfg, source, device)
     batch, chunk = engine_cfg["batch_size"], engine_cfg["chunk_size"]
     mean, mean_chunk = noise_mean(source, spec["seed"], spec["n"], chunk, device)
+    compiled = engine.compile_mode(model, engine_cfg["compile"], spec["n"], device)
     units = neurons.run(
         model,
         spec["layers"],
@@ -69,6 +70,7 @@ def run(
         whiten_layers=spec["whiten"],
         stc_units=[(u["layer"], u["channel"]) for u in spec["stc"]],
         shuffles=spec["shuffles"],
+        compiled=compiled,
     )
     n_logits = loading.check_fits(model, shape, None, str(model_path))
     classes = loaded.class_names(n_logits)
@@ -83,6 +85,7 @@ def run(
         "rng": backend(device),
         "chunk_size": chunk,
         "noise_mean_chunk": mean_chunk,
+        "compiled": compiled or "eager",
         "model_sha256": store.sha256(model_path),
     }
     with store.create(out, attrs) as f:
@@ -98,7 +101,7 @@ def run(
                 for k, v in stc.items():
                     if isinstance(v, np.ndarray):
                         s.create_dataset(k, data=v)
-        _activations(f, spec, model, source, dataset_path, len(classes), batch, chunk, device, progress)
+        _activations(f, spec, model, source, dataset_path, len(classes), batch, chunk, device, compiled, progress)
 
 
 def _activations(
@@ -111,6 +114,7 @@ def _activations(
     batch: int,
     chunk: int,
     device: torch.device,
+    compiled: str | None,
     progress: bool,
 ) -> None:
     """Class means of layer activations (noise by the model's label, real data by the true
@@ -126,6 +130,7 @@ def _activations(
         k,
         by="prediction",
         device=device,
+        compiled=compiled,
     )
     test = datasets.load(dataset_path, "test")
     g = f.create_group("activations")
