@@ -57,6 +57,20 @@ def test_every_format_gives_the_users_answers(tmp_path, user_models, digits, spe
         torch.testing.assert_close(again(digits), got)
 
 
+def test_export_programs_compile_through_their_module_and_torchscript_runs_as_it_is(compile_cache, user_models):
+    from revcor import api
+
+    common = {"input_shape": (1, 28, 28), "batch_size": 256, "chunk_size": 1000, "progress": False, "device": "cpu"}
+    program = str(user_models["program"])
+    eager = api.classification_images(program, 1500, compile=False, **common)
+    compiled = api.classification_images(program, 1500, compile=True, **common)
+    assert compiled.attrs["compiled"] == "default" and any(compile_cache.rglob("*.py"))
+    np.testing.assert_array_equal(compiled["count"], eager["count"])
+    np.testing.assert_allclose(compiled["sum"], eager["sum"], rtol=1e-6, atol=1e-9)
+    script = api.classification_images(str(user_models["script"]), 300, compile=True, **common)
+    assert script.attrs["compiled"] == "eager"
+
+
 def test_torchvision_architecture_with_a_weights_file(tmp_path):
     net = torchvision.models.get_model("resnet18", num_classes=7).eval()
     torch.save(net.state_dict(), tmp_path / "w.pt")
