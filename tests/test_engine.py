@@ -139,6 +139,27 @@ def test_stats_roundtrip_and_merge_checks(tmp_path):
         merge([stats, gap])
 
 
+def test_uint8_levels_reduce_exactly_as_their_float_values():
+    g = torch.Generator().manual_seed(3)
+    levels = torch.randint(0, 256, (600, 1, 6, 6), dtype=torch.uint8, generator=g)
+    levels[:258] = 255  # the largest sums of squares a float32 batch holds
+    logits = torch.randn(600, 3, generator=g)
+    layout = Layout(["a", "b", "c"])
+    stats = {}
+    for kind, noise, step in (("levels", levels, 200), ("float", levels.double() / 255, 600)):
+        red = Reducer(layout, (1, 6, 6), 3, [100, 600], 0, 600, CPU)
+        for i in range(0, 600, step):  # the first batch straddles the checkpoint
+            red.update(i, noise[i : i + step], logits[i : i + step])
+        stats[kind] = red.result()
+    for key, value in stats["float"].arrays.items():
+        np.testing.assert_allclose(stats["levels"][key], value, rtol=1e-13, atol=1e-12, err_msg=key)
+    assert stats["levels"]["sumsq"][0, 0, 0].sum() == pytest.approx(
+        (levels[:100].double() / 255).pow(2).sum().item(), rel=1e-14
+    )
+    with pytest.raises(ValueError, match="259 uint8 trials in one update; at most 258"):
+        Reducer(layout, (1, 6, 6), 3, [600], 0, 600, CPU).update(0, levels[:259], logits[:259])
+
+
 def test_reducer_memory_does_not_depend_on_n():
     layout = Layout(["a", "b"])
     small = Reducer(layout, (1, 6, 6), 2, [10], 0, 10, CPU)

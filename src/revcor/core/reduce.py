@@ -32,6 +32,7 @@ from revcor.noise.sources import NoiseSource
 GROUP_SUMS = ("sum", "sumsq", "wsum", "tsum", "hsum")
 GROUP_COUNTS = ("count", "wcount", "tcount", "hcount")
 SIGNAL_SUMS = ("ssum",)
+EXACT_BATCH = 258  # uint8 trials per update: 258 * 255**2 < 2**24, so float32 sums of squares stay exact
 
 
 def predict(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,20 +58,24 @@ class Reducer:
         stop: int,
         device: torch.device,
         threshold: float = 0.9,
-        dtype: torch.dtype = torch.float64,
     ):
         self.layout, self.image_shape = layout, tuple(image_shape)
         self.checkpoints = sorted(set(int(c) for c in checkpoints))
-        self.start, self.stop, self.threshold = start, stop, threshold
-        self.device, self.dtype = device, dtype
-        d, g, p = int(np.prod(image_shape)), layout.n_groups, len(self.checkpoints)
+        self.start, self.stop, self.threshold, self.device = start, stop, threshold, device
+        d, g, k, p = int(np.prod(image_shape)), layout.n_groups, n_logits, len(self.checkpoints)
         self._cp = torch.as_tensor(self.checkpoints, device=device)
-        zeros = lambda *s: torch.zeros(*s, dtype=dtype, device=device)  # noqa: E731
-        self.acc = {k: zeros(p * g, d) for k in GROUP_SUMS}
-        self.acc |= {k: zeros(p * g) for k in GROUP_COUNTS}
-        self.acc |= {"xsum": zeros(p, n_logits, d), "lsum": zeros(p, n_logits), "lsumsq": zeros(p, n_logits)}
+        zeros = lambda *s: torch.zeros(*s, dtype=torch.float64, device=device)  # noqa: E731
+        # one buffer per matrix product (rows: indicators, one-hot rows on squares, weights),
+        # so that a batch adds to each in one step; the statistics are views of them
+        self._ind, self._sq, self._wt = zeros(p, 3 * g, d), zeros(p, g, d), zeros(p, g + k, d)
+        self._ind_n, self._wt_n = zeros(p, 3 * g), zeros(p, g + k)
+        thirds = lambda t: (t[:, :g], t[:, g : 2 * g], t[:, 2 * g :])  # noqa: E731
+        self.acc = dict(zip(("sum", "tsum", "hsum"), thirds(self._ind), strict=True))
+        self.acc |= dict(zip(("count", "tcount", "hcount"), thirds(self._ind_n), strict=True))
+        self.acc |= {"sumsq": self._sq, "wsum": self._wt[:, :g], "xsum": self._wt[:, g:]}
+        self.acc |= {"wcount": self._wt_n[:, :g], "lsum": self._wt_n[:, g:], "lsumsq": zeros(p, k)}
         if layout.signals is not None:
-            self.acc["ssum"] = zeros(p * g, d)
+            self.acc["ssum"] = zeros(p, g, d)
 
     def update(
         self,
@@ -81,47 +86,46 @@ class Reducer:
         gamma_index: torch.Tensor | None = None,
         stimulus: torch.Tensor | None = None,
     ) -> None:
-        """Add trials ``start .. start + len(noise)`` (noise and stimulus flattened or not).
+        """Add trials ``start .. start + len(noise)``: ``noise`` is float, or uint8 levels ``v``
+        standing for ``v / 255`` (flattened or not, as is ``stimulus``).
 
-        All group sums come from one matrix product per checkpoint bucket: rows of
-        [one-hot group; one-hot x confidence; one-hot x (confidence > threshold); one-hot x
-        (even trial); logits] times the (trials x pixels) noise, in float64.
+        The group sums come from matrix products per checkpoint bucket: indicator rows
+        [one-hot group; one-hot x (confidence > threshold); one-hot x (even trial)] times the
+        noise (and the one-hot rows times its square), and weighted rows [one-hot x
+        confidence; logits] times the noise in float64. For uint8 levels the indicator
+        products are sums of integers below 2**24, exact in float32 (twice as fast), and are
+        scaled in float64.
         """
         b, g = noise.shape[0], self.layout.n_groups
-        x = noise.reshape(b, -1).to(self.dtype)
+        levels = noise.dtype == torch.uint8
+        if levels and b > EXACT_BATCH:
+            raise ValueError(f"{b} uint8 trials in one update; at most {EXACT_BATCH} sum exactly in float32")
+        exact, scale = (torch.float32, 1 / 255) if levels else (torch.float64, 1.0)
+        flat = noise.reshape(b, -1)
+        xe, x = flat.to(exact), flat.to(torch.float64)
         labels, conf = predict(logits)
         idx = torch.arange(start, start + b, device=self.device)
         bucket = torch.searchsorted(self._cp, idx, right=True)
         if int(bucket[-1]) >= len(self.checkpoints):
             raise ValueError(f"trial index beyond the last checkpoint {self.checkpoints[-1]}")
-        onehot = torch.zeros(g, b, dtype=self.dtype, device=self.device)
-        onehot[self.layout.group(labels, signal_label, gamma_index), torch.arange(b, device=self.device)] = 1
-        lg = logits.to(self.dtype)
+        onehot = torch.zeros(g, b, dtype=exact, device=self.device)
+        onehot[self.layout.group(labels, signal_label, gamma_index), idx - start] = 1
         even = idx % 2 == 0  # the first half; trials are independent draws, so the halves are too
-        w = torch.cat([onehot, onehot * conf.to(self.dtype), onehot * (conf > self.threshold), onehot * even, lg.T])
-        sq = x * x
-        stim = None if stimulus is None else stimulus.reshape(b, -1).to(self.dtype)
+        indicators = torch.cat([onehot, onehot * (conf > self.threshold), onehot * even])
+        weights = torch.cat([onehot.to(torch.float64) * conf, logits.to(torch.float64).T])
+        sq = xe * xe
+        stim = None if stimulus is None else stimulus.reshape(b, -1).to(torch.float64)
         first, last = int(bucket[0]), int(bucket[-1])
         for p in range(first, last + 1):
-            wp = w if first == last else w * (bucket == p)
-            rows = slice(p * g, (p + 1) * g)
-            out = wp @ x
-            a = self.acc
-            a["sum"][rows] += out[:g]
-            a["wsum"][rows] += out[g : 2 * g]
-            a["tsum"][rows] += out[2 * g : 3 * g]
-            a["hsum"][rows] += out[3 * g : 4 * g]
-            a["xsum"][p] += out[4 * g :]
-            totals = wp.sum(1)
-            a["count"][rows] += totals[:g]
-            a["wcount"][rows] += totals[g : 2 * g]
-            a["tcount"][rows] += totals[2 * g : 3 * g]
-            a["hcount"][rows] += totals[3 * g : 4 * g]
-            a["lsum"][p] += totals[4 * g :]
-            a["lsumsq"][p] += (wp[4 * g :] ** 2).sum(1)
-            a["sumsq"][rows] += wp[:g] @ sq
+            ip, wp = (indicators, weights) if first == last else (indicators * (bucket == p), weights * (bucket == p))
+            self._ind[p].add_(ip @ xe, alpha=scale)
+            self._sq[p].add_(ip[:g] @ sq, alpha=scale**2)
+            self._wt[p].addmm_(wp, x, alpha=scale)
+            self._ind_n[p].add_(ip.sum(1))
+            self._wt_n[p].add_(wp.sum(1))
+            self.acc["lsumsq"][p].add_(wp[g:].square().sum(1))
             if stim is not None:
-                a["ssum"][rows] += wp[:g] @ stim
+                self.acc["ssum"][p].addmm_(ip[:g].to(torch.float64), stim)
 
     def result(self, attrs: dict | None = None) -> Stats:
         """Cumulate buckets into prefix statistics and move them to the host."""
@@ -129,7 +133,7 @@ class Reducer:
         arrays = {}
         for k, v in self.acc.items():
             if k in GROUP_SUMS + GROUP_COUNTS + SIGNAL_SUMS:
-                v = v.reshape(p, *self.layout.shape, *v.shape[1:])
+                v = v.reshape(p, *self.layout.shape, *v.shape[2:])
             arrays[k] = torch.cumsum(v, dim=0).cpu().numpy()
         return Stats(self.layout, self.checkpoints, self.image_shape, arrays, self.start, self.stop, dict(attrs or {}))
 
@@ -143,7 +147,7 @@ def reduce_responses(
     *,
     signal: Signal | None = None,
     threshold: float = 0.9,
-    batch_size: int = 1024,
+    batch_size: int = 256,
     progress: bool = False,
     desc: str = "reduce",
 ) -> Stats:
@@ -188,13 +192,15 @@ def reduce_chunk(
     signal: Signal | None = None,
     signal_index: torch.Tensor | None = None,
     gamma_index: torch.Tensor | None = None,
-    batch_size: int = 1024,
+    batch_size: int = 256,
 ) -> None:
-    """Add one chunk's trials to ``reducer`` in float64, a batch at a time (small batches
-    keep the float64 copy in cache)."""
+    """Add one chunk's trials to ``reducer``, a batch at a time: uint8 noise as its levels
+    (summed exactly), other noise in float64; batches of ``batch_size`` (at most
+    :data:`EXACT_BATCH`) keep the copies in cache."""
+    levels = stored.dtype == torch.uint8 and source.input_shape == source.shape
     for i in range(0, stored.shape[0], batch_size):
         j = slice(i, i + batch_size)
-        noise = source.to_input(stored[j], torch.float64)
+        noise = None if levels and signal is None else source.to_input(stored[j], torch.float64)
         extra = {}
         if signal is not None:
             extra = {
@@ -202,4 +208,4 @@ def reduce_chunk(
                 "gamma_index": gamma_index[j],
                 "stimulus": signal_trials(noise, signal, signal_index[j], gamma_index[j]),
             }
-        reducer.update(start + i, noise, logits[j], **extra)
+        reducer.update(start + i, stored[j] if levels else noise, logits[j], **extra)
