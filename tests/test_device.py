@@ -18,6 +18,31 @@ def test_auto_is_cpu_here_and_missing_devices_are_clear_errors():
             device.resolve("cuda:0")
 
 
+def test_freed_buffers_are_reused_without_new_page_faults():
+    """What every batch does: allocate a few large buffers, free them, allocate them again.
+    Kept in the process, the pages are touched once; glibc's default returns them to the
+    system each time (here 30,000 faults in five batches of these sizes, of 46,080 pages touched)."""
+    import platform
+    import resource
+
+    assert device.keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
+    if platform.libc_ver()[0] != "glibc":
+        return
+
+    def batch():
+        buffers = [torch.empty(12 << 20, dtype=torch.uint8).fill_(1) for _ in range(3)]
+        del buffers
+
+    for _ in range(3):  # the heap settles into blocks of these sizes
+        batch()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        batch()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    touched = 5 * 3 * (12 << 20) // resource.getpagesize()
+    assert faults < touched / 4, f"{faults} page faults in five batches that touch {touched} pages"
+
+
 def test_batch_and_chunk_sizes_adapt_to_the_device_and_the_input_size():
     mnist, imagenet = 28 * 28, 3 * 224 * 224
     cpu = device.engine_settings(ENGINE, CPU, mnist)
