@@ -16,7 +16,9 @@ precision; with ``--compile`` each also with the forward pass compiled (``torch.
 compiling before the clock starts: the steady state). The roofline: the machine's measured
 matrix-multiply peak and the model's FLOPs per image (``torch.utils.flop_counter``) bound
 the rate at peak/FLOPs; every rate is also given as a fraction of that bound. ``--also``
-measures more models in the same run (``PATH=n`` or ``arch:ARCH:C,H,W=n``). Then the
+measures more models in the same run (``PATH=n`` or ``arch:ARCH:C,H,W=n``); ``--baseline REV``
+also times the eager engine of an older revision (exported with ``git archive``) on ``--model``
+in each repetition, so a speed-up over the code of that day is measured in the same run. Then the
 correlation of bf16 and fp32 bias maps, and the peak memory of the engine at n/10 and n
 samples (each in a fresh process). Prints Markdown tables.
 """
@@ -44,6 +46,8 @@ from revcor.models import loading
 from revcor.models.architectures import build
 from revcor.pipeline import responses as pipeline_responses
 from revcor.pipeline import stats_part
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ENGINE = {
     "batch_size": 256,
@@ -129,6 +133,20 @@ def compile_seconds(model_path: str, device: str, batch: int) -> tuple[float, fl
             for _ in range(2)
         )
     return cold, warm
+
+
+def baseline_seconds(tree: Path, model_path: str, n: int, batch: int) -> float:
+    """Seconds of the eager engine (noise + forward + HDF5 + reduction of ``n`` images) of the
+    code exported to ``tree`` by ``--baseline``, in a fresh process."""
+    code = (
+        f"import sys, pathlib, tempfile, torch; sys.path[:0] = [{str(tree / 'src')!r}, {str(tree / 'benchmarks')!r}];"
+        f"import engine as b; torch.set_num_threads({torch.get_num_threads()});"
+        f"print(b.full_engine({model_path!r}, {n}, 'fp32', torch.device('cpu'), "
+        f"pathlib.Path(tempfile.mkdtemp()), {batch})[0])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
+    return float(out.stdout.split()[-1])
 
 
 def cli_seconds(model_path: str, n: int) -> float:
@@ -226,6 +244,10 @@ def measure(model_path: str, n: int, args: argparse.Namespace, device: torch.dev
                 )
                 full = n / (elapsed - compiling)
                 runs.setdefault(mode, []).append((full / bare, bare, full, compiling, maps))
+            if args.baseline_tree and precision == "fp32" and model_path == args.model:
+                out.setdefault("baseline_seconds", []).append(
+                    baseline_seconds(args.baseline_tree, model_path, n, args.batch_size)
+                )
         for mode, rows in runs.items():
             ratio, bare, full, compiling, maps = sorted(rows, key=lambda r: r[0])[len(rows) // 2]
             out["rows"][f"{precision} {mode}"] = {
@@ -260,9 +282,22 @@ def main() -> None:
     p.add_argument(
         "--cli", action="store_true", help="also time `revcor images MODEL -n N` end to end (start-up included)"
     )
+    p.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also time the eager engine of git revision REV (e.g. the code an issue was filed against) "
+        "for --model, in a fresh process in each repetition",
+    )
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    args.baseline_tree = None
+    if args.baseline:
+        args.baseline_tree = Path(tempfile.mkdtemp())
+        archive = subprocess.run(
+            ["git", "archive", args.baseline, "src", "benchmarks"], check=True, capture_output=True, cwd=ROOT
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(args.baseline_tree)], input=archive, check=True)
     device = resolve(args.device)
     first = f"arch:{args.arch}:{args.shape}" if args.arch else args.model
     targets = [(first, args.n)] + [(a.rsplit("=", 1)[0], int(a.rsplit("=", 1)[1])) for a in args.also]
@@ -307,6 +342,14 @@ def main() -> None:
                     f"\n{label}, fp32: compiling in a fresh process {cold:.1f} s with empty caches, {warm:.1f} s "
                     f"with warm ones; compiled engine / compiled bare (steady state) **{comp['ratio']:.3f}**; "
                     f"eager engine time / (compiled engine time + warm compile) **{r['compiled_engine_speedup']:.2f}**"
+                )
+            if "baseline_seconds" in r and "fp32 compiled" in rows:
+                base = float(np.median(r["baseline_seconds"]))
+                r["speedup_over_baseline"] = base / (rows["fp32 compiled"]["engine_seconds"] + warm)
+                print(
+                    f"\n{label}: the eager engine of {args.baseline} took {base:.1f} s (median; "
+                    f"{', '.join(f'{v:.1f}' for v in r['baseline_seconds'])}); "
+                    f"/ (compiled engine time + warm compile) **{r['speedup_over_baseline']:.2f}**"
                 )
             if args.cli and target == first:
                 r["cli_seconds"] = cli_seconds(path, n)
