@@ -93,7 +93,7 @@ class Reducer:
         [one-hot group; one-hot x (confidence > threshold); one-hot x (even trial)] times the
         noise (and the one-hot rows times its square), and weighted rows [one-hot x
         confidence; logits] times the noise in float64. For uint8 levels the indicator
-        products are sums of integers below 2**24, exact in float32 (twice as fast), and are
+        products are sums of integers below 2**24, exact in float32 (half the cost of float64), and are
         scaled in float64.
         """
         b, g = noise.shape[0], self.layout.n_groups
