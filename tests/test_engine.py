@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from revcor.core import engine, responses
-from revcor.core.reduce import Reducer, predict, reduce_responses
+from revcor.core.reduce import EXACT_BATCH, Reducer, predict, reduce_responses
 from revcor.core.stats import Layout, Stats, merge, rounds
 from revcor.noise import sources
 from revcor.noise.rng import backend
@@ -142,11 +142,11 @@ def test_stats_roundtrip_and_merge_checks(tmp_path):
 def test_uint8_levels_reduce_exactly_as_their_float_values():
     g = torch.Generator().manual_seed(3)
     levels = torch.randint(0, 256, (600, 1, 6, 6), dtype=torch.uint8, generator=g)
-    levels[:258] = 255  # the largest sums of squares a float32 batch holds
+    levels[:EXACT_BATCH] = 255  # the first batch: the largest sums of squares float32 holds exactly
     logits = torch.randn(600, 3, generator=g)
     layout = Layout(["a", "b", "c"])
     stats = {}
-    for kind, noise, step in (("levels", levels, 200), ("float", levels.double() / 255, 600)):
+    for kind, noise, step in (("levels", levels, EXACT_BATCH), ("float", levels.double() / 255, 600)):
         red = Reducer(layout, (1, 6, 6), 3, [100, 600], 0, 600, CPU)
         for i in range(0, 600, step):  # the first batch straddles the checkpoint
             red.update(i, noise[i : i + step], logits[i : i + step])
