@@ -115,38 +115,42 @@ def full_engine(
     return elapsed, compiling, out
 
 
+def fresh_engine(
+    model_path: str,
+    n: int,
+    device: str,
+    batch: int,
+    *,
+    compile: bool = False,
+    tree: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[float, float, float]:
+    """:func:`full_engine` at fp32 in a fresh process (with ``tree``, the code ``--baseline``
+    exported there): its seconds, the seconds of them spent compiling, and the process's peak
+    resident memory (MiB)."""
+    paths = [str(tree / "src"), str(tree / "benchmarks")] if tree else [str(Path(__file__).parent)]
+    code = (
+        f"import sys, pathlib, resource, tempfile, torch; sys.path[:0] = {paths!r};"
+        f"import engine as b; torch.set_num_threads({torch.get_num_threads()});"
+        f"r = b.full_engine({model_path!r}, {n}, 'fp32', b.resolve({device!r}), "
+        f"pathlib.Path(tempfile.mkdtemp()), {batch}, compile={compile});"
+        f"print(r[0], r[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    env = {k: v for k, v in os.environ.items() if not (tree and k == "PYTHONPATH")} | (env or {})
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
+    seconds, compiling, peak_kib = out.stdout.split()[-3:]
+    return float(seconds), float(compiling), int(peak_kib) / 1024
+
+
 def compile_seconds(model_path: str, device: str, batch: int) -> tuple[float, float]:
     """Seconds to compile the engine's forward pass in a fresh process with empty inductor
     caches, then in another fresh process with the caches the first one left (a second job)."""
-    code = (
-        f"import sys, pathlib, tempfile, torch; sys.path.insert(0, {str(Path(__file__).parent)!r});"
-        f"import engine as b; torch.set_num_threads({torch.get_num_threads()});"
-        f"print(b.full_engine({model_path!r}, {batch}, 'fp32', b.resolve({device!r}), "
-        f"pathlib.Path(tempfile.mkdtemp()), {batch}, compile=True)[1])"
-    )
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
         cold, warm = (
-            float(
-                subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
-            )
+            fresh_engine(model_path, batch, device, batch, compile=True, env={"TORCHINDUCTOR_CACHE_DIR": cache})[1]
             for _ in range(2)
         )
     return cold, warm
-
-
-def baseline_seconds(tree: Path, model_path: str, n: int, batch: int) -> float:
-    """Seconds of the eager engine (noise + forward + HDF5 + reduction of ``n`` images) of the
-    code exported to ``tree`` by ``--baseline``, in a fresh process."""
-    code = (
-        f"import sys, pathlib, tempfile, torch; sys.path[:0] = [{str(tree / 'src')!r}, {str(tree / 'benchmarks')!r}];"
-        f"import engine as b; torch.set_num_threads({torch.get_num_threads()});"
-        f"print(b.full_engine({model_path!r}, {n}, 'fp32', torch.device('cpu'), "
-        f"pathlib.Path(tempfile.mkdtemp()), {batch})[0])"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
-    return float(out.stdout.split()[-1])
 
 
 def cli_seconds(model_path: str, n: int) -> float:
@@ -166,19 +170,6 @@ def cli_seconds(model_path: str, n: int) -> float:
         ]
         subprocess.run(cmd, check=True, capture_output=True)
         return time.perf_counter() - t
-
-
-def peak_memory(model_path: str, n: int, device: str, batch: int) -> float:
-    """Peak resident memory (MiB) of a fresh process running the engine on n samples."""
-    code = (
-        f"import sys, tempfile, pathlib, resource; sys.path.insert(0, {str(Path(__file__).parent)!r});"
-        f"import engine as b, torch; torch.set_num_threads({torch.get_num_threads()});"
-        f"b.full_engine({model_path!r}, {n}, 'fp32', b.resolve({device!r}), "
-        f"pathlib.Path(tempfile.mkdtemp()), {batch});"
-        f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return int(out.stdout.split()[-1]) / 1024
 
 
 def matmul_peak(device: torch.device, precision: str, size: int = 2048, repeats: int = 10) -> float:
@@ -246,7 +237,7 @@ def measure(model_path: str, n: int, args: argparse.Namespace, device: torch.dev
                 runs.setdefault(mode, []).append((full / bare, bare, full, compiling, maps))
             if args.baseline_tree and precision == "fp32" and model_path == args.model:
                 out.setdefault("baseline_seconds", []).append(
-                    baseline_seconds(args.baseline_tree, model_path, n, args.batch_size)
+                    fresh_engine(model_path, n, args.device, args.batch_size, tree=args.baseline_tree)[0]
                 )
         for mode, rows in runs.items():
             ratio, bare, full, compiling, maps = sorted(rows, key=lambda r: r[0])[len(rows) // 2]
@@ -368,7 +359,7 @@ def main() -> None:
         peaks = {args.n // 10: [], args.n: []}
         for _ in range(args.repeats):  # the allocator makes single peaks vary by +-20%
             for n in peaks:
-                peaks[n].append(peak_memory(path, n, args.device, args.batch_size))
+                peaks[n].append(fresh_engine(path, n, args.device, args.batch_size)[2])
         small, large = (float(np.median(peaks[n])) for n in peaks)
         results["peak_mib"] = {str(n): v for n, v in peaks.items()} | {"median_ratio": large / small}
         print(
