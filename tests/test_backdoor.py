@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 
 import numpy as np
 import pytest
@@ -190,70 +189,3 @@ def test_derive_rejects_bad_arguments(toy, tmp_path):
     with pytest.raises(ValueError, match="known patches"):
         pipeline_backdoor.derive(src, tmp_path / "bad.h5", name="b", patch="q", source=0, target=1)
     assert not (tmp_path / "bad.h5").exists()
-
-
-# --------------------------------------------------------------------------- detection
-
-
-def test_smoothed_combines_channels_and_keeps_the_null_scale():
-    rng = np.random.default_rng(0)
-    z = rng.normal(size=(20, 3, 32, 32))
-    s = backdoor.smoothed(z, 3)
-    assert s.shape == (20, 32, 32)
-    assert abs(s.std() - 1) < 0.05 and abs(s[:, 0].std() - 1) < 0.1  # borders too
-    # direct computation at an interior pixel and at a corner
-    c = z.sum(1) / math.sqrt(3)
-    assert s[4, 10, 20] == pytest.approx(c[4, 9:12, 19:22].sum() / 3)
-    assert s[4, 0, 0] == pytest.approx(c[4, :2, :2].sum() / 2)
-    # NaN (empty class) counts as 0; size 1 is the channel combination alone
-    z[2] = np.nan
-    assert (backdoor.smoothed(z, 5)[2] == 0).all()
-    np.testing.assert_allclose(backdoor.smoothed(z, 1)[0], c[0])
-    with pytest.raises(ValueError, match="positive odd"):
-        backdoor.smoothed(z, 4)
-
-
-def test_detect_finds_an_injected_local_excess_at_the_patch():
-    rng = np.random.default_rng(1)
-    refs = rng.normal(size=(5, 10, 1, 28, 28))
-    model = rng.normal(size=(10, 1, 28, 28))
-    null_score = backdoor.detect(model, refs)["score"]
-    attacked = model.copy()
-    attacked[1, 0, 1:4, 1:4] += 3
-    found = backdoor.detect(attacked, refs, size=3)
-    assert found["class"] == 1 and found["sign"] == 1
-    assert backdoor.hit(found, "x", (1, 28, 28), target=1)
-    assert not backdoor.hit(found, "x", (1, 28, 28), target=2)
-    assert not backdoor.hit(found, "c", (1, 28, 28), target=1)
-    assert found["score"] > null_score
-    assert found["score"] == pytest.approx(np.abs(backdoor.excess(attacked, refs, 3)).max())
-
-
-def test_excess_floors_the_reference_spread_and_checks_shapes():
-    refs = np.zeros((3, 2, 1, 8, 8))
-    model = np.zeros((2, 1, 8, 8))
-    model[0, 0, 4, 4] = 3.0  # smoothed: 1 in the 3x3 around (4, 4); references agree exactly
-    e = backdoor.excess(model, refs, 3)
-    assert e.max() == pytest.approx(1.0)
-    found = backdoor.detect(-model, refs)
-    assert found["sign"] == -1 and found["score"] == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="at least 2 reference"):
-        backdoor.excess(model, refs[:1], 3)
-    with pytest.raises(ValueError, match=r"shape \(R, 2, 1, 8, 8\)"):
-        backdoor.excess(model, refs[:, :1], 3)
-
-
-def test_hit_tolerance():
-    found = {"class": 9, "row": 9, "col": 25}
-    assert not backdoor.hit(found, "c", (28, 28), 9)  # box rows 1-6, rows up to 8 with tolerance 2
-    assert backdoor.hit(found, "c", (28, 28), 9, tolerance=3)
-
-
-def test_auroc():
-    assert backdoor.auroc([3, 4, 5], [0, 1, 2]) == 1.0
-    assert backdoor.auroc([0, 1], [2, 3, 4]) == 0.0
-    assert backdoor.auroc([1, 1], [1, 1, 1]) == 0.5
-    assert backdoor.auroc([2, 0], [1]) == 0.5
-    assert backdoor.auroc([1, 2], [1, 0]) == pytest.approx(0.875)
-    assert math.isnan(backdoor.auroc([], [1.0]))
-    assert math.isnan(backdoor.auroc([1.0], []))

@@ -22,12 +22,14 @@ MAD of the null norms, as the informational value of Brinkman et al. 2019 is def
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+from scipy.special import ndtri
 
 from revcor.base import store
 
@@ -417,3 +419,37 @@ class NullTest:
     def difference(self, a: dict, b: dict, bank_b: NullBank) -> tuple[np.ndarray, Assessment]:
         """:func:`difference` of maps ``a`` (of this bank's noise) and ``b`` (of ``bank_b``'s)."""
         return difference(a, b, self.bank, bank_b, **self._settings())
+
+
+PIVOT_DRAWS = 200_000  # Monte Carlo draws of the pivot's null distribution (p-values down to 5e-6)
+PIVOT_FAMILIES = ("gumbel", "normal")
+
+
+@functools.cache
+def _pivot(references: int, family: str) -> np.ndarray:
+    """Sorted null draws of ``(x0 - mean(x1..xR)) / sd(x1..xR)`` for R + 1 independent draws of
+    the standard member of ``family``: the same for every location and scale."""
+    rng = np.random.default_rng(20191204)
+    u = rng.random((PIVOT_DRAWS, references + 1))
+    x = -np.log(-np.log(u)) if family == "gumbel" else ndtri(u)
+    return np.sort((x[:, 0] - x[:, 1:].mean(1)) / x[:, 1:].std(1, ddof=1))
+
+
+def predictive_p(value: float, references: np.ndarray, family: str = "gumbel") -> float:
+    """The chance that a new draw from the distribution of ``references`` (R >= 2 values of a
+    location-scale ``family``: ``gumbel`` for maxima, ``normal``) is at least ``value``, with
+    the uncertainty of location and scale estimated from only R values accounted for: the
+    studentised value is a pivot whose null distribution does not depend on them (Student's t
+    is the normal case). Exact for independent draws of the family. NaN when the references
+    have no spread (they say nothing about the scale)."""
+    ref = np.asarray(references, dtype=np.float64)
+    if family not in PIVOT_FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(PIVOT_FAMILIES)}, got {family!r}")
+    if len(ref) < 2:
+        raise ValueError(f"need at least 2 reference values for a spread, got {len(ref)}")
+    sd = ref.std(ddof=1)
+    if not sd > 0:
+        return float("nan")
+    null = _pivot(len(ref), family)
+    beyond = len(null) - np.searchsorted(null, (value - ref.mean()) / sd, side="left")
+    return float((beyond + 1) / (len(null) + 1))
