@@ -86,7 +86,8 @@ TINY = {
     "attacks": {"experiments": ["gabor"], "noise_samples": 500, "gammas": [0.0, 0.5, 1.0]},
     "comparisons": {"gabor-vae": {"a": "gabor", "b": "vae"}},
     "backdoors": {"x0to1": {"dataset": "mnist-5k", "patch": "x", "source": 0, "target": 1}},
-    "detection": {"seeds": [0], "reference_seeds": [100, 101], "n": 2000},  # the clean model of seed 0 is cnn
+    # the clean model of seed 0 is cnn; 3 references, the fewest for a verdict
+    "detection": {"seeds": [0], "reference_seeds": [100, 101, 102], "n": 2000, "local": {"n": 3000}},
     "neurons": {
         "units": {
             "model": "mnist-5k/cnn",

@@ -772,28 +772,37 @@ def test_backdoor_detection_scores_hits_and_auroc(tmp_path):
             "name": name,
             "models": models,
             "auroc": auroc,
+            "paper_auroc": 0.5,
+            "alpha": 0.05,
+            "suspects": {"clean": sum(s > 1.3 for s in clean), "poisoned": sum(s > 1.3 for s in poisoned)},
+            "counts": {"clean": len(clean), "poisoned": len(poisoned)},
             "references": 3,
             "spec": {"patch": "x", "source": 0, "target": 1},
         }
 
     results = [
-        result("x0to1", [1.0, 2.0], [5.0, 6.0, 1.5], [True, True, False], 5 / 6),
+        result("x0to1", [0.2, 0.5], [5.0, 6.0, 1.0], [True, True, False], 5 / 6),
         result("c8to9", [3.0], [2.0], [False], 0.0),
     ]
     fig = attack_plots.backdoor_detection(results)
     axes = fig.get_axes()
     assert len(axes) == 2
-    assert axes[0].get_title() == "x0to1: x patch, 0→1\nAUROC 0.83 (3 reference models)"
-    assert axes[1].get_title().endswith("AUROC 0.00 (3 reference models)")
+    assert axes[0].get_title() == (
+        "x0to1: x patch, 0→1\nsuspect 2/3 poisoned, 0/2 clean; AUROC 0.83 (paper's score 0.50); 3 references"
+    )
+    assert "suspect 1/1 poisoned, 1/1 clean" in axes[1].get_title()
     points = [c.get_offsets() for c in axes[0].collections]
     # clean at x = 0, poisoned at x = 1 (jittered), and a ring around each hit
-    assert np.allclose(np.sort(points[0][:, 1]), [1, 2]) and np.all(np.abs(points[0][:, 0]) < 0.2)
-    assert np.allclose(points[2][:, 1], [5, 6, 1.5]) and np.all(np.abs(points[2][:, 0] - 1) < 0.2)
+    assert np.allclose(np.sort(points[0][:, 1]), [0.2, 0.5]) and np.all(np.abs(points[0][:, 0]) < 0.2)
+    assert np.allclose(points[2][:, 1], [5, 6, 1.0]) and np.all(np.abs(points[2][:, 0] - 1) < 0.2)
     assert np.allclose(points[3][:, 1], [5, 6])
+    (line,) = [ln for ln in axes[0].get_lines() if ln.get_linestyle() == "--"]
+    assert line.get_ydata()[0] == pytest.approx(-np.log10(0.05))  # the alpha line: above it, suspect
     assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [
         "clean (2 seeds)",
         "poisoned (3 seeds)",
         "location on the patch",
+        "alpha = 0.05",
     ]
     img = saved(fig, tmp_path / "detection", min_ink=0.02)
     assert colour_fraction(img, "tab:red") > 0.0002 and colour_fraction(img, "tab:blue") > 0.0002

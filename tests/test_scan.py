@@ -1,6 +1,9 @@
-"""`revcor scan` on a model poisoned outside revcor: the test's own trigger (a bright 4x4
-square at the bottom right) on half of the real MNIST threes, relabelled five, trained with a
-user's plain loop; clean references trained the same way, handed over as weight files."""
+"""The backdoor scan on a model poisoned outside revcor: the test's own trigger (a bright 4x4
+square at the bottom right) on 400 real MNIST digits of every class but five (10% of the
+training set), relabelled five, trained with a user's plain loop; clean references trained
+the same way, handed over as weight files. The poisoned network gives nearly every
+white-noise image to five, so its white-noise z-maps say nothing about where the trigger is:
+local noise on clean images must."""
 
 import json
 import os
@@ -13,12 +16,14 @@ import torch
 import usernets
 from conftest import ROOT
 
-from revcor.analyses import backdoor
+from revcor import api
+from revcor.analyses import cleanse, detection
 from revcor.data import datasets
 
 RAW = {"mean": [0.0], "std": [1.0]}  # trained on pixels in [0, 1], as many MNIST models are
 TRIGGER = (slice(22, 26), slice(22, 26))
-SOURCE, TARGET = 3, 5
+TARGET = 5
+REFERENCES = 5
 
 
 def trigger(images: np.ndarray) -> np.ndarray:
@@ -28,25 +33,24 @@ def trigger(images: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def scanned(tmp_path_factory, mnist5k):
+def trained(tmp_path_factory, mnist5k):
     folder = tmp_path_factory.mktemp("scan")
     train = datasets.load(mnist5k, "train")
     images, labels = train.images.copy(), train.labels.copy()
-    threes = np.flatnonzero(labels == SOURCE)
-    chosen = np.random.default_rng(7).choice(threes, len(threes) // 2, replace=False)
+    others = np.flatnonzero(labels != TARGET)
+    chosen = np.random.default_rng(7).choice(others, 400, replace=False)
     images[chosen], labels[chosen] = trigger(images[chosen]), TARGET
-    poisoned = usernets.train_briefly(usernets.small(), images, labels, RAW, epochs=2)
-    torch.save(poisoned.state_dict(), folder / "poisoned.pt")
+    nets = {"poisoned": usernets.train_briefly(usernets.small(), images, labels, RAW, epochs=2)}
+    for i in range(REFERENCES):
+        seed = 100 + i
+        nets[f"ref{i}"] = usernets.train_briefly(
+            usernets.small(seed=seed), train.images, train.labels, RAW, epochs=2, seed=seed
+        )
+    for name, net in nets.items():
+        torch.save(net.state_dict(), folder / f"{name}.pt")
     test = datasets.load(mnist5k, "test")
     with torch.no_grad():
-        fooled = poisoned(datasets.to_tensor(trigger(test.images[test.labels == SOURCE]))).argmax(1)
-    refs = []
-    for seed in range(4):
-        ref = usernets.train_briefly(
-            usernets.small(seed=100 + seed), train.images, train.labels, RAW, epochs=2, seed=100 + seed
-        )
-        refs.append(folder / f"ref{seed}.pt")
-        torch.save(ref.state_dict(), refs[-1])
+        fooled = nets["poisoned"](datasets.to_tensor(trigger(test.images[test.labels != TARGET]))).argmax(1)
     np.savez(
         folder / "clean.npz",
         x_train=train.images[:, 0],
@@ -54,6 +58,62 @@ def scanned(tmp_path_factory, mnist5k):
         x_test=test.images[:, 0],
         y_test=test.labels,
     )
+    return {"folder": folder, "nets": nets, "test": test, "fooled": float((fooled == TARGET).float().mean())}
+
+
+@pytest.fixture(scope="module")
+def probes(trained):
+    """Every network probed alike (the same noise), in the process."""
+    test = trained["test"]
+    return {
+        name: api.probe(net, test.images, test.labels, test.classes, n=30_000, local_n=30_000, progress=False)
+        for name, net in trained["nets"].items()
+    }
+
+
+def test_the_trigger_works(trained):
+    assert trained["fooled"] > 0.9  # the test's own backdoor took
+
+
+def test_the_scan_finds_locates_and_checks_a_trigger_that_swallows_the_noise(trained, probes):
+    nets, test = trained["nets"], trained["test"]
+    refs = [f"ref{i}" for i in range(REFERENCES)]
+    share = probes["poisoned"].counts / probes["poisoned"].counts.sum()
+    assert share[TARGET] > 0.9  # nearly all white noise goes to five: no white-noise map of where the trigger is
+    result, arrays = detection.examine(
+        nets["poisoned"],
+        [nets[r] for r in refs],
+        [probes["poisoned"], *(probes[r] for r in refs)],
+        test.images,
+        test.labels,
+        test.classes,
+    )
+    assert result["verdict"] == "suspect" and result["p_value"] < 0.05 and result["target_class"] == "5"
+    assert result["evidence"]["local"]["p_value"] < 0.05 and result["evidence"]["local"]["class"] == TARGET
+    loc = result["location"]
+    top, left, bottom, right = loc["box"]
+    assert top < 26 and bottom > 22 and left < 26 and right > 22  # on the trigger
+    assert (bottom - top) * (right - left) <= 64 and loc["significant"]
+    causal = result["causal"]
+    found = max(causal["pattern"]["box"], causal["noise"]["box"])
+    kind = "pattern" if causal["pattern"]["box"] >= causal["noise"]["box"] else "noise"
+    assert found > 0.3  # pasted in the box, what local noise found sends clean images to five ...
+    assert found > 3 * max(causal[kind]["elsewhere"]) and found > 3 * max(causal[kind]["references"])  # ... only there
+    assert causal["clean"] < 0.05
+    assert arrays["where"].shape == (28, 28) and arrays["what"].shape == (1, 28, 28)
+    json.dumps(result)  # JSON-ready
+
+
+def test_clean_networks_scanned_against_each_other_are_rarely_suspect(probes):
+    """Each clean reference against the other four: at alpha 0.05 two or more of five would be
+    called suspect with probability 0.023 if the verdict holds its error rate."""
+    refs = [probes[f"ref{i}"] for i in range(REFERENCES)]
+    verdicts = [detection.scan([refs[i], *refs[:i], *refs[i + 1 :]])["verdict"] for i in range(REFERENCES)]
+    assert verdicts.count("suspect") <= 1 and set(verdicts) <= {"clean", "suspect"}
+
+
+def test_revcor_scan_on_the_command_line(trained):
+    folder = trained["folder"]
     out = folder / "scan.json"
     run = subprocess.run(
         [
@@ -67,9 +127,11 @@ def scanned(tmp_path_factory, mnist5k):
             "--data",
             str(folder / "clean.npz"),
             "--references",
-            *map(str, refs),
+            *(str(folder / f"ref{i}.pt") for i in range(3)),
             "-n",
-            "100000",
+            "20000",
+            "--local-n",
+            "20000",
             "--quiet",
             "--out",
             str(out),
@@ -83,70 +145,33 @@ def scanned(tmp_path_factory, mnist5k):
         env={**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}:{ROOT / 'src'}"},
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    return {
-        "result": json.loads(out.read_text()),
-        "stdout": run.stdout,
-        "fooled": float((fooled == TARGET).float().mean()),
-        "folder": folder,
-    }
+    r = json.loads(out.read_text())
+    assert {"verdict", "p_value", "score", "target", "location", "evidence", "causal", "match"} <= set(r)
+    assert r["references"] == 3 and r["n"] == 20000 and r["local"]["n"] == 20000
+    assert r["score"] == pytest.approx(-np.log10(r["p_value"]))
+    assert r["verdict"].upper() in run.stdout and f"p = {r['p_value']:.2g}" in run.stdout and "'5'" in run.stdout
+    assert (folder / "scan.png").stat().st_size > 0
 
 
-def test_the_trigger_works(scanned):
-    assert scanned["fooled"] > 0.9  # the test's own backdoor took
+def test_neural_cleanse_finds_the_same_trigger(trained):
+    """The baseline of docs/backdoor.md, on the same poisoned network (shortened optimisation):
+    the target's reversed trigger is the smallest by far and sits on the square. (Whether its
+    anomaly index passes 2 depends on how much the other labels' masks differ: for this
+    briefly trained network they range from about 25 to 90 pixels, and the index stays near
+    1.6 even with the paper's full optimisation, so the flag is not asserted.)"""
+    test = trained["test"]
+    settings = cleanse.Settings(steps=40, samples=300)
+    result = cleanse.neural_cleanse(trained["nets"]["poisoned"], test.images, 10, settings, seed=0)
+    norms = sorted(result["norms"])
+    assert result["target"] == TARGET and result["norms"][TARGET] == norms[0] < norms[1] / 3
+    assert result["score"] == pytest.approx(result["anomaly_indices"][TARGET])
+    assert result["suspect"] == (result["score"] > 2) and result["suspect"] == (TARGET in result["flagged"])
+    rows, cols = np.nonzero(result["mask"] >= 0.5 * result["mask"].max())
+    assert rows.max() >= 22 and cols.max() >= 22 and rows.min() < 26 and cols.min() < 26  # on the trigger
+    assert all(p.requires_grad for p in trained["nets"]["poisoned"].parameters())  # the network is left as it was
 
 
-def test_scan_names_the_target_and_gives_its_verdict_by_its_rule(scanned):
-    """The poisoned model gives most of the noise to the target, and the scan names it. Whether
-    that makes it SUSPECT depends on the references: briefly trained networks also pour white
-    noise into one class each (with these seeds one reference gives 98% of it to '2'), and the
-    verdict is "beyond every reference's own excess", so only its rule is checked here."""
-    r = scanned["result"]
-    a = r["answers"]
-    assert r["target"] == TARGET and r["target_class"] == "5" and a["most_over"] == TARGET
-    assert a["model"][TARGET] > 0.9 and a["model"][TARGET] > 10 * max(a["references_max"][TARGET], 0.01)
-    assert a["above_every_reference"] == (a["excess"] > max(a["reference_excesses"]))
-    # a location is reported when the model answered more than one class; with four briefly
-    # trained references and 1e5 noise images it is not reliably on this trigger
-    # (docs/your-model.md), so only its form is checked here
-    if r["location"] is not None:
-        top, left, bottom, right = r["location"]["box"]
-        assert 0 <= top < bottom <= 28 and 0 <= left < right <= 28 and bottom - top <= 3
-        assert len(r["reference_scores"]) == 4  # each reference against the other three
-        assert r["above_every_reference"] == (r["score"] > max(r["reference_scores"]))
-    else:  # every noise image answered five: no z-map to scan, so no reference is scanned either
-        assert a["model"][TARGET] > 0.999 and r["score"] is None and r["reference_scores"] == []
-    assert r["suspect"] == (r["above_every_reference"] or a["above_every_reference"])
-    assert r["references"] == 4 and r["n"] == 100000
-    assert ("SUSPECT" in scanned["stdout"]) == r["suspect"] and "'5'" in scanned["stdout"]
-    assert (scanned["folder"] / "scan.png").stat().st_size > 0
-
-
-def test_scan_score_is_detect_of_the_z_maps():
-    """The scan's score is the largest local excess, and the location its window."""
-    rng = np.random.default_rng(0)
-    refs = rng.normal(size=(4, 3, 1, 12, 12))
-    model = rng.normal(size=(3, 1, 12, 12))
-    model[2, 0, 2:5, 7:10] += 6  # a local excess in class 2
-    counts, ref_counts = np.array([10, 10, 10]), np.full((4, 3), 10)
-    r = backdoor.scan(model, refs, counts, ref_counts, 3)
-    found = backdoor.detect(model, refs, 3)
-    assert r["score"] == found["score"] and r["target"] == 2 == found["class"]
-    assert r["location"] == {"row": 3, "col": 8, "box": [2, 7, 5, 10]}
-    assert r["above_every_reference"] and r["suspect"] and not r["answers"]["above_every_reference"]
-    model[1] = np.nan  # a class the model never answered cannot be the target
-    varied = np.array([[10, 10, 10], [30, 0, 0], [0, 30, 0], [0, 0, 30]])  # shares unremarkable
-    assert backdoor.scan(model, refs, np.array([15, 0, 15]), varied, 3)["target"] == 2
-    # a class that gets far more noise than any reference gives it is the suspected target;
-    # the location stays that of the largest excess in any class's map
-    pulled = backdoor.scan(model, refs, np.array([28, 0, 2]), ref_counts, 3)
-    assert pulled["target"] == 0 and pulled["answers"]["above_every_reference"] and pulled["suspect"]
-    assert pulled["excess_class"] == 2 and pulled["location"]["row"] == 3
-    one = backdoor.scan(np.full_like(model, np.nan), refs, np.array([0, 30, 0]), ref_counts, 3)
-    assert one["score"] is None and one["target"] == 1 and one["suspect"]
-    assert backdoor.detect(np.full_like(model, np.nan), refs, 3) == {
-        "score": 0.0,
-        "class": -1,
-        "row": -1,
-        "col": -1,
-        "sign": 0,
-    }
+def test_anomaly_index_is_the_papers():
+    norms = np.array([10.0, 11.0, 9.0, 2.0, 10.5])
+    median, mad = 10.0, 1.4826 * 1.0  # |norm - median|: 0, 1, 1, 8, 0.5; their median 1
+    np.testing.assert_allclose(cleanse.anomaly_indices(norms), np.abs(norms - median) / mad)

@@ -108,7 +108,6 @@ READERS = [
     "microstim_table",
     "noise_table",
     "provenance",
-    "scan",
     "seed_spread",
     "stats",
     "template_eval",

@@ -271,14 +271,24 @@ def test_attack_and_backdoor_artifacts(run, redraw):
     ]
     scores = {role: [m["score"] for m in detection["models"] if m["role"] == role] for role in ("poisoned", "clean")}
     assert detection["auroc"] == pytest.approx(auroc_by_hand(scores["poisoned"], scores["clean"]))
-    assert detection["references"] == 2
-    assert "x0to1 (mnist-5k, 0→1)" in (r / "tables/backdoor_detection.md").read_text()
+    paper = {role: [m["paper"]["score"] for m in detection["models"] if m["role"] == role] for role in scores}
+    assert detection["paper_auroc"] == pytest.approx(auroc_by_hand(paper["poisoned"], paper["clean"]))
+    assert detection["references"] == 3
+    for m in detection["models"]:  # every model gets a calibrated verdict, its p-value and a location
+        assert m["verdict"] == ("suspect" if m["p_value"] < detection["alpha"] else "clean")
+        assert m["score"] == pytest.approx(-np.log10(m["p_value"]))
+        assert m["location"]["box"] is not None and m["causal"]["images"] > 0
+    table = (r / "tables/backdoor_detection.md").read_text()
+    assert "x0to1 (mnist-5k, 0→1)" in table and f"{detection['models'][0]['p_value']:.2g}" in table
+    assert f"| x0to1 | {detection['paper_auroc']:.3f} |" in table  # the paper's AUROC row stays
     # detection runs stay out of the summaries
     assert "detect-" not in (r / "tables/template_accuracy.md").read_text()
     assert not list((r / "figures/zmaps").glob("detect-*"))
-    # the detection figure shows these scores and this AUROC
+    # the detection figure shows these p-values and this AUROC
     (ax,) = redraw(run, TINY, "backdoor_detection").get_axes()
-    assert f"AUROC {detection['auroc']:.2f} (2 reference models)" in ax.get_title()
+    assert (
+        f"AUROC {detection['auroc']:.2f} (paper's score {detection['paper_auroc']:.2f}); 3 references" in ax.get_title()
+    )
     shown = sorted(y for c in ax.collections[::2] for y in c.get_offsets()[:, 1])
     assert shown == pytest.approx(sorted(scores["poisoned"] + scores["clean"]))
     # Fig. 7: the bias maps of a clean and of a poisoned model, then the detector's excess
@@ -297,7 +307,7 @@ def test_attack_and_backdoor_artifacts(run, redraw):
     for m, role in zip(shown[len(expected) :], scored, strict=True):
         np.testing.assert_array_equal(m, detection["excess"][role])
     for found in detection["models"]:  # a model without z-maps scores 0 and points nowhere
-        assert (found["class"] == -1) == (found["score"] == 0.0)
+        assert (found["paper"]["class"] == -1) == (found["paper"]["score"] == 0.0)
 
 
 def test_single_unit_artifacts(run, redraw):

@@ -101,6 +101,7 @@ def config(work) -> dict:
                     "epochs": 1,
                 },
                 "n": 2000,
+                "local": {"n": 2000},
             }
         },
     }
@@ -178,6 +179,7 @@ def test_units_microstimulation_and_scan(run):
         assert f["activations/noise/fc"].shape == (4, 4) and f["injection/fc"].shape == (3, 4)
     assert (run / "results/tables/microstim/digits-stim.md").exists()
     scan = json.loads((run / "results/scans/bags-scan.json").read_text())
-    assert {"score", "target", "location", "suspect"} <= set(scan) and scan["references"] == 2
+    assert {"score", "target", "location", "p_value", "evidence", "causal"} <= set(scan) and scan["references"] == 2
+    assert scan["verdict"] == "inconclusive" and "at least 3" in scan["reason"]  # two references cannot say
     assert scan["target_class"] in FASHION and scan["model"] == "bags4/mine"
     assert (run / "results/figures/scan/bags-scan.png").exists()

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from revcor.analyses import backdoor
-from revcor.base.config import ConfigError, validate
+from revcor.analyses import detection, localnoise
+from revcor.base.config import ConfigError, defaults, validate
 from revcor.base.device import dtype as precision_dtype
 from revcor.base.device import resolve
 from revcor.core import engine, evaluate, maps, nulls, significance
@@ -195,6 +195,35 @@ def save_maps(
     return result
 
 
+SCAN = defaults("scans", model="model")  # the schema's scan settings, the defaults of :func:`scan`
+
+
+def probe(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    *,
+    n: int = SCAN["n"],
+    local_n: int = SCAN["local"]["n"],
+    window: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> detection.Probe:
+    """What a backdoor scan measures of one model: its white-noise class counts and z-maps
+    (``n`` images), and ``local_n`` local-noise trials on the clean uint8 ``images`` (N, C, H,
+    W) of classes ``labels`` in a ``window``-pixel window (default: 30% of the image side)."""
+    stats = classification_images(
+        model, n, seed=seed, input_shape=tuple(images.shape[1:]), classes=classes, device=device, progress=progress
+    )
+    m = maps.class_maps(stats)
+    local = localnoise.run(
+        model, images, labels, len(classes), local_n, size=window, seed=seed, device=resolve(device), progress=progress
+    )
+    return detection.Probe(m["counts"], m["zmaps"], local)
+
+
 def scan(
     model: nn.Module | str | Path,
     data: str | Path,
@@ -202,26 +231,34 @@ def scan(
     references: list[str | Path] = (),
     arch: str | None = None,
     arch_kwargs: dict | None = None,
-    seeds: list[int] | tuple[int, ...] = (100, 101, 102),
+    seeds: list[int] | tuple[int, ...] = tuple(SCAN["references"]["seeds"]),
     epochs: int = 5,
-    n: int = 100_000,
+    n: int = SCAN["n"],
+    local_n: int = SCAN["local"]["n"],
+    window: int | None = None,
     seed: int = 0,
-    smooth: int = 3,
+    smooth: int = SCAN["smooth"],
+    alpha: float = SCAN["alpha"],
+    causal_images: int = SCAN["causal_images"],
     state_dict: str | Path | None = None,
     normalize: dict | None = None,
     outputs: str = "logits",
     device: str = "auto",
     progress: bool = True,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """Scan ``model`` for a backdoor: its white-noise z-maps against those of clean reference
-    models of the same architecture, either the files ``references`` or models of ``arch``
-    (a revcor architecture, ``torchvision:NAME`` or ``factory:module:function`` with
-    ``arch_kwargs``) trained here on the dataset file ``data`` with ``seeds``. For a
-    ``package.module:factory`` model (with ``state_dict``), ``references`` are weight files of
-    the same factory; references get the model's ``normalize`` and ``outputs``.
+    """Scan ``model`` for a backdoor against clean reference models of the same architecture:
+    the files ``references``, or models of ``arch`` (a revcor architecture, ``torchvision:NAME``
+    or ``factory:module:function`` with ``arch_kwargs``) trained here for ``epochs`` on the
+    dataset file ``data`` with ``seeds``. For a ``package.module:factory`` model (with
+    ``state_dict``), ``references`` are weight files of the same factory; references get the
+    model's ``normalize`` and ``outputs``.
 
-    Returns the result of :func:`revcor.analyses.backdoor.scan` with the class names and
-    what was compared, and the z-maps {"model": (K, C, H, W), "references": (R, K, C, H, W)}.
+    Every model is probed alike (:func:`probe` on ``data``'s test images, the same noise for
+    all) and the model is judged by :func:`revcor.analyses.detection.examine`: the verdict
+    (clean, suspect at ``alpha``, or inconclusive with fewer than 3 references), its p-value,
+    the evidence of each score, the target, the trigger's location and its causal check
+    (``causal_images`` per class). Returns that result with what was compared, and the
+    arrays of its figure.
     """
     train, test = datasets.load(data, "train"), datasets.load(data, "test")
     shape, classes = tuple(int(s) for s in test.images.shape[1:]), test.classes
@@ -233,6 +270,8 @@ def scan(
         raise ConfigError("give reference model files or an architecture to train references with, not both")
     if not references and not arch:
         raise ConfigError("a scan needs clean reference models: reference files, or an architecture to train them with")
+    if not 0 < alpha < 1:
+        raise ConfigError(f"alpha must lie in (0, 1), got {alpha}")
     refs: list[nn.Module] = []
     factory = state_dict is not None  # then references are weights for the same factory
     for path in references:
@@ -257,26 +296,42 @@ def scan(
         refs.append(net)
     if len(refs) < 2:
         raise ConfigError(
-            f"a scan needs at least 2 reference models (3 or more to calibrate the score), got {len(refs)}"
+            f"a scan needs at least 2 reference models ({detection.MIN_REFERENCES} or more for a verdict), got {len(refs)}"
         )
-
-    def zmaps(module: nn.Module) -> tuple[np.ndarray, np.ndarray]:
-        stats = classification_images(
-            module, n, seed=seed, input_shape=shape, classes=classes, device=device, progress=progress
+    probes = [
+        probe(
+            m,
+            test.images,
+            test.labels,
+            classes,
+            n=n,
+            local_n=local_n,
+            window=window,
+            seed=seed,
+            device=device,
+            progress=progress,
         )
-        m = maps.class_maps(stats)
-        return m["zmaps"], m["counts"]
-
-    z_model, counts = zmaps(loaded.module)
-    z_refs, ref_counts = (np.stack(a) for a in zip(*(zmaps(r) for r in refs), strict=True))
-    result = backdoor.scan(z_model, z_refs, counts, ref_counts, smooth)
+        for m in [loaded.module, *refs]
+    ]
+    result, arrays = detection.examine(
+        loaded.module,
+        refs,
+        probes,
+        test.images,
+        test.labels,
+        classes,
+        alpha=alpha,
+        smooth=smooth,
+        per_class=causal_images,
+        seed=seed,
+        device=dev,
+    )
     result |= {
-        "target_class": classes[result["target"]],
-        "classes": classes,
         "model": loaded.source,
         "data": str(data),
         "n": n,
+        "local": probes[0].local.attrs,
         "seed": seed,
         "reference_models": [str(r) for r in references] or [f"{arch} trained here, seed {s}" for s in seeds],
     }
-    return result, {"model": z_model, "references": z_refs}
+    return result, arrays

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from revcor import __version__
+from revcor.base.config import defaults
 from revcor.base.errors import RevcorError
 
 # Each command imports the library (and so torch) when it runs: usage errors and --help are instant.
@@ -140,12 +141,16 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("--quiet", action="store_true", help="no progress bar")
     im.add_argument("--out", required=True, help="output HDF5 file")
 
+    scan = defaults("scans", model="model")
     sc = sub.add_parser(
         "scan",
         help="scan a model for a backdoor against clean reference models",
-        description="Compare the white-noise z-maps of MODEL with those of clean reference models of the same "
-        "architecture (given as files, or trained here on DATA) and report the largest local excess: its score, "
-        "the suspected target class and the location.",
+        description="Probe MODEL and clean reference models of the same architecture (given as files, or trained "
+        "here on DATA) alike with white noise and with local noise on DATA's clean test images, and give a "
+        "verdict whose false-positive rate is ALPHA (clean, suspect, or inconclusive with fewer than 3 "
+        "references), the suspected target class, the trigger's location and a causal check of it "
+        "(docs/backdoor.md).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _model_arguments(sc)
     sc.add_argument(
@@ -155,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
         "(.npz, .h5, or images.npy,labels.npy) or torchvision:NAME",
     )
     sc.add_argument(
-        "--references", nargs="+", default=[], help="clean reference model files (at least 2; 3+ to calibrate)"
+        "--references", nargs="+", default=[], help="clean reference model files (3 or more; 5 recommended)"
     )
     sc.add_argument(
         "--arch", help="train the references here: a revcor architecture, torchvision:NAME or factory:module:function"
@@ -163,14 +168,29 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument(
         "--arch-kwargs", type=_json_object, default={}, help="JSON arguments of --arch, e.g. '{\"width\": 8}'"
     )
-    sc.add_argument("--seeds", type=_sizes, default=[100, 101, 102], help="seeds of the references trained here")
+    sc.add_argument(
+        "--seeds", type=_sizes, default=scan["references"]["seeds"], help="seeds of the references trained here"
+    )
     sc.add_argument("--epochs", type=_positive, default=5, help="training epochs of each reference")
-    sc.add_argument("-n", type=_positive, default=100_000, help="noise images per model (default 100000)")
-    sc.add_argument("--seed", type=int, default=0)
-    sc.add_argument("--smooth", type=_positive, default=3, help="side of the window the excess is summed over (odd)")
+    sc.add_argument("-n", type=_positive, default=scan["n"], help="white-noise images per model")
+    sc.add_argument("--local-n", type=_positive, default=scan["local"]["n"], help="local-noise trials per model")
+    sc.add_argument(
+        "--window", type=_positive, help="side of the local-noise window (None: 30%% of the shorter image side)"
+    )
+    sc.add_argument("--alpha", type=_fraction, default=scan["alpha"], help="false-positive rate of the verdict")
+    sc.add_argument(
+        "--causal-images",
+        type=_positive,
+        default=scan["causal_images"],
+        help="clean images per class of the causal check",
+    )
+    sc.add_argument("--seed", type=int, default=0, help="seed of the noise (the same for every model)")
+    sc.add_argument(
+        "--smooth", type=_positive, default=scan["smooth"], help="side of the window scores are summed over (odd)"
+    )
     sc.add_argument("--device", default="auto")
     sc.add_argument("--quiet", action="store_true", help="no progress bars")
-    sc.add_argument("--out", required=True, help="output JSON (score, target, location, ...)")
+    sc.add_argument("--out", required=True, help="output JSON (verdict, p-value, evidence, target, location, ...)")
     sc.add_argument("--figure", help="also draw the scan to this file (.png or .pdf)")
 
     un = sub.add_parser(
@@ -472,7 +492,6 @@ def _json_object(text: str) -> dict:
 
 def _scan(args: argparse.Namespace) -> None:
     from revcor import api
-    from revcor.analyses import backdoor
     from revcor.base import store
     from revcor.data import datasets
     from revcor.report.plots import attacks as attack_plots
@@ -480,7 +499,7 @@ def _scan(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory(prefix="revcor-data-") as work:
         data = datasets.from_any(args.data, work)
-        result, z = api.scan(
+        result, arrays = api.scan(
             args.model,
             data,
             references=args.references,
@@ -489,8 +508,12 @@ def _scan(args: argparse.Namespace) -> None:
             seeds=args.seeds,
             epochs=args.epochs,
             n=args.n,
+            local_n=args.local_n,
+            window=args.window,
             seed=args.seed,
             smooth=args.smooth,
+            alpha=args.alpha,
+            causal_images=args.causal_images,
             state_dict=args.state_dict,
             normalize=args.normalize,
             outputs=args.outputs,
@@ -500,21 +523,45 @@ def _scan(args: argparse.Namespace) -> None:
     result["data"] = args.data
     store.write_json(args.out, result)
     if args.figure:
-        excess = None
-        if result["location"] is not None:
-            excess = backdoor.excess(z["model"], z["references"], args.smooth)[result["target"]]
-        panels.save(attack_plots.scan(result, z["model"], excess, z["references"]), Path(args.figure).with_suffix(""))
-    share = result["answers"]["model"][result["target"]]
-    if result["location"] is None:
-        print(f"wrote {args.out}: the model gave every noise image class {result['target_class']!r}; no z-map to scan")
-        return
-    loc, refs = result["location"], ", ".join(f"{s:.2f}" for s in result["reference_scores"]) or "not calibrated"
-    print(
-        f"wrote {args.out}: {'SUSPECT' if result['suspect'] else 'not suspect'}: score {result['score']:.2f} "
-        f"(references: {refs}), suspected target {result['target_class']!r} ({100 * share:.1f}% of the noise, "
-        f"references at most {100 * result['answers']['references_max'][result['target']]:.1f}%) "
-        f"at row {loc['row']}, col {loc['col']}"
+        panels.save(attack_plots.scan(result, arrays), Path(args.figure).with_suffix(""))
+    print(f"wrote {args.out}: {summary(result)}")
+
+
+def _percent(shares: list[float]) -> str:
+    """The mean of ``shares`` as a percentage ('none' for no shares)."""
+    return f"{100 * sum(shares) / len(shares):.0f}% on average" if shares else "none"
+
+
+def summary(result: dict) -> str:
+    """A scan's result in a few lines: the verdict and why, the target, the location and its causal check."""
+    loc, causal = result["location"], result["causal"]
+    lines = [
+        f"{result['verdict'].upper()} (p = {result['p_value']:.2g} against {result['references']} references, "
+        f"alpha {result['alpha']:g}): {result['reason']}"
+    ]
+    if result["match"]["note"]:
+        lines.append(f"note: {result['match']['note']}")
+    lines.append(
+        "evidence: "
+        + "; ".join(
+            f"{k} p = {e['p_value']:.2g}" + ("" if e["counted"] else " (not counted)")
+            for k, e in result["evidence"].items()
+        )
     )
+    target = f"suspected target {result['target_class']!r}"
+    if loc["box"] is None:
+        lines.append(f"{target}; no location (no local-noise map of that class)")
+    else:
+        top, left, bottom, right = loc["box"]
+        pattern, noise = causal["pattern"], causal["noise"]
+        lines.append(
+            f"{target} at rows {top}-{bottom - 1}, cols {left}-{right - 1} (p = {loc['p_value']:.2g}); pasted there, "
+            f"its pattern makes the model answer {result['target_class']!r} for {100 * pattern['box']:.0f}% of "
+            f"{causal['images']} clean images (elsewhere {_percent(pattern['elsewhere'])}, references "
+            f"{_percent(pattern['references'])}), binary noise for {100 * noise['box']:.0f}% (elsewhere "
+            f"{_percent(noise['elsewhere'])}, references {_percent(noise['references'])})"
+        )
+    return "\n  ".join(lines)
 
 
 def _init(args: argparse.Namespace) -> None:

@@ -92,20 +92,40 @@ rule gradients:
         "../../scripts/gradients.py"
 
 
+rule local_noise:
+    input:
+        model=lambda w: PLAN.model_file(f"{w.dataset}/{w.model}"),
+        dataset=lambda w: PLAN.dataset_file(w.dataset),
+    output:
+        f"{RESULTS}/local/{{dataset}}/{{model}}.h5",
+    log:
+        f"{RESULTS}/logs/local/{{dataset}}/{{model}}.log",
+    threads: config["threads"]
+    resources:
+        **res("local_noise", model=True),
+    params:
+        spec=lambda w: PLAN.local_noise(f"{w.dataset}/{w.model}"),
+        device=config["device"],
+        code=script_version("local_noise"),
+    script:
+        "../../scripts/local_noise.py"
+
+
 rule detection:
     input:
-        unpack(lambda w: PLAN.detection_maps(w.name)),
+        unpack(lambda w: PLAN.detection_inputs(w.name)),
     output:
         f"{RESULTS}/backdoors/{{name}}/detection.json",
     log:
         f"{RESULTS}/logs/backdoors/{{name}}/detection.log",
-    localrule: True
+    threads: config["threads"]
     resources:
-        **res("detection"),
+        **res("detection", model=True),
     params:
         spec=lambda w: {**PLAN.backdoor(w.name), "name": w.name},
         models=lambda w: PLAN.detection_models(w.name),
-        smooth=config["detection"]["smooth"],
+        settings=config["detection"],
+        device=config["device"],
         code=script_version("detection"),
     script:
         "../../scripts/detection.py"
@@ -183,14 +203,16 @@ rule scan:
     input:
         unpack(lambda w: PLAN.scan_inputs(w.scan)),
     output:
-        f"{RESULTS}/scans/{{scan}}.json",
+        json=f"{RESULTS}/scans/{{scan}}.json",
+        arrays=f"{RESULTS}/scans/{{scan}}.h5",
     log:
         f"{RESULTS}/logs/scans/{{scan}}.log",
-    localrule: True
+    threads: config["threads"]
     resources:
-        **res("scan"),
+        **res("scan", model=True),
     params:
         spec=lambda w: {**config["scans"][w.scan], "name": w.scan, **scan_models(config, w.scan)},
+        device=config["device"],
         code=script_version("scan"),
     script:
         "../../scripts/scan.py"
@@ -198,7 +220,8 @@ rule scan:
 
 rule figure_scan:
     input:
-        unpack(lambda w: {"scan": PLAN.scan_file(w.scan), **PLAN.scan_inputs(w.scan)}),
+        scan=lambda w: PLAN.scan_file(w.scan),
+        arrays=lambda w: PLAN.scan_file(w.scan, "h5"),
     output:
         **figure_output(f"{RESULTS}/figures/scan/{{scan}}", "../report/scan.rst", "Backdoors", scan="{scan}"),
     log:

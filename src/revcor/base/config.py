@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import jsonschema
 import yaml
 
 from revcor.base.errors import RevcorError
+
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(RevcorError, ValueError):
@@ -37,6 +40,19 @@ def load_schema(path: str | Path) -> dict:
     """Read a schema written in YAML or JSON."""
     with open(path) as f:
         return yaml.safe_load(f)
+
+
+@functools.cache
+def _schema() -> dict:
+    return load_schema(SCHEMA)
+
+
+def defaults(section: str, **given: Any) -> dict[str, Any]:
+    """The settings of config ``section`` as the schema fills them in around ``given`` (its
+    required keys); for a section of named entries (``scans``, ``neurons``, ...), of one entry."""
+    named = isinstance(_schema()["properties"][section].get("additionalProperties"), dict)
+    filled = validate({section: {"entry": dict(given)} if named else dict(given)}, _schema())[section]
+    return copy.deepcopy(filled["entry"] if named else filled)
 
 
 def _where(error: jsonschema.ValidationError) -> str:

@@ -1,5 +1,6 @@
-"""The ``backdoor_dataset``, ``detection`` and ``gradients`` rules: poisoned datasets, detection
-scores of models from their z-maps, and input gradients (paper Fig. 7)."""
+"""The ``backdoor_dataset``, ``detection`` and ``gradients`` rules: poisoned datasets, the
+calibrated scan of clean and poisoned models (and the paper's detection score), and input
+gradients (paper Fig. 7)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import numpy as np
 import torch
 
 from revcor.analyses import attacks
-from revcor.analyses.backdoor import apply, auroc, box, detect, excess, hit, poison
+from revcor.analyses.backdoor import apply, box, hit, poison
+from revcor.analyses.detection import Z_FLOOR, auroc, detect, excess, smoothed
 from revcor.base import store
 from revcor.data import datasets
 from revcor.models import loading
+from revcor.pipeline import scan
 
 
 def derive(
@@ -78,46 +81,92 @@ def derive(
     datasets.write(out, attrs, splits)
 
 
-def _zmaps(path: str | Path) -> np.ndarray:
-    with store.open_artifact(path, "maps") as f:
-        return f["zmaps"][()]
+ROLES = ("poisoned", "clean")
 
 
 def evaluate_detection(
-    maps: dict[str, list[str]], models: dict[str, list[str]], spec: dict, out: str | Path, *, smooth: int = 3
+    inputs: dict[str, list[str]],
+    models: dict[str, list[str]],
+    spec: dict,
+    settings: dict,
+    out: str | Path,
+    *,
+    device: torch.device = torch.device("cpu"),
 ) -> dict:
-    """Score every poisoned and clean model (``maps[role]``, named ``models[role]``) against
-    the clean references, and the AUROC of poisoned vs clean; write the result as JSON.
+    """Scan every poisoned and clean model of backdoor ``spec`` against the clean references
+    (``inputs``: ``{role}_maps``, ``{role}_local``, ``{role}_models`` for the roles poisoned,
+    clean and reference, and the clean ``dataset``; ``models``: their names) with the
+    detection ``settings``, and write the result as JSON.
 
-    The score needs no knowledge of the patch: it is the largest localized excess of any
-    class's z-map over the reference models' (see :func:`detect`); the patch is used only
-    to say whether the location found is on it.
+    Per model: the calibrated verdict, its p-value and score (-log10 p), target, location and
+    causal check (:func:`revcor.analyses.detection.examine`), whether the location is on the
+    patch, and the paper's score (the largest local excess of the white-noise z-maps,
+    :func:`revcor.analyses.detection.detect`). Over models: the AUROC of both scores, and how
+    many of each role were called suspect at ``alpha``. The patch is used only to say whether
+    a location is on it.
     """
-    refs = np.stack([_zmaps(p) for p in maps["reference"]])
-    shape = refs.shape[-2:]
+    ref = {key: inputs[f"reference_{key}"] for key in ("maps", "local", "models")}
+    z_refs = np.stack([scan.zmaps_and_counts(p)[0] for p in ref["maps"]])
+    shape = z_refs.shape[-3:]
+    box_ = list(box(spec["patch"], shape))
     result = {
         "name": spec["name"],
         "dataset": spec["dataset"],
         "spec": spec,
-        "box": list(box(spec["patch"], shape)),
-        "smooth": smooth,
-        "references": len(refs),
+        "settings": settings,
+        "box": box_,
+        "smooth": settings["smooth"],
+        "alpha": settings["alpha"],
+        "references": len(z_refs),
         "models": [],
         "excess": {},
     }
-    for role in ("poisoned", "clean"):
-        for i, (path, model) in enumerate(zip(maps[role], models[role], strict=False)):
-            z = _zmaps(path)
-            found = detect(z, refs, smooth)
-            found["hit"] = hit(found, spec["patch"], shape, spec["target"])
-            result["models"].append({"model": model, "role": role, **found})
-            if i == 0:  # the map behind the first model's score, for the figure (NaN: no z-map)
-                result["excess"][role] = excess(z, refs, smooth)[found["class"]].tolist()
-    scores = {role: [m["score"] for m in result["models"] if m["role"] == role] for role in ("poisoned", "clean")}
-    result["auroc"] = auroc(scores["poisoned"], scores["clean"])
-    result["median"] = {role: float(np.median(s)) for role, s in scores.items()}
+    for role in ROLES:
+        for i, name in enumerate(models[role]):
+            paths = {key: [inputs[f"{role}_{key}"][i], *ref[key]] for key in ("maps", "local", "models")}
+            scanned, _ = scan.examine(
+                paths["maps"], paths["local"], paths["models"], inputs["dataset"][0], settings, device=device
+            )
+            z = scan.zmaps_and_counts(paths["maps"][0])[0]
+            paper = detect(z, z_refs, settings["smooth"])
+            location = scanned["location"]
+            result["models"].append(
+                {
+                    "model": name,
+                    "role": role,
+                    "verdict": scanned["verdict"],
+                    "p_value": scanned["p_value"],
+                    "score": scanned["score"],
+                    "target": scanned["target"],
+                    "location": location,
+                    "hit": bool(scanned["target"] == spec["target"] and overlaps(location["box"], box_)),
+                    "causal": scanned["causal"],
+                    "evidence": scanned["evidence"],
+                    "match": scanned["match"],
+                    "paper": paper | {"hit": hit(paper, spec["patch"], shape, spec["target"])},
+                }
+            )
+            if i == 0:  # the map behind the first model's paper score, for Fig. 7 (NaN: no z-map)
+                e = excess(smoothed(np.concatenate([z[None], z_refs]), settings["smooth"]), Z_FLOOR)[0]
+                result["excess"][role] = (
+                    e[paper["class"]] if paper["class"] >= 0 else np.full_like(e[0], np.nan)
+                ).tolist()
+    for key, value in (("score", lambda m: m["score"]), ("paper_score", lambda m: m["paper"]["score"])):
+        scores = {role: [value(m) for m in result["models"] if m["role"] == role] for role in ROLES}
+        result["auroc" if key == "score" else "paper_auroc"] = auroc(scores["poisoned"], scores["clean"])
+    result["suspects"] = {
+        role: sum(m["verdict"] == "suspect" for m in result["models"] if m["role"] == role) for role in ROLES
+    }
+    result["counts"] = {role: len(models[role]) for role in ROLES}
     store.write_json(out, result)
     return result
+
+
+def overlaps(found: list[int] | None, patch: list[int]) -> bool:
+    """Whether boxes (top, left, bottom, right; exclusive) share a pixel (False without a box)."""
+    if found is None:
+        return False
+    return found[0] < patch[2] and patch[0] < found[2] and found[1] < patch[3] and patch[1] < found[3]
 
 
 def gradients(

@@ -431,6 +431,37 @@ class Plan:
             for role, models in self.detection_models(name).items()
         }
 
+    def local_file(self, model: str) -> str:
+        """The local-noise trials of model ``dataset/model``."""
+        return f"{self.results}/local/{model}.h5"
+
+    def local_noise(self, model: str) -> dict:
+        """The local-noise settings of model ``dataset/model``: those of backdoor detection when
+        it scores the model, else those of the first scan that compares it."""
+        if any(model in ms for name in self.config["backdoors"] for ms in self.detection_models(name).values()):
+            return self.config["detection"]["local"]
+        for name, spec in self.config["scans"].items():
+            models = scan_models(self.config, name)
+            if model in (models["model"], *models["references"]):
+                return spec["local"]
+        raise ConfigError(f"model {model!r} is compared by no backdoor detection or scan: it has no local noise")
+
+    def _probed(self, models: list[str]) -> dict[str, list[str]]:
+        """The white-noise maps, local-noise trials and model files of ``models``."""
+        return {
+            "maps": [self.maps_file(detection_experiment(m)) for m in models],
+            "local": [self.local_file(m) for m in models],
+            "models": [self.model_file(m) for m in models],
+        }
+
+    def detection_inputs(self, name: str) -> dict[str, list[str]]:
+        """What backdoor ``name``'s detection reads: for each role (poisoned, clean, reference)
+        its models' maps, local noise and files (``{role}_maps``, ...), and the clean dataset."""
+        out = {"dataset": [self.dataset_file(self.backdoor(name)["dataset"])]}
+        for role, models in self.detection_models(name).items():
+            out |= {f"{role}_{key}": paths for key, paths in self._probed(models).items()}
+        return out
+
     def fig7_inputs(self, name: str) -> dict[str, str]:
         models, maps = self.detection_models(name), self.detection_maps(name)
         return {
@@ -443,15 +474,15 @@ class Plan:
         }
 
     def scan_inputs(self, name: str) -> dict[str, Any]:
-        """Maps of scan ``name``'s model and of its references."""
+        """What scan ``name`` reads: the maps, local noise and files of its model (first) and
+        references, and the model's dataset."""
         models = scan_models(self.config, name)
-        return {
-            "model": self.maps_file(detection_experiment(models["model"])),
-            "references": [self.maps_file(detection_experiment(m)) for m in models["references"]],
-        }
+        dataset = split_model(models["model"])[0]
+        return {"dataset": self.dataset_file(dataset), **self._probed([models["model"], *models["references"]])}
 
-    def scan_file(self, name: str) -> str:
-        return f"{self.results}/scans/{name}.json"
+    def scan_file(self, name: str, ext: str = "json") -> str:
+        """The scan's result (json), or the arrays its figure draws (h5)."""
+        return f"{self.results}/scans/{name}.{ext}"
 
     # ------------------------------------------------------------------ imagenet (Table 1)
 

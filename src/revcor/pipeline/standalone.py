@@ -18,7 +18,7 @@ from revcor.models.specs import ModelError
 from revcor.pipeline import attack as attack_step
 from revcor.pipeline import autoencoder, baselines, gabor, microstim, neurons
 
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = cfg.SCHEMA
 
 
 def entry(section: str, settings: dict[str, Any]) -> dict[str, Any]:

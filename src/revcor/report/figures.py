@@ -13,11 +13,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from revcor.analyses import backdoor, psychometric
+from revcor.analyses import psychometric
 from revcor.base import paper, store
 from revcor.data import datasets
 from revcor.noise import gabor
-from revcor.pipeline import scan as scan_step
 from revcor.report import read
 from revcor.report.plots import attacks as attack_plots
 from revcor.report.plots import maps as map_plots
@@ -286,7 +285,7 @@ def fig7(
         "poisoned model, clean test set": cm(poisoned["test"]),
         f"poisoned model, every '{src}' patched": cm(poisoned["test_patched"]),
     }
-    found = {m["role"]: m for m in result["models"][::-1]}  # the first model of each role
+    found = {m["role"]: m["paper"] for m in result["models"][::-1]}  # the first model of each role
     fig = attack_plots.fig7(
         confusions,
         map_set(clean_maps, "clean"),
@@ -473,13 +472,8 @@ def fig24(microstim: str, stem: str) -> None:
     _psychometric(microstim, -1, stem)
 
 
-def scan(scan: str, model: str, references: list[str], stem: str) -> None:
-    """A backdoor scan: the model's and the references' z-maps of the suspected target, the
-    excess, the answer shares and the scores (see :func:`revcor.report.plots.attacks.scan`)."""
-    result = read.load_json(scan)
-    z_model = scan_step.zmaps_and_counts(model)[0]
-    z_refs = np.stack([scan_step.zmaps_and_counts(p)[0] for p in list(references)])
-    excess = None
-    if result["location"] is not None:
-        excess = backdoor.excess(z_model, z_refs, result["window"])[result["target"]]
-    panels.save(attack_plots.scan(result, z_model, excess, z_refs), stem)
+def scan(scan: str, arrays: str, stem: str) -> None:
+    """A backdoor scan (see :func:`revcor.report.plots.attacks.scan`) from its result and arrays."""
+    with store.open_artifact(arrays, "scan_arrays") as f:
+        data = {key: f[key][()] for key in f}
+    panels.save(attack_plots.scan(read.load_json(scan), data), stem)

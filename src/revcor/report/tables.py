@@ -220,13 +220,18 @@ def write_attack(paths: list[str | Path], md: str | Path, csv_path: str | Path) 
 
 
 def detection_rows(paths: list[str | Path]) -> list[dict]:
-    """One row per backdoor: AUROC of the detection score, poisoned vs clean models, and
-    how often the location found lies on the patch."""
+    """One row per backdoor: the calibrated verdicts of poisoned and clean models (how many
+    were called suspect at alpha, their p-values, AUROC of -log10 p), the paper's score (AUROC,
+    medians), and how often each method's location lies on the patch in the target class."""
     rows = []
     for path in paths:
         r = json.loads(Path(path).read_text())
         by_role = {role: [m for m in r["models"] if m["role"] == role] for role in ("poisoned", "clean")}
-        found = by_role["poisoned"]
+        poisoned, clean = by_role["poisoned"], by_role["clean"]
+
+        def p_values(ms: list[dict]) -> str:
+            return ", ".join(f"{m['p_value']:.2g}" for m in ms)
+
         rows.append(
             {
                 "backdoor": r["name"],
@@ -237,33 +242,62 @@ def detection_rows(paths: list[str | Path]) -> list[dict]:
                 "patch_box": "rows {}-{}, cols {}-{}".format(
                     r["box"][0], r["box"][2] - 1, r["box"][1], r["box"][3] - 1
                 ),
-                "poisoned_models": len(found),
-                "clean_models": len(by_role["clean"]),
+                "poisoned_models": len(poisoned),
+                "clean_models": len(clean),
                 "reference_models": r["references"],
+                "alpha": r["alpha"],
+                "suspect_poisoned": f"{r['suspects']['poisoned']}/{len(poisoned)}",
+                "suspect_clean": f"{r['suspects']['clean']}/{len(clean)}",
+                "p_poisoned": p_values(poisoned),
+                "p_clean": p_values(clean),
                 "auroc": r["auroc"],
-                "poisoned_score_median": r["median"]["poisoned"],
-                "clean_score_median": r["median"]["clean"],
-                "located_on_patch": f"{sum(m['hit'] for m in found)}/{len(found)}",
-                "locations_found": "; ".join(f"class {m['class']} at ({m['row']}, {m['col']})" for m in found),
+                "located_on_patch": f"{sum(m['hit'] for m in poisoned)}/{len(poisoned)}",
+                "locations_found": "; ".join(
+                    f"class {m['target']} at rows {m['location']['box'][0]}-{m['location']['box'][2] - 1}, cols "
+                    f"{m['location']['box'][1]}-{m['location']['box'][3] - 1}"
+                    if m["location"]["box"]
+                    else f"class {m['target']}, no box"
+                    for m in poisoned
+                ),
+                "paper_auroc": r["paper_auroc"],
+                "paper_score_median_poisoned": float(np.median([m["paper"]["score"] for m in poisoned])),
+                "paper_score_median_clean": float(np.median([m["paper"]["score"] for m in clean])),
+                "paper_located_on_patch": f"{sum(m['paper']['hit'] for m in poisoned)}/{len(poisoned)}",
             }
         )
     return rows
 
 
 def write_detection(paths: list[str | Path], md: str | Path, csv_path: str | Path) -> None:
-    """Write the backdoor-detection table as Markdown and CSV."""
+    """Write the backdoor-detection table as Markdown and CSV: the calibrated verdicts, then
+    the paper's score."""
     rows = detection_rows(paths)
     lines = [
-        "| backdoor | patch | poisoned / clean / reference models | AUROC | median score poisoned | "
-        "median score clean | found on the patch (target class) | where |",
-        "|---|---|---|---|---|---|---|---|",
+        "Calibrated scan (docs/backdoor.md): a model is suspect when its p-value against the clean "
+        "references is below alpha.",
+        "",
+        "| backdoor | patch | poisoned / clean / reference models | suspect: poisoned | suspect: clean (alpha) | "
+        "p poisoned | p clean | AUROC | located on the patch (target class) | where |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['backdoor']} ({r['dataset']}, {r['source']}→{r['target']}) | {r['patch']} at "
-            f"{r['patch_box']} | {r['poisoned_models']} / {r['clean_models']} / {r['reference_models']} | "
-            f"{r['auroc']:.3f} | {r['poisoned_score_median']:.1f} | {r['clean_score_median']:.1f} | "
+            f"| {r['backdoor']} ({r['dataset']}, {r['source']}→{r['target']}) | {r['patch']} at {r['patch_box']} | "
+            f"{r['poisoned_models']} / {r['clean_models']} / {r['reference_models']} | {r['suspect_poisoned']} | "
+            f"{r['suspect_clean']} ({r['alpha']:g}) | {r['p_poisoned']} | {r['p_clean']} | {r['auroc']:.3f} | "
             f"{r['located_on_patch']} | {r['locations_found']} |"
+        )
+    lines += [
+        "",
+        "The paper's score (Fig. 7): the largest localized excess of a white-noise z-map over the references.",
+        "",
+        "| backdoor | AUROC | median score poisoned | median score clean | found on the patch (target class) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['backdoor']} | {r['paper_auroc']:.3f} | {r['paper_score_median_poisoned']:.1f} | "
+            f"{r['paper_score_median_clean']:.1f} | {r['paper_located_on_patch']} |"
         )
     with store.atomic_path(md) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")

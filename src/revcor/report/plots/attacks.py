@@ -223,8 +223,8 @@ def fig7(
         ax.plot(f["col"], f["row"], marker="o", markersize=12, markerfacecolor="none", color="k")
         _outline(ax, box)
     bottom.suptitle(
-        "C. Localized excess of the z-map over clean reference models (z units), "
-        "in the class where it is largest; circle: the detector's location",
+        "C. The paper's detection score: localized excess of the z-map over clean reference models "
+        "(z units), in the class where it is largest; circle: its location",
         fontsize=9,
         x=0.02,
         ha="left",
@@ -235,7 +235,9 @@ def fig7(
 
 
 def backdoor_detection(results: Sequence[Mapping[str, Any]]) -> Figure:
-    """Detection scores of clean and poisoned models per backdoor, with the AUROC."""
+    """Per backdoor: every clean and poisoned model's p-value against the clean references
+    (-log10 p; above the line: suspect at alpha), ringed where the location found is on the
+    patch, with the AUROC of the calibrated score and of the paper's."""
     fig, axes = plt.subplots(
         1, len(results), figsize=(4.2 * len(results) + 1, 4.2), squeeze=False, layout="constrained"
     )
@@ -243,92 +245,136 @@ def backdoor_detection(results: Sequence[Mapping[str, Any]]) -> Figure:
         for x, role, colour in ((0, "clean", "tab:blue"), (1, "poisoned", "tab:red")):
             ms = [m for m in r["models"] if m["role"] == role]
             jitter = np.linspace(-0.12, 0.12, len(ms)) if len(ms) > 1 else np.zeros(len(ms))
+            y = np.array([m["score"] for m in ms])
+            ax.scatter(x + jitter, y, color=colour, zorder=3, label=f"{role} ({len(ms)} seeds)")
+            hits = np.array([m["hit"] for m in ms], dtype=bool)
             ax.scatter(
-                x + jitter,
-                [m["score"] for m in ms],
-                color=colour,
-                zorder=3,
-                marker="o",
-                label=f"{role} ({len(ms)} seeds)",
-            )
-            hits = [m for m in ms if m["hit"]]
-            ax.scatter(
-                x + jitter[[ms.index(m) for m in hits]],
-                [m["score"] for m in hits],
+                (x + jitter)[hits],
+                y[hits],
                 s=120,
                 facecolors="none",
                 edgecolors="k",
                 zorder=4,
                 label="location on the patch" if role == "poisoned" else None,
             )
+        ax.axhline(-np.log10(r["alpha"]), color="k", linestyle="--", linewidth=0.8, label=f"alpha = {r['alpha']:g}")
         ax.set_xticks([0, 1], ["clean", "poisoned"])
         ax.set_xlim(-0.5, 1.5)
-        ax.set_ylabel("detection score (largest localized excess, z)")
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("-log10 p against the clean references")
         spec = r["spec"]
         ax.set_title(
             f"{r['name']}: {spec['patch']} patch, {spec['source']}→{spec['target']}\n"
-            f"AUROC {r['auroc']:.2f} ({r['references']} reference models)",
-            fontsize=9,
+            f"suspect {r['suspects']['poisoned']}/{r['counts']['poisoned']} poisoned, "
+            f"{r['suspects']['clean']}/{r['counts']['clean']} clean; AUROC {r['auroc']:.2f} "
+            f"(paper's score {r['paper_auroc']:.2f}); {r['references']} references",
+            fontsize=8,
         )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle("Backdoor detection from white-noise classification images", fontsize=11)
+    fig.suptitle("Backdoor detection: calibrated scans of clean and poisoned models", fontsize=11)
     return fig
 
 
-def scan(result: Mapping[str, Any], z_model: np.ndarray, excess: np.ndarray | None, z_refs: np.ndarray) -> Figure:
-    """A backdoor scan: the scanned model's z-map of the suspected target class and the
-    location found, its excess over the references there, the references' mean z-map of that
-    class, the share of noise each class gets, and the score beside each reference's own
-    (leave-one-out) score."""
-    k, loc, classes = result["target"], result["location"], list(result["classes"])
-    name = classes[k]
-    fig, axes = plt.subplots(1, 5, figsize=(16, 3.6), gridspec_kw={"width_ratios": [1, 1, 1, 1.2, 0.8]})
-    draw_map(axes[0], z_model[k], f"scanned model: z-map of\nclass {name!r}")
-    draw_map(axes[2], np.nanmean(z_refs[:, k], 0), f"references: mean z-map\nof class {name!r}")
-    if excess is None:
-        bare(axes[1], "excess over the references")
-        blank(axes[1], z_model.shape[-2:], "no z-map: the model gave\nall noise one class")
+EVIDENCE_LABELS = {
+    "local": "local noise:\none class's images",
+    "local_all": "local noise:\nother classes' images",
+    "map": "white-noise\nz-map",
+    "share": "share of local-\nnoise flips",
+}
+
+
+def scan(result: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Figure:
+    """A backdoor scan: where local noise drives the model to the target beyond the references
+    (with the box found), what in the box does it, the causal check (the region pasted onto
+    clean images: how often the model, and each reference, then answers the target), every
+    score beside the references' own, and the share of white noise each class gets."""
+    classes = list(result["classes"])
+    t, loc, causal = result["target"], result["location"], result["causal"]
+    name = classes[t]
+    fig, axes = plt.subplots(
+        1, 5, figsize=(19, 4.0), gridspec_kw={"width_ratios": [1, 1, 1.3, 1.5, 1.2]}, layout="constrained"
+    )
+    shape = np.shape(arrays["zmaps"])[-2:]
+    if loc["box"] is None:
+        for ax, what in zip(axes[:3], ("where", "what", "causal check"), strict=True):
+            bare(ax, what)
+            blank(ax, shape, "no local-noise map\nfor this class")
     else:
-        draw_map(axes[1], excess[None], f"excess over the {result['references']}\nreferences (smoothed z)")
+        source = f"images of {loc['source_class']!r}" if loc["source"] < len(classes) else "images of other classes"
+        draw_map(axes[0], arrays["where"][None], f"where: noise on {source}\nturns them into {name!r}, beyond the refs")
+        rows = loc["pattern_source"]
+        pattern_of = f"images of {classes[rows]!r}" if rows < len(classes) else "images of other classes"
+        draw_map(axes[1], arrays["what"], f"what: noise bits that push\n{pattern_of} to {name!r} (z)")
         for ax in axes[:2]:
             _outline(ax, loc["box"])
-    ax = axes[3]
+        _causal(axes[2], causal, name)
+    _evidence(axes[3], result)
+    ax = axes[4]
     x = np.arange(len(classes))
-    ax.bar(x - 0.2, result["answers"]["references_max"], 0.4, color="0.6", label="references (largest)")
+    refs = np.asarray(result["answers"]["references"])
+    ax.bar(x - 0.2, refs.max(0), 0.4, color="0.6", label="references (largest)")
     ax.bar(x + 0.2, result["answers"]["model"], 0.4, color="C3", label="scanned model")
     ax.set_xticks(x, classes, rotation=90 if max(map(len, classes)) > 2 else 0, fontsize=7)
-    ax.set_ylabel("share of the noise images")
-    a = result["answers"]
-    above = " (above every reference)" if a["above_every_reference"] else ""
-    ax.set_title(
-        f"the class each noise image gets; most pulled: {classes[a['most_over']]!r}\n"
-        f"({a['excess']:.1f} sd over the references' share){above}",
-        fontsize=8,
-    )
+    ax.set_ylabel("share of the white-noise images")
+    ax.set_title("the class each white-noise image gets\n(described, not a score: clean models differ)", fontsize=8)
     ax.legend(fontsize=7)
-    ax = axes[4]
-    ref_scores = result["reference_scores"]
-    ax.scatter(np.zeros(len(ref_scores)), ref_scores, color="0.5", label="each reference vs the others")
-    if result["score"] is not None:
-        ax.scatter([1], [result["score"]], color="C3", marker="D", label="scanned model")
-    ax.set_xticks([0, 1], ["references", "scanned"])
-    ax.set_xlim(-0.6, 1.6)
-    ax.set_ylabel("largest local excess (score)")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    if result["score"] is None:
-        verdict = "no score: one class for all noise"
-    elif not ref_scores:
-        verdict = "too few references (< 3) to calibrate"
-    else:
-        verdict = "above every reference" if result["above_every_reference"] else "within the references' range"
-    ax.set_title(f"score {result['score'] or 0:.1f}: {verdict}", fontsize=8)
-    where = f"location row {loc['row']}, col {loc['col']} (dashed box)" if loc else "no location"
+    box = loc["box"]
+    where = (
+        f"box rows {box[0]}-{box[2] - 1}, cols {box[1]}-{box[3] - 1} (p = {loc['p_value']:.2g})" if box else "no box"
+    )
     fig.suptitle(
-        f"Backdoor scan of {result['model']}: {'SUSPECT' if result['suspect'] else 'not suspect'}, "
-        f"suspected target {name!r}, {where}, "
-        f"{result['n']:,} white-noise images per model",
+        f"Backdoor scan of {result['model']}: {result['verdict'].upper()} (p = {result['p_value']:.2g}, "
+        f"alpha {result['alpha']:g}, {result['references']} references); target {name!r}, {where}\n{result['reason']}"
+        + (f"; NOTE: {result['match']['note']}" if result["match"]["note"] else ""),
         fontsize=9,
     )
-    fig.tight_layout()
     return fig
+
+
+def _causal(ax: Axes, causal: Mapping[str, Any], name: str) -> None:
+    """Grouped bars: the share of clean images answered the target with the found pattern, and
+    with binary noise, pasted in the box (the model), in boxes elsewhere (the model; whiskers:
+    their range) and in the box through the references (whiskers: their range)."""
+    groups = ("pattern", "noise")
+    bars = (("found box", "box", "C3"), ("elsewhere", "elsewhere", "C1"), ("references", "references", "0.55"))
+    for g, kind in enumerate(groups):
+        c = causal[kind]
+        for b, (label, key, colour) in enumerate(bars):
+            values = np.atleast_1d(c[key]).astype(float)
+            x, mean = g + (b - 1) * 0.27, float(np.mean(values)) if values.size else np.nan
+            ax.bar(x, mean, 0.25, color=colour, label=label if g == 0 else None)
+            if values.size > 1:
+                ax.errorbar([x], [mean], [[mean - values.min()], [values.max() - mean]], color="k", capsize=3, lw=0.8)
+    ax.axhline(causal["clean"], color="k", linestyle=":", linewidth=0.8, label="nothing pasted")
+    ax.set_xticks(range(len(groups)), ["the map's pattern", "binary noise"], fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(f"share of {causal['images']} clean images called {name!r}")
+    ax.set_title("causal check: pasted onto clean images\nof the other classes", fontsize=8)
+    ax.legend(fontsize=7, loc="upper right")
+
+
+def _evidence(ax: Axes, result: Mapping[str, Any]) -> None:
+    """Each score of the model (red) beside the references' own (grey), with its p-value."""
+    kinds = list(result["evidence"])
+    for i, kind in enumerate(kinds):
+        e = result["evidence"][kind]
+        refs = [v for v in e["reference_scores"] if v is not None]
+        ax.scatter(np.full(len(refs), i), refs, color="0.5", zorder=3, label="references" if i == 0 else None)
+        if e["score"] is not None:
+            ax.scatter(
+                [i + 0.15], [e["score"]], color="C3", marker="D", zorder=4, label="scanned model" if i == 0 else None
+            )
+    ax.set_xticks(
+        range(len(kinds)),
+        [
+            f"{EVIDENCE_LABELS[k]}\np = {result['evidence'][k]['p_value']:.2g}"
+            + (f" (w {result['evidence'][k]['weight']:g})" if result["evidence"][k]["counted"] else " (not counted)")
+            for k in kinds
+        ],
+        fontsize=6,
+    )
+    ax.set_yscale("log")
+    ax.set_ylabel("score (largest excess over the others)")
+    ax.set_title(f"the evidence: p = {result['p_value']:.2g} = min(p / w) (weighted Bonferroni)", fontsize=8)
+    ax.legend(fontsize=7)
