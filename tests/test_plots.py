@@ -831,3 +831,65 @@ def test_whitened_rows_and_accuracies():
     np.testing.assert_array_equal(drawn[3].images[0].get_array(), white[0, 0])
     labels = [ax.get_ylabel() for ax in fig.get_axes() if ax.get_ylabel()]
     assert labels == ["bias maps\n25.0% accuracy", "whitened maps\nno template"]
+
+
+def scan_result(box, verdict="suspect"):
+    """A scan's result as :func:`revcor.analyses.detection.examine` gives it (three classes)."""
+    evidence = {
+        kind: {
+            "score": score,
+            "class": 2,
+            "p_value": p,
+            "weight": w,
+            "reference_scores": [1.0, 2.0, 1.5],
+            "counted": True,
+        }
+        for kind, score, p, w in (
+            ("local", 12.0, 0.004, 0.4),
+            ("local_all", 5.0, 0.03, 0.4),
+            ("map", 4.0, 0.5, 0.1),
+            ("share", 2.0, 0.3, 0.1),
+        )
+    }
+    causal = {
+        kind: {"box": b, "elsewhere": [0.0, 0.1], "references": [0.0, 0.05, 0.02], "per_class": {0: b, 1: b}}
+        for kind, b in (("pattern", 0.8), ("noise", 0.4))
+    }
+    return {
+        "model": "suspect.pt",
+        "classes": ["a", "b", "c"],
+        "target": 2,
+        "verdict": verdict,
+        "p_value": 0.01,
+        "alpha": 0.05,
+        "references": 3,
+        "reason": "its local score is beyond the references' (p = 0.01 < 0.05)",
+        "location": {"box": box, "p_value": 0.004, "source": 3, "pattern_source": 3},
+        "causal": causal | {"clean": 0.01, "images": 60} if box else None,
+        "evidence": evidence,
+        "match": {"matches": True, "note": ""},
+        "answers": {"model": [0.1, 0.1, 0.8], "references": [[0.5, 0.5, 0.0], [0.9, 0.1, 0.0], [0.3, 0.7, 0.0]]},
+    }
+
+
+def test_scan_shows_where_what_the_causal_check_and_the_evidence(tmp_path):
+    where = np.zeros((12, 12))
+    where[2:5, 6:9] = 9.0
+    what = np.zeros((1, 12, 12))
+    what[0, 2:5, 6:9] = 4.0
+    arrays = {"zmaps": np.zeros((3, 1, 12, 12)), "where": where, "what": what}
+    fig = attack_plots.scan(scan_result([2, 6, 5, 9]), arrays)
+    title = fig._suptitle.get_text()
+    assert "SUSPECT (p = 0.01, alpha 0.05, 3 references); target 'c', box rows 2-4, cols 6-8 (p = 0.004)" in title
+    axes = [ax for ax in fig.get_axes() if ax.get_label() != "<colorbar>"]
+    assert "turns them into 'c'" in axes[0].get_title() and "push" in axes[1].get_title()
+    boxes = [p for ax in axes[:2] for p in ax.patches]
+    assert [(b.get_x(), b.get_y(), b.get_width(), b.get_height()) for b in boxes] == [(5.5, 1.5, 3, 3)] * 2
+    bars = sorted(round(b.get_height(), 3) for b in axes[2].patches)
+    assert bars == sorted([0.8, 0.05, 0.023, 0.4, 0.05, 0.023])  # box, elsewhere (mean), references (mean)
+    ticks = [t.get_text() for t in axes[3].get_xticklabels()]
+    assert len(ticks) == 4 and "p = 0.004 (w 0.4)" in ticks[0]
+    img = saved(fig, tmp_path / "scan")
+    assert reds(img) > 0.005
+    empty = attack_plots.scan(scan_result(None, "clean") | {"p_value": 0.6}, {"zmaps": np.zeros((3, 1, 12, 12))})
+    assert "CLEAN" in empty._suptitle.get_text() and "no box" in empty._suptitle.get_text()

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from revcor.core.engine import prepare
 from revcor.core.significance import MAD_SCALE
 from revcor.models.train import seeded
 
@@ -77,6 +78,7 @@ def reverse_engineer(
     pattern_t = _inverse(torch.rand(c, h, w, generator=gen).clamp(0.01, 0.99)).to(device).requires_grad_()
     opt = torch.optim.Adam([mask_t, pattern_t], lr=s.lr, betas=(0.5, 0.9))
     model.eval()
+    layout = prepare(model)  # channels-last convolutions, as the engine runs them
     y = torch.full((s.batch_size,), target, dtype=torch.int64, device=device)
     cost, best = 0.0, {"norm": float("inf"), "mask": None, "pattern": None, "asr": 0.0}
     set_count = up = down = stalled = 0
@@ -90,7 +92,7 @@ def reverse_engineer(
         for i in range(0, n, s.batch_size):
             x = images[order[i : i + s.batch_size].to(device)]
             m, p = _unit(mask_t), _unit(pattern_t)
-            logits = model((1 - m) * x + m * p)
+            logits = model(((1 - m) * x + m * p).contiguous(memory_format=layout))
             norm = m.sum()
             loss = F.cross_entropy(logits, y[: len(x)]) + cost * norm
             opt.zero_grad(set_to_none=True)

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from revcor.analyses.localnoise import LocalNoise
+from revcor.analyses.localnoise import LocalNoise, box_sum
 from revcor.core.engine import forward
 from revcor.core.significance import MAD_SCALE, predictive_p
 from revcor.data import datasets
@@ -55,6 +55,7 @@ CLASS_AXIS = {"share": 0, "map": 0, "local": 1, "local_all": 0}  # of a class in
 MIN_REFERENCES = 3  # fewer references leave the scale of a clean model's scores unknown
 SHARE_FLOOR = 0.005  # share differences are measured in units of the others' spread, at least this
 Z_FLOOR = 1.0  # map differences likewise, at least the null SD of a z score
+COVER = 0.9  # the trigger's box: the pixels covered by windows carrying this share of the weight
 RATE_FLOOR = 0.1  # rate differences (arcsine square roots) likewise, at least this or their sampling SD
 
 
@@ -287,9 +288,10 @@ def locate(probes: Sequence[Probe], every: dict, target: int) -> dict:
     excess in ``every`` (:func:`scores`), of the local score (``kind``) in which that excess is
     most significant against the references' scores (its ``p_value``, a family-wise test over
     every map of the kind); the window positions of that row whose rate of the target answer
-    exceeds the references' by at least half the largest such excess; their intersection as
-    the ``box`` (top, left, bottom, right; exclusive), or where they have no pixel in common,
-    the best window."""
+    exceeds the references' by more than half the largest such excess, weighted by how much
+    more; the ``box`` (top, left, bottom, right; exclusive) around the pixels that windows
+    carrying at least :data:`COVER` of that weight cover (every window that sets a trigger
+    off covers it). ``windows``: how many windows carry weight."""
     candidates = []
     for kind, field in (
         ("local", every["local"]["excess"][:, target]),
@@ -307,12 +309,11 @@ def locate(probes: Sequence[Probe], every: dict, target: int) -> dict:
     size = probes[0].local.size
     rate, trials = (np.stack(a) for a in zip(*(p_.local.position_rates() for p_ in probes), strict=True))
     trials = trials[:, source, target]
-    e = np.nan_to_num(rate_excess(np.nan_to_num(rate[:, source, target] * trials), trials)[0], nan=-np.inf)
-    chosen = np.argwhere(e >= e.max() / 2) if e.max() > 0 else np.argwhere(e == e.max())
-    (top, left), (bottom, right) = chosen.max(0), chosen.min(0) + size
-    if top >= bottom or left >= right:  # no pixel common to every window: the best window
-        top, left = np.unravel_index(int(np.argmax(e)), e.shape)
-        bottom, right = top + size, left + size
+    e = np.nan_to_num(rate_excess(np.nan_to_num(rate[:, source, target] * trials), trials)[0])
+    weight = np.clip(e - e.max() / 2, 0, None) if e.max() > 0 else (e == e.max()).astype(float)
+    cover = box_sum(weight, size) / weight.sum()  # the share of the weight of the windows covering each pixel
+    rows, cols = np.nonzero(cover >= COVER * cover.max())
+    top, left, bottom, right = rows.min(), cols.min(), rows.max() + 1, cols.max() + 1
     return {
         "box": [int(top), int(left), int(bottom), int(right)],
         "p_value": p,
@@ -321,7 +322,7 @@ def locate(probes: Sequence[Probe], every: dict, target: int) -> dict:
         "source": int(source),
         "row": row,
         "col": col,
-        "windows": len(chosen),
+        "windows": int((weight > 0).sum()),
     }
 
 
