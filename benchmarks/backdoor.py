@@ -291,6 +291,33 @@ def run_dataset(name: str, args) -> None:
         )
 
 
+def timing(name: str, args) -> dict:
+    """Wall time per model of both methods on ``args.timing`` kept models of the population
+    (alternately clean and poisoned), scanned again one after the other: on an otherwise idle
+    machine, unlike the population run, which may share it."""
+    folder = args.out / name
+    pop = Population(name, folder / "models", args.train_size.get(name), args.epochs)
+    torch.set_num_threads(args.threads)
+    refs = [pop.fit(f"reference{i}", pop.train.images, pop.train.labels, 1000 + i)[0] for i in range(args.references)]
+    test = pop.test
+    probes_refs = [
+        api.probe(r, test.images, test.labels, test.classes, n=args.n, local_n=args.local_n, progress=False)
+        for r in refs
+    ]
+    kept = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    kept = [r for r in kept if r["kept"]]
+    by_role = [[r for r in kept if r["role"] == role] for role in ("clean", "poisoned")]
+    chosen = [r for pair in zip(*by_role, strict=False) for r in pair][: args.timing]
+    times = {"revcor": [], "nc": []}
+    for r in chosen:
+        net = pop.fit(r["name"], pop.train.images, pop.train.labels, r["seed"])[0]  # the saved weights
+        result = scan_both(pop, net, refs, probes_refs, args)
+        for method in times:
+            times[method].append(result[method]["seconds"])
+        print(f"{name} {r['name']}: revcor {times['revcor'][-1]:.1f} s, NC {times['nc'][-1]:.1f} s", flush=True)
+    return {m: {"seconds": t, "median": float(np.median(t))} for m, t in times.items()} | {"models": len(chosen)}
+
+
 # ------------------------------------------------------------------------------------ report
 
 
@@ -306,6 +333,14 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+def verdict(record: dict, alpha: float) -> str:
+    """revcor's verdict of a scanned model at ``alpha``: inconclusive when the model is unlike
+    its references everywhere, else suspect below alpha."""
+    if not record["revcor"]["match"]:
+        return "inconclusive"
+    return "suspect" if record["revcor"]["p_value"] < alpha else "clean"
+
+
 def summarise(records: list[dict], alpha: float) -> dict:
     """Per method: AUROC (all and per kind), TPR, FPR (with interval), target accuracy,
     localisation hit rate, median seconds per model."""
@@ -313,7 +348,7 @@ def summarise(records: list[dict], alpha: float) -> dict:
     poisoned = [r for r in records if r["role"] == "poisoned" and r["kept"]]
     out = {"clean": len(clean), "poisoned": len(poisoned), "left_out": sum(not r["kept"] for r in records)}
     for method in ("revcor", "nc"):
-        suspect = (lambda r: r["revcor"]["p_value"] < alpha) if method == "revcor" else (lambda r: r["nc"]["suspect"])
+        suspect = (lambda r: verdict(r, alpha) == "suspect") if method == "revcor" else (lambda r: r["nc"]["suspect"])
         score = lambda r, m=method: r[m]["score"]  # noqa: E731
         fp = sum(suspect(r) for r in clean)
         tp = [r for r in poisoned if suspect(r)]
@@ -332,6 +367,10 @@ def summarise(records: list[dict], alpha: float) -> dict:
                 if any(r["trigger"]["kind"] == kind for r in poisoned)
                 else float("nan")
                 for kind in KINDS
+            },
+            "inconclusive": {
+                role: sum(verdict(r, alpha) == "inconclusive" for r in group) if method == "revcor" else 0
+                for role, group in (("clean", clean), ("poisoned", poisoned))
             },
             "fpr": fp / len(clean) if clean else float("nan"),
             "fpr_interval": wilson(fp, len(clean)),
@@ -393,8 +432,9 @@ def report(args) -> None:
             f"### {name}: {s['poisoned']} poisoned (kept), {s['clean']} clean, {s['left_out']} left out (attack success < 90%)",
             "",
             "| method | AUROC | AUROC patch / blend / sticker | TPR at its threshold | TPR patch / blend / sticker | "
-            "FPR on clean (95% CI) | target accuracy | localised (patch, sticker) | seconds per model |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "FPR on clean (95% CI) | inconclusive: clean / poisoned | target accuracy | localised (patch, sticker) | "
+            "seconds per model |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for method, label in (("revcor", f"revcor (p < {args.alpha:g})"), ("nc", "Neural Cleanse (index > 2)")):
             m = s[method]
@@ -405,6 +445,7 @@ def report(args) -> None:
                 + f" | {m['tpr']:.2f} | "
                 + " / ".join(f"{m['tpr_by_kind'][k]:.2f}" for k in KINDS)
                 + f" | {m['fpr']:.3f} ({m['false_positives']}/{s['clean']}; {lo:.3f}-{hi:.3f}) | "
+                f"{m['inconclusive']['clean']} / {m['inconclusive']['poisoned']} | "
                 f"{m['target_accuracy']:.2f} | {m['localised']:.2f} | {m['seconds']:.1f} |"
             )
         lines.append("")
@@ -432,10 +473,14 @@ def main() -> None:
     )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--report", action="store_true", help="only write the report from the results present")
+    p.add_argument("--timing", type=int, help="time both methods again on this many models per dataset, then stop")
     p.add_argument("--docs", type=Path, help="copy the ROC figure here")
     args = p.parse_args()
     args.datasets = [d for d in args.datasets.split(",") if d]
     args.train_size = {"fashion-mnist": args.fashion_train}
+    if args.timing:
+        store.write_json(args.out / "timing.json", {name: timing(name, args) for name in args.datasets})
+        return
     if not args.report:
         for name in args.datasets:
             run_dataset(name, args)

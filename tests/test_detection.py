@@ -113,10 +113,13 @@ def test_predictive_p_is_uniform_for_draws_of_its_family(family, references):
 K, SIDE, WINDOW = 4, 12, 4
 
 
-def clean_models(rng: np.random.Generator, m: int, backdoor_at: tuple | None = None) -> list[detection.Probe]:
+def clean_models(
+    rng: np.random.Generator, m: int, backdoor_at: tuple | None = None, unlike: float = 1.0
+) -> list[detection.Probe]:
     """``m`` simulated clean models of one population (a backdoor in the first if asked): each
     has its own smooth deviation from a common answer pattern, in white-noise z-maps, shares
-    of white noise and local-noise flip rates, answered by sampling."""
+    of white noise and local-noise flip rates, answered by sampling. The first deviates
+    ``unlike`` times as much as the others (a model trained on other data)."""
     ph = SIDE - WINDOW + 1
 
     def smooth(shape: tuple, scale: float) -> np.ndarray:
@@ -128,7 +131,8 @@ def clean_models(rng: np.random.Generator, m: int, backdoor_at: tuple | None = N
     probes = []
     for i in range(m):
         z = common_z + smooth((K, 1, SIDE, SIDE), 1.5) + rng.normal(size=(K, 1, SIDE, SIDE))
-        logit = common_logit + rng.normal(size=(K, K, 1, 1)) * 0.3 + smooth((K, K, ph, ph), 0.25)
+        spread = unlike if i == 0 else 1.0
+        logit = common_logit + spread * (rng.normal(size=(K, K, 1, 1)) * 0.3 + smooth((K, K, ph, ph), 0.25))
         if i == 0 and backdoor_at is not None:
             (r0, c0), target = backdoor_at
             logit[:, target, r0 : r0 + 2, c0 : c0 + 2] += 8  # windows over the trigger send every class to the target
@@ -150,13 +154,15 @@ def clean_models(rng: np.random.Generator, m: int, backdoor_at: tuple | None = N
 @pytest.mark.parametrize("references", [3, 5])
 def test_the_verdict_holds_its_error_rate_on_simulated_clean_models(references):
     """Clean models exchangeable with their references are called suspect at most as often as
-    alpha says (within binomial slack), with the few references people have."""
+    alpha says (within binomial slack), with the few references people have; and said to be
+    unlike their references (inconclusive) at most as often too."""
     rng = np.random.default_rng(100 + references)
     runs = 300
     verdicts = [detection.scan(clean_models(rng, references + 1), alpha=0.1)["verdict"] for _ in range(runs)]
-    rate = verdicts.count("suspect") / runs
-    assert rate <= 0.1 + 3 * math.sqrt(0.1 * 0.9 / runs)
-    assert set(verdicts) <= {"suspect", "clean"}
+    slack = 3 * math.sqrt(0.1 * 0.9 / runs)
+    assert verdicts.count("suspect") / runs <= 0.1 + slack
+    assert verdicts.count("inconclusive") / runs <= 0.1 + slack
+    assert verdicts.count("clean") / runs >= 0.7
 
 
 def test_a_simulated_trigger_is_found_and_located():
@@ -171,6 +177,17 @@ def test_a_simulated_trigger_is_found_and_located():
     # windows at (3..4, 5..6) of side 4 all cover rows 4-6, cols 6-8
     assert top <= 4 and bottom >= 7 and left <= 6 and right >= 9 and bottom - top <= WINDOW and right - left <= WINDOW
     assert result["location"]["significant"]
+
+
+def test_a_model_unlike_its_references_everywhere_is_inconclusive_not_suspect():
+    """A clean model that differs from its references everywhere (trained on other data):
+    the references cannot say what a clean model like it looks like, and the scan says so."""
+    rng = np.random.default_rng(9)
+    verdicts = [detection.scan(clean_models(rng, 6, unlike=4.0)) for _ in range(10)]
+    assert sum(v["verdict"] == "inconclusive" for v in verdicts) >= 8
+    assert not any(v["verdict"] == "suspect" for v in verdicts)
+    unlike = next(v for v in verdicts if v["verdict"] == "inconclusive")
+    assert not unlike["match"]["matches"] and "differs from its references everywhere" in unlike["reason"]
 
 
 def test_too_few_references_are_inconclusive_and_say_how_many():

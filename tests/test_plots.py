@@ -775,6 +775,7 @@ def test_backdoor_detection_scores_hits_and_auroc(tmp_path):
             "paper_auroc": 0.5,
             "alpha": 0.05,
             "suspects": {"clean": sum(s > 1.3 for s in clean), "poisoned": sum(s > 1.3 for s in poisoned)},
+            "inconclusives": {"clean": 0, "poisoned": 0},
             "counts": {"clean": len(clean), "poisoned": len(poisoned)},
             "references": 3,
             "spec": {"patch": "x", "source": 0, "target": 1},
@@ -842,7 +843,6 @@ def scan_result(box, verdict="suspect"):
             "p_value": p,
             "weight": w,
             "reference_scores": [1.0, 2.0, 1.5],
-            "counted": True,
         }
         for kind, score, p, w in (
             ("local", 12.0, 0.004, 0.4),
@@ -867,7 +867,7 @@ def scan_result(box, verdict="suspect"):
         "location": {"box": box, "p_value": 0.004, "source": 3, "pattern_source": 3},
         "causal": causal | {"clean": 0.01, "images": 60} if box else None,
         "evidence": evidence,
-        "match": {"matches": True, "note": ""},
+        "match": {"matches": True},
         "answers": {"model": [0.1, 0.1, 0.8], "references": [[0.5, 0.5, 0.0], [0.9, 0.1, 0.0], [0.3, 0.7, 0.0]]},
     }
 

@@ -539,15 +539,7 @@ def summary(result: dict) -> str:
         f"{result['verdict'].upper()} (p = {result['p_value']:.2g} against {result['references']} references, "
         f"alpha {result['alpha']:g}): {result['reason']}"
     ]
-    if result["match"]["note"]:
-        lines.append(f"note: {result['match']['note']}")
-    lines.append(
-        "evidence: "
-        + "; ".join(
-            f"{k} p = {e['p_value']:.2g}" + ("" if e["counted"] else " (not counted)")
-            for k, e in result["evidence"].items()
-        )
-    )
+    lines.append("evidence: " + "; ".join(f"{k} p = {e['p_value']:.2g}" for k, e in result["evidence"].items()))
     target = f"suspected target {result['target_class']!r}"
     if loc["box"] is None:
         lines.append(f"{target}; no location (no local-noise map of that class)")

@@ -1,35 +1,34 @@
 """Backdoor detection from classification images, with a verdict that states its error rate.
 
 A scanned model and R clean reference models of the same architecture are *probed* alike
-(:class:`Probe`): white noise (the share of it each class gets, and its z-maps) and local
-noise on clean test images (:mod:`revcor.analyses.localnoise`). Three scores, each a
-largest excess of one model over the others:
+(:class:`Probe`): white noise (its z-maps) and local noise on clean test images
+(:mod:`revcor.analyses.localnoise`). Four scores (:data:`EVIDENCE`), each a largest excess of
+one model over the others:
 
-* ``share``: the share of white noise given to a class, above the others' mean share in units
-  of their spread (a trigger that noise sets off pulls noise into its target);
+* ``local``: where noise turns the images of one class into another, as arcsine square roots
+  of rates (a trigger changes answers by far more than clean models' idiosyncrasies do);
+* ``local_all``: the same for the images of every other class pooled;
 * ``map``: the largest |local excess| of a white-noise z-map (paper Fig. 7; smoothed over a
   ``smooth`` x ``smooth`` window);
-* ``local``: the largest local excess of a *where* map of local noise: where noise on clean
-  images changes their answer to a class more often than it does for the others.
+* ``share``: the share of local-noise trials a class gets from images of other classes.
 
 Each model is scored against all the others (the scanned model against the R references,
 each reference against the other R - 1 and the scanned model), so that for a clean model
-exchangeable with its references the R + 1 scores are exchangeable. A local score is in units
-of the model's own typical excess when that is above 1 (a model unlike its references
-everywhere, e.g. trained on other data, does not look local). The p-value of each score comes
-from an extreme-value model of the references' scores: log(1 + score) of a maximum is taken
-as Gumbel, and :func:`revcor.core.significance.predictive_p` accounts for estimating its
-location and scale from only R values. The verdict combines the scores by Bonferroni (p =
-3 x the smallest p): ``suspect`` when p < alpha, ``clean`` otherwise, ``inconclusive`` with
-fewer than :data:`MIN_REFERENCES` references. A scanned model whose maps differ from the
-references' everywhere (its typical excess beyond theirs at alpha) is named as such, and its
-share of noise is then not counted as evidence (the Bonferroni factor stays 3).
+exchangeable with its references the R + 1 scores are exchangeable. A map or local score is
+in units of the model's own typical excess when that is above 1 (a model unlike its
+references everywhere, e.g. trained on other data, does not look local). The p-value of each
+score comes from an extreme-value model of the references' scores: log(1 + score) of a
+maximum is taken as Gumbel, and :func:`revcor.core.significance.predictive_p` accounts for
+estimating its location and scale from only R values. The scores are combined by weighted
+Bonferroni (p = the smallest p / weight): ``suspect`` when p < alpha, ``clean`` otherwise,
+``inconclusive`` with fewer than :data:`MIN_REFERENCES` references, or when the scanned
+model's typical excess is beyond the references' own (at alpha): a model unlike its
+references everywhere (trained on other data, say) differs from them in every score, and
+they cannot say what a clean model like it looks like.
 
-The location is where local noise drives the model to the target: the intersection of the
-window positions whose rate of the target answer exceeds the references' most (at least half
-the largest excess), with the p-value of that class's largest excess. :func:`causal_check`
-pastes what the local noise found there (the *what* map, at the image's range) onto clean
-images and counts how often the model, and the references, then give the target.
+:func:`locate` boxes where local noise drives the model to the target; :func:`causal_check`
+pastes what local noise found there (the *what* map at the image's range, and binary noise)
+onto clean images and counts how often the model, and the references, then give the target.
 """
 
 from __future__ import annotations
@@ -216,7 +215,7 @@ def scan(probes: Sequence[Probe], *, alpha: float = 0.05, smooth: int = 3) -> di
     module docstring): ``verdict`` (clean, suspect or inconclusive) and its ``reason``,
     ``p_value`` and ``score`` = -log10(p_value), the ``target`` class, the ``location`` of
     the trigger (:func:`locate`), the ``evidence`` of each score (its value, class, p-value,
-    the references' own scores, whether it counted) and the ``match`` of the model with its
+    the references' own scores) and the ``match`` of the model with its
     references. ``scores`` holds every score's arrays (:func:`scores`), for figures."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
@@ -236,19 +235,25 @@ def scan(probes: Sequence[Probe], *, alpha: float = 0.05, smooth: int = 3) -> di
             "p_value": _p(s["scores"][0], s["scores"][1:]),
             "weight": weight,
             "reference_scores": [_finite(v) for v in s["scores"][1:]],
-            "counted": not (kind == "share" and mismatch),
         }
         if kind != "share" and where:
             evidence[kind] |= {"row": where[-2], "col": where[-1]}
         if kind == "local" and where:
             evidence[kind]["source"] = where[0]
-    counted = [k for k in EVIDENCE if evidence[k]["counted"] and evidence[k]["class"] >= 0]
-    strongest = min(counted, key=lambda k: evidence[k]["p_value"] / EVIDENCE[k])
+    scored = [k for k in EVIDENCE if evidence[k]["class"] >= 0]
+    strongest = min(scored, key=lambda k: evidence[k]["p_value"] / EVIDENCE[k])
     p_value = min(1.0, evidence[strongest]["p_value"] / EVIDENCE[strongest])
     target = evidence[strongest]["class"]
     if r < MIN_REFERENCES:
         outcome = "inconclusive"
         reason = f"{r} references cannot calibrate the verdict: train at least {MIN_REFERENCES} (5 recommended)"
+    elif mismatch:
+        outcome = "inconclusive"
+        reason = (
+            f"the model differs from its references everywhere (typical excess {deviation[0]:.2g}, theirs at most "
+            f"{np.nanmax(deviation[1:]):.2g}; p = {match_p:.2g}): they cannot say what a clean model like it "
+            "looks like; train references on its data, with its recipe"
+        )
     elif p_value < alpha:
         outcome, reason = "suspect", f"its {strongest} score is beyond the references' (p = {p_value:.2g} < {alpha})"
     else:
@@ -267,13 +272,6 @@ def scan(probes: Sequence[Probe], *, alpha: float = 0.05, smooth: int = 3) -> di
             "p_value": match_p,
             "deviation": _finite(deviation[0]),
             "reference_deviations": [_finite(v) for v in deviation[1:]],
-            "note": (
-                "the model's answers to local noise differ from the references' everywhere (its typical "
-                "excess is beyond theirs): it was likely trained on other data or preprocessing, so its "
-                "share of noise is not counted as evidence"
-                if mismatch
-                else ""
-            ),
         },
         "references": r,
         "smooth": smooth,

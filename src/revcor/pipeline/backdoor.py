@@ -102,7 +102,8 @@ def evaluate_detection(
     causal check (:func:`revcor.analyses.detection.examine`), whether the location is on the
     patch, and the paper's score (the largest local excess of the white-noise z-maps,
     :func:`revcor.analyses.detection.detect`). Over models: the AUROC of both scores, and how
-    many of each role were called suspect at ``alpha``. The patch is used only to say whether
+    many of each role were called suspect at ``alpha`` (``suspects``), and how many were
+    ``inconclusive``. The patch is used only to say whether
     a location is on it.
     """
     ref = {key: inputs[f"reference_{key}"] for key in ("maps", "local", "models")}
@@ -154,9 +155,10 @@ def evaluate_detection(
     for key, value in (("score", lambda m: m["score"]), ("paper_score", lambda m: m["paper"]["score"])):
         scores = {role: [value(m) for m in result["models"] if m["role"] == role] for role in ROLES}
         result["auroc" if key == "score" else "paper_auroc"] = auroc(scores["poisoned"], scores["clean"])
-    result["suspects"] = {
-        role: sum(m["verdict"] == "suspect" for m in result["models"] if m["role"] == role) for role in ROLES
-    }
+    for verdict in ("suspect", "inconclusive"):
+        result[f"{verdict}s"] = {
+            role: sum(m["verdict"] == verdict for m in result["models"] if m["role"] == role) for role in ROLES
+        }
     result["counts"] = {role: len(models[role]) for role in ROLES}
     store.write_json(out, result)
     return result

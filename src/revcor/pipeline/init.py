@@ -131,16 +131,16 @@ def write_config(
         ]
     arch = spec.get("factory") and f"factory:{spec['factory']}"
     lines += [
-        "scans:   # is there a backdoor? against clean references trained on your data",
+        "scans:   # is there a backdoor? a verdict at alpha 0.05 against 5 clean references trained on your data",
         "  backdoor:",
         f"    model: {m}",
         f"    n: {n}",
         *(
-            [f"    references: {{arch: '{arch}', seeds: [1, 2, 3, 4]}}"]
+            [f"    references: {{arch: '{arch}'}}"]
             if arch
             else [
                 "    # a model file does not say its architecture: give references.arch to train",
-                "    references: {arch: mnist_cnn, seeds: [1, 2, 3, 4]}   # (or a list of your clean models)",
+                "    references: {arch: mnist_cnn}   # (or a list of your clean models)",
             ]
         ),
         "",

@@ -246,8 +246,8 @@ def detection_rows(paths: list[str | Path]) -> list[dict]:
                 "clean_models": len(clean),
                 "reference_models": r["references"],
                 "alpha": r["alpha"],
-                "suspect_poisoned": f"{r['suspects']['poisoned']}/{len(poisoned)}",
-                "suspect_clean": f"{r['suspects']['clean']}/{len(clean)}",
+                "suspect_poisoned": _verdicts(r, "poisoned", len(poisoned)),
+                "suspect_clean": _verdicts(r, "clean", len(clean)),
                 "p_poisoned": p_values(poisoned),
                 "p_clean": p_values(clean),
                 "auroc": r["auroc"],
@@ -266,6 +266,12 @@ def detection_rows(paths: list[str | Path]) -> list[dict]:
             }
         )
     return rows
+
+
+def _verdicts(r: dict, role: str, n: int) -> str:
+    """How many models of ``role`` were called suspect, and how many inconclusive."""
+    unsure = r["inconclusives"][role]
+    return f"{r['suspects'][role]}/{n}" + (f" ({unsure} inconclusive)" if unsure else "")
 
 
 def write_detection(paths: list[str | Path], md: str | Path, csv_path: str | Path) -> None:

@@ -266,7 +266,9 @@ def backdoor_detection(results: Sequence[Mapping[str, Any]]) -> Figure:
         ax.set_title(
             f"{r['name']}: {spec['patch']} patch, {spec['source']}→{spec['target']}\n"
             f"suspect {r['suspects']['poisoned']}/{r['counts']['poisoned']} poisoned, "
-            f"{r['suspects']['clean']}/{r['counts']['clean']} clean; AUROC {r['auroc']:.2f} "
+            f"{r['suspects']['clean']}/{r['counts']['clean']} clean"
+            + (f" ({sum(r['inconclusives'].values())} inconclusive)" if sum(r["inconclusives"].values()) else "")
+            + f"; AUROC {r['auroc']:.2f} "
             f"(paper's score {r['paper_auroc']:.2f}); {r['references']} references",
             fontsize=8,
         )
@@ -325,8 +327,7 @@ def scan(result: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Figure:
     )
     fig.suptitle(
         f"Backdoor scan of {result['model']}: {result['verdict'].upper()} (p = {result['p_value']:.2g}, "
-        f"alpha {result['alpha']:g}, {result['references']} references); target {name!r}, {where}\n{result['reason']}"
-        + (f"; NOTE: {result['match']['note']}" if result["match"]["note"] else ""),
+        f"alpha {result['alpha']:g}, {result['references']} references); target {name!r}, {where}\n{result['reason']}",
         fontsize=9,
     )
     return fig
@@ -369,7 +370,7 @@ def _evidence(ax: Axes, result: Mapping[str, Any]) -> None:
         range(len(kinds)),
         [
             f"{EVIDENCE_LABELS[k]}\np = {result['evidence'][k]['p_value']:.2g}"
-            + (f" (w {result['evidence'][k]['weight']:g})" if result["evidence"][k]["counted"] else " (not counted)")
+            + f" (w {result['evidence'][k]['weight']:g})"
             for k in kinds
         ],
         fontsize=6,
