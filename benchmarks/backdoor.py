@@ -154,14 +154,19 @@ class Population:
         self.shape = tuple(self.test.images.shape[1:])
         self.k = len(self.test.classes)
 
+    def load(self, name: str) -> torch.nn.Module:
+        """The model ``name`` trained before."""
+        net = architectures.build(ARCH[self.name], self.shape, self.k)
+        net.load_state_dict(torch.load(self.folder / f"{name}.pt", weights_only=True))
+        return net.eval()
+
     def fit(self, name: str, images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[torch.nn.Module, float]:
         """A model trained on (images, labels) with ``seed``, cached in the folder; its training time."""
         path = self.folder / f"{name}.pt"
+        if path.exists():
+            return self.load(name), float("nan")
         torch.manual_seed(seed)
         net = architectures.build(ARCH[self.name], self.shape, self.k)
-        if path.exists():
-            net.load_state_dict(torch.load(path, weights_only=True))
-            return net.eval(), float("nan")
         t = time.perf_counter()
         train(net, images, labels, epochs=self.epochs, lr=1e-3, batch_size=128, seed=seed, progress=False)
         seconds = time.perf_counter() - t
@@ -310,7 +315,7 @@ def timing(name: str, args) -> dict:
     chosen = [r for pair in zip(*by_role, strict=False) for r in pair][: args.timing]
     times = {"revcor": [], "nc": []}
     for r in chosen:
-        net = pop.fit(r["name"], pop.train.images, pop.train.labels, r["seed"])[0]  # the saved weights
+        net = pop.load(r["name"])
         result = scan_both(pop, net, refs, probes_refs, args)
         for method in times:
             times[method].append(result[method]["seconds"])
@@ -335,10 +340,33 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 
 def verdict(record: dict, alpha: float) -> str:
     """revcor's verdict of a scanned model at ``alpha``: inconclusive when the model is unlike
-    its references everywhere, else suspect below alpha."""
-    if not record["revcor"]["match"]:
+    its references (:func:`revcor.analyses.detection.matching`), else suspect below alpha."""
+    if not record["matches"]:
         return "inconclusive"
     return "suspect" if record["revcor"]["p_value"] < alpha else "clean"
+
+
+def class_accuracy(pop: Population, net: torch.nn.Module) -> np.ndarray:
+    """(K,) the accuracy of ``net`` on each class of the clean test images."""
+    confusion = np.asarray(evaluate(net, pop.test.images, pop.test.labels)["confusion"], dtype=np.float64)
+    return np.diag(confusion) / confusion.sum(1)
+
+
+def add_matching(name: str, args) -> None:
+    """Give every kept record of dataset ``name`` its per-class clean accuracy and whether it
+    matches the references by the scan's rule (records written before the rule had neither)."""
+    folder = args.out / name
+    pop = Population(name, folder / "models", args.train_size.get(name), args.epochs)
+    refs = np.stack([class_accuracy(pop, pop.load(f"reference{i}")) for i in range(args.references)])
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        if not record["kept"] or "matches" in record:
+            continue
+        accuracy = class_accuracy(pop, pop.load(record["name"]))
+        drop = float(np.median(refs.min(0) - accuracy))
+        store.write_json(
+            path, record | {"class_accuracy": accuracy.tolist(), "matches": not drop > detection.MISMATCH_DROP}
+        )
 
 
 def summarise(records: list[dict], alpha: float) -> dict:
@@ -372,6 +400,12 @@ def summarise(records: list[dict], alpha: float) -> dict:
                 role: sum(verdict(r, alpha) == "inconclusive" for r in group) if method == "revcor" else 0
                 for role, group in (("clean", clean), ("poisoned", poisoned))
             },
+            "tpr_by_mode": {
+                mode: np.mean([suspect(r) for r in poisoned if (r["source"] is None) == (mode == "all-to-one")]).item()
+                if any((r["source"] is None) == (mode == "all-to-one") for r in poisoned)
+                else float("nan")
+                for mode in ("all-to-one", "source-specific")
+            },
             "fpr": fp / len(clean) if clean else float("nan"),
             "fpr_interval": wilson(fp, len(clean)),
             "false_positives": fp,
@@ -393,6 +427,8 @@ def roc(scores_pos: list[float], scores_neg: list[float]) -> tuple[np.ndarray, n
 
 
 def report(args) -> None:
+    for name in args.datasets:
+        add_matching(name, args)
     records = {
         name: [json.loads(p.read_text()) for p in sorted((args.out / name).glob("*.json"))]
         for name in args.datasets
@@ -436,6 +472,7 @@ def report(args) -> None:
             "seconds per model |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
+        modes = []
         for method, label in (("revcor", f"revcor (p < {args.alpha:g})"), ("nc", "Neural Cleanse (index > 2)")):
             m = s[method]
             lo, hi = m["fpr_interval"]
@@ -448,7 +485,11 @@ def report(args) -> None:
                 f"{m['inconclusive']['clean']} / {m['inconclusive']['poisoned']} | "
                 f"{m['target_accuracy']:.2f} | {m['localised']:.2f} | {m['seconds']:.1f} |"
             )
-        lines.append("")
+            modes.append(
+                f"{label}: TPR all-to-one {m['tpr_by_mode']['all-to-one']:.2f}, "
+                f"source-specific {m['tpr_by_mode']['source-specific']:.2f}"
+            )
+        lines += ["", "; ".join(modes) + ".", ""]
     (args.out / "report.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

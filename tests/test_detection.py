@@ -118,8 +118,9 @@ def clean_models(
 ) -> list[detection.Probe]:
     """``m`` simulated clean models of one population (a backdoor in the first if asked): each
     has its own smooth deviation from a common answer pattern, in white-noise z-maps, shares
-    of white noise and local-noise flip rates, answered by sampling. The first deviates
-    ``unlike`` times as much as the others (a model trained on other data)."""
+    of white noise and local-noise flip rates, answered by sampling, and 95% accuracy on clean
+    images. The first deviates ``unlike`` times as much as the others and is 30 points less
+    accurate (a model trained on other data) when ``unlike`` > 1."""
     ph = SIDE - WINDOW + 1
 
     def smooth(shape: tuple, scale: float) -> np.ndarray:
@@ -147,7 +148,11 @@ def clean_models(
         ).transpose(0, 3, 1, 2)
         sums = 0.5 * box_sum(counts, WINDOW)[:, :, None] + rng.normal(size=(K, K, 1, SIDE, SIDE))
         share = rng.dirichlet(np.ones(K) * 2)
-        probes.append(detection.Probe(rng.multinomial(20000, share), z, LocalNoise(counts.astype(float), sums, WINDOW)))
+        right = 0.95 - (0.3 if unlike > 1 and i == 0 else 0.0)  # a model trained on other data is less accurate
+        wrong = (1 - right) / (K - 1)
+        clean = np.stack([rng.multinomial(100, np.where(np.arange(K) == c, right, wrong)) for c in range(K)])
+        local = LocalNoise(counts.astype(float), sums, clean.astype(float), WINDOW)
+        probes.append(detection.Probe(rng.multinomial(20000, share), z, local))
     return probes
 
 
@@ -187,7 +192,8 @@ def test_a_model_unlike_its_references_everywhere_is_inconclusive_not_suspect():
     assert sum(v["verdict"] == "inconclusive" for v in verdicts) >= 8
     assert not any(v["verdict"] == "suspect" for v in verdicts)
     unlike = next(v for v in verdicts if v["verdict"] == "inconclusive")
-    assert not unlike["match"]["matches"] and "differs from its references everywhere" in unlike["reason"]
+    assert not unlike["match"]["matches"] and "unlike its references" in unlike["reason"]
+    assert unlike["match"]["median_drop"] > detection.MISMATCH_DROP
 
 
 def test_too_few_references_are_inconclusive_and_say_how_many():

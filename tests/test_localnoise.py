@@ -94,6 +94,7 @@ def test_a_trigger_lights_up_where_it_is_and_what_it_is():
     region[7:10, 2:5] = True
     assert what[region].min() > 5  # bright noise there sets it off
     assert np.nanmax(np.abs(what[~region])) < 5  # and nowhere else
+    assert np.array_equal(ln.clean, np.diag([30.0, 30.0, 0.0]))  # without noise every image gets its own class
     rates, trials = ln.position_rates()
     assert rates.shape == (K + 1, K, 8, 8) and np.isclose(trials[K, 2].sum(), ln.counts[[0, 1]].sum())
 

@@ -160,7 +160,7 @@ def test_neural_cleanse_finds_the_same_trigger(trained):
     briefly trained network they range from about 25 to 90 pixels, and the index stays near
     1.6 even with the paper's full optimisation, so the flag is not asserted.)"""
     test = trained["test"]
-    settings = cleanse.Settings(steps=40, samples=300)
+    settings = cleanse.Settings(steps=20, samples=200)
     result = cleanse.neural_cleanse(trained["nets"]["poisoned"], test.images, 10, settings, seed=0)
     norms = sorted(result["norms"])
     assert result["target"] == TARGET and result["norms"][TARGET] == norms[0] < norms[1] / 3

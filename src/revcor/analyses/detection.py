@@ -21,9 +21,9 @@ score comes from an extreme-value model of the references' scores: log(1 + score
 maximum is taken as Gumbel, and :func:`revcor.core.significance.predictive_p` accounts for
 estimating its location and scale from only R values. The scores are combined by weighted
 Bonferroni (p = the smallest p / weight): ``suspect`` when p < alpha, ``clean`` otherwise,
-``inconclusive`` with fewer than :data:`MIN_REFERENCES` references, or when the scanned
-model's typical excess is beyond the references' own (at alpha): a model unlike its
-references everywhere (trained on other data, say) differs from them in every score, and
+``inconclusive`` with fewer than :data:`MIN_REFERENCES` references, or for a model unlike
+its references (:func:`matching`: less accurate on clean images than every reference in
+most classes, as a model trained on other data is): it differs from them in every score, and
 they cannot say what a clean model like it looks like.
 
 :func:`locate` boxes where local noise drives the model to the target; :func:`causal_check`
@@ -55,6 +55,7 @@ MIN_REFERENCES = 3  # fewer references leave the scale of a clean model's scores
 SHARE_FLOOR = 0.005  # share differences are measured in units of the others' spread, at least this
 Z_FLOOR = 1.0  # map differences likewise, at least the null SD of a z score
 COVER = 0.9  # the trigger's box: the pixels covered by windows carrying this share of the weight
+MISMATCH_DROP = 0.05  # a model unlike its references: this much less accurate than each, in most classes
 RATE_FLOOR = 0.1  # rate differences (arcsine square roots) likewise, at least this or their sampling SD
 
 
@@ -223,9 +224,7 @@ def scan(probes: Sequence[Probe], *, alpha: float = 0.05, smooth: int = 3) -> di
     if r < 2:
         raise ValueError(f"a scan needs at least 2 reference models, got {r}")
     every = scores(probes, smooth)
-    deviation = every["local"]["scale"]
-    match_p = _p(deviation[0], deviation[1:], "normal")
-    mismatch = match_p < alpha
+    match = matching(probes)
     evidence = {}
     for kind, weight in EVIDENCE.items():
         s, where = every[kind], every[kind]["where"][0]
@@ -247,12 +246,13 @@ def scan(probes: Sequence[Probe], *, alpha: float = 0.05, smooth: int = 3) -> di
     if r < MIN_REFERENCES:
         outcome = "inconclusive"
         reason = f"{r} references cannot calibrate the verdict: train at least {MIN_REFERENCES} (5 recommended)"
-    elif mismatch:
+    elif not match["matches"]:
         outcome = "inconclusive"
         reason = (
-            f"the model differs from its references everywhere (typical excess {deviation[0]:.2g}, theirs at most "
-            f"{np.nanmax(deviation[1:]):.2g}; p = {match_p:.2g}): they cannot say what a clean model like it "
-            "looks like; train references on its data, with its recipe"
+            f"the model is unlike its references: in half its classes or more it answers clean images at least "
+            f"{MISMATCH_DROP:.0%} less often correctly than every reference (median drop "
+            f"{match['median_drop']:.0%}); it was trained on other data or otherwise, and they cannot say what a "
+            "clean model like it looks like: train references on its data, with its recipe"
         )
     elif p_value < alpha:
         outcome, reason = "suspect", f"its {strongest} score is beyond the references' (p = {p_value:.2g} < {alpha})"
@@ -267,16 +267,34 @@ def scan(probes: Sequence[Probe], *, alpha: float = 0.05, smooth: int = 3) -> di
         "target": target,
         "location": (location := locate(probes, every, target)) | {"significant": location["p_value"] < alpha},
         "evidence": evidence,
-        "match": {
-            "matches": not mismatch,
-            "p_value": match_p,
-            "deviation": _finite(deviation[0]),
-            "reference_deviations": [_finite(v) for v in deviation[1:]],
-        },
+        "match": match,
         "references": r,
         "smooth": smooth,
         "scores": every,
     }
+
+
+def matching(probes: Sequence[Probe]) -> dict:
+    """Whether ``probes[0]`` is like its references ``probes[1:]``: its accuracy on each class
+    of clean images against the lowest reference's. A trigger changes one source class or one
+    target, and a backdoor keeps its clean accuracy (that is what makes it one); a model
+    trained on other data answers many classes worse. ``matches`` unless the median over
+    classes of the drop below the worst reference exceeds :data:`MISMATCH_DROP`."""
+    clean = np.stack([p.local.clean for p in probes])  # (M, S, K)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.diagonal(clean, axis1=1, axis2=2) / clean.sum(2)  # (M, S)
+    drop = np.nanmin(accuracy[1:], axis=0) - accuracy[0]
+    median = float(np.nanmedian(drop))
+    return {
+        "matches": not median > MISMATCH_DROP,
+        "median_drop": median,
+        "accuracy": _finite_list(accuracy[0]),
+        "reference_accuracy_min": _finite_list(np.nanmin(accuracy[1:], axis=0)),
+    }
+
+
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    return [_finite(v) for v in values]
 
 
 def locate(probes: Sequence[Probe], every: dict, target: int) -> dict:

@@ -32,7 +32,7 @@ import torch
 from tqdm import tqdm
 
 from revcor.base import store
-from revcor.core.engine import chunk_span, forward, n_chunks
+from revcor.core.engine import chunk_span, forward, n_chunks, prepare
 from revcor.data import datasets
 from revcor.models.architectures import predict_labels
 from revcor.noise.rng import ChunkRNG, backend
@@ -78,11 +78,13 @@ class LocalNoise:
     ``counts`` (S, K, PH, PW): trials of true class s answered k with the window's top-left
     corner at each position; ``sums`` (S, K, C, H, W): the sum of the noise bits at each pixel
     over those trials (0 where the window did not cover it). Both are float64 sums, so the
-    statistics of disjoint trials add.
+    statistics of disjoint trials add. ``clean`` (S, K): the images of class s the model
+    answers k without noise (the baseline the trials change).
     """
 
     counts: np.ndarray
     sums: np.ndarray
+    clean: np.ndarray
     size: int
     attrs: dict = field(default_factory=dict)
 
@@ -114,13 +116,13 @@ class LocalNoise:
     def save(self, path: str | Path) -> None:
         """Write the statistics as a ``local_noise`` artifact (atomically)."""
         with store.create(path, {**self.attrs, "kind": "local_noise", "size": self.size}) as f:
-            store.write_arrays(f, {"counts": self.counts, "sums": self.sums})
+            store.write_arrays(f, {"counts": self.counts, "sums": self.sums, "clean": self.clean})
 
     @classmethod
     def load(cls, path: str | Path) -> LocalNoise:
         with store.open_artifact(path, "local_noise") as f:
             attrs = store.get_attrs(f, exclude=("kind", "revcor_version", "python", "complete"))
-            return cls(f["counts"][()], f["sums"][()], int(attrs.pop("size")), attrs)
+            return cls(f["counts"][()], f["sums"][()], f["clean"][()], int(attrs.pop("size")), attrs)
 
     def position_rates(self) -> tuple[np.ndarray, np.ndarray]:
         """(S + 1, K, PH, PW) the rate of answer k at each window position, and the trials at
@@ -160,6 +162,10 @@ def run(
     sums = torch.zeros(k * k, c * h * w, dtype=torch.float64, device=device)
     span = torch.arange(size, device=device)
     model.eval()
+    layout = prepare(model)
+    with torch.inference_mode():
+        answers = predict_labels(forward(model, x_all.contiguous(memory_format=layout), batch_size))
+    clean = torch.bincount(y_all * k + answers, minlength=k * k).reshape(k, k).double()
     with tqdm(total=n, unit="trial", unit_scale=True, desc="local noise", disable=not progress) as bar:
         for index in range(n_chunks(n, CHUNK)):
             start, stop = chunk_span(index, n, CHUNK)
@@ -178,9 +184,8 @@ def run(
                 inside = torch.zeros(b, h, w, 1, device=device)
                 inside[torch.arange(b, device=device)[:, None, None], rows, cols] = 1
                 noise, inside = noise.permute(0, 3, 1, 2), inside.permute(0, 3, 1, 2)
-                x = x_all[pick[j]] * (1 - inside) + noise
-                answers = predict_labels(forward(model, x, batch_size))
-                group = y_all[pick[j]] * k + answers
+                x = (x_all[pick[j]] * (1 - inside) + noise).contiguous(memory_format=layout)
+                group = y_all[pick[j]] * k + predict_labels(forward(model, x, batch_size))
                 counts += torch.bincount((group * ph + top[j]) * pw + left[j], minlength=len(counts)).double()
                 onehot = torch.zeros(k * k, b, device=device)
                 onehot[group, torch.arange(b, device=device)] = 1
@@ -189,6 +194,7 @@ def run(
     return LocalNoise(
         counts.reshape(k, k, ph, pw).cpu().numpy(),
         sums.reshape(k, k, c, h, w).cpu().numpy(),
+        clean.cpu().numpy(),
         size,
         {"n": n, "seed": seed, "size": size, "rng": backend(device), "images": count},
     )

@@ -19,7 +19,7 @@ from revcor.models import loading
 
 
 def local_noise(model: str | Path, dataset: str | Path, spec: dict, out: str | Path, *, device: torch.device) -> None:
-    """Local-noise trials (``spec``: n, size, seed) of ``model`` on ``dataset``'s test images."""
+    """Local-noise trials (``spec``: n, window, seed) of ``model`` on ``dataset``'s test images."""
     loaded = loading.load(str(model), device=device)
     test = datasets.load(dataset, "test")
     local = run_local(
@@ -28,7 +28,7 @@ def local_noise(model: str | Path, dataset: str | Path, spec: dict, out: str | P
         test.labels,
         len(test.classes),
         spec["n"],
-        size=None if spec["size"] == "auto" else spec["size"],
+        size=None if spec["window"] == "auto" else spec["window"],
         seed=spec["seed"],
         device=device,
     )
