@@ -34,6 +34,7 @@ import json
 import math
 import shutil
 import time
+from itertools import zip_longest
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -265,7 +266,9 @@ def run_dataset(name: str, args) -> None:
                 "rate": rate,
             }
         )
-    for spec in specs:
+    clean, poisoned = specs[: args.clean], specs[args.clean :]
+    order = [s for pair in zip_longest(poisoned, clean) for s in pair if s is not None]  # both kinds early on
+    for spec in order:
         out = folder / f"{spec['name']}.json"
         if out.exists():
             continue
