@@ -34,8 +34,8 @@ import json
 import math
 import shutil
 import time
-from itertools import zip_longest
 from dataclasses import asdict, dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 import matplotlib
