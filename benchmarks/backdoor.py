@@ -344,32 +344,9 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 def verdict(record: dict, alpha: float) -> str:
     """revcor's verdict of a scanned model at ``alpha``: inconclusive when the model is unlike
     its references (:func:`revcor.analyses.detection.matching`), else suspect below alpha."""
-    if not record["matches"]:
+    if not record["revcor"]["match"]:
         return "inconclusive"
     return "suspect" if record["revcor"]["p_value"] < alpha else "clean"
-
-
-def class_accuracy(pop: Population, net: torch.nn.Module) -> np.ndarray:
-    """(K,) the accuracy of ``net`` on each class of the clean test images."""
-    confusion = np.asarray(evaluate(net, pop.test.images, pop.test.labels)["confusion"], dtype=np.float64)
-    return np.diag(confusion) / confusion.sum(1)
-
-
-def add_matching(name: str, args) -> None:
-    """Give every kept record of dataset ``name`` its per-class clean accuracy and whether it
-    matches the references by the scan's rule (records written before the rule had neither)."""
-    folder = args.out / name
-    pop = Population(name, folder / "models", args.train_size.get(name), args.epochs)
-    refs = np.stack([class_accuracy(pop, pop.load(f"reference{i}")) for i in range(args.references)])
-    for path in sorted(folder.glob("*.json")):
-        record = json.loads(path.read_text())
-        if not record["kept"] or "matches" in record:
-            continue
-        accuracy = class_accuracy(pop, pop.load(record["name"]))
-        drop = float(np.median(refs.min(0) - accuracy))
-        store.write_json(
-            path, record | {"class_accuracy": accuracy.tolist(), "matches": not drop > detection.MISMATCH_DROP}
-        )
 
 
 def summarise(records: list[dict], alpha: float) -> dict:
@@ -430,8 +407,6 @@ def roc(scores_pos: list[float], scores_neg: list[float]) -> tuple[np.ndarray, n
 
 
 def report(args) -> None:
-    for name in args.datasets:
-        add_matching(name, args)
     records = {
         name: [json.loads(p.read_text()) for p in sorted((args.out / name).glob("*.json"))]
         for name in args.datasets
