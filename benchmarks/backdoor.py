@@ -24,7 +24,9 @@ killed run resumes where it stopped. The report (``report.md``, ``report.json`` 
 AUROC (all triggers, and per trigger kind), the true-positive rate at the method's own
 threshold, the false-positive rate on the clean models (with a binomial 95% interval),
 target-class accuracy, localisation hit rate (patches and stickers: the box found overlaps
-the trigger, in the target class) and the median wall time per model.
+the trigger, in the target class) and the median wall time per model. The records measured
+for docs/backdoor.md are kept in ``benchmarks/records/backdoor`` (``--report --out`` there
+rewrites the tables; a copy given as ``--out`` resumes the population).
 """
 
 from __future__ import annotations
@@ -338,7 +340,7 @@ def wilson(k: int, n: int) -> tuple[float, float]:
         (p + z * z / (2 * n)) / (1 + z * z / n),
         z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n),
     )
-    return centre - half, centre + half
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def verdict(record: dict, alpha: float) -> str:
