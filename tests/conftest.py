@@ -42,13 +42,14 @@ import pytest
 import torch
 import yaml
 
+from revcor.base.config import SCHEMA
+
 # Two xdist workers share two cores: one thread each (and in the processes they start), which
 # on small tensors is many times faster than threads competing for the cores.
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 # Null maps for workflow tests: fewer and cheaper than the default 1,000 maps of 512 draws and
 # 1,000 replicates, which calibration needs (tests/test_significance.py) and plumbing does not.

@@ -4,10 +4,9 @@ import json
 from pathlib import Path
 
 from revcor.base.codeversion import code_version
-from revcor.base.config import ConfigError, scan_models
+from revcor.base.config import SCHEMA, ConfigError, scan_models
 from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES, Plan, prepare
 
-SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 try:  # defaults, then the models and experiments that backdoor detection and seeds imply
     prepare(config, SCHEMA)
 except ConfigError as e:

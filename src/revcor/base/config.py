@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import copy
 import functools
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import yaml
 
 from revcor.base.errors import RevcorError
 
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+SCHEMA: Traversable = resources.files(__package__) / "config.schema.yaml"  # shipped in the package, read by the workflow too
 
 
 class ConfigError(RevcorError, ValueError):
@@ -36,10 +40,9 @@ def _with_defaults(cls: type) -> type:
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def load_schema(path: str | Path) -> dict:
+def load_schema(path: str | Path | Traversable) -> dict:
     """Read a schema written in YAML or JSON."""
-    with open(path) as f:
-        return yaml.safe_load(f)
+    return yaml.safe_load((Path(path) if isinstance(path, str) else path).read_text())
 
 
 @functools.cache
@@ -64,7 +67,7 @@ def _allowed(schema: dict) -> str:
         return ", ".join(map(str, schema["enum"]))
     if "pattern" in schema:
         return f"names matching {schema['pattern']}"
-    return "see workflow/schemas/config.schema.yaml"
+    return "see the schema, revcor/base/config.schema.yaml"
 
 
 def _explain(error: jsonschema.ValidationError) -> str:
@@ -107,7 +110,7 @@ def _describe(schema: dict) -> str:
     return kind
 
 
-def validate(config: dict[str, Any], schema: dict | str | Path) -> dict[str, Any]:
+def validate(config: dict[str, Any], schema: dict | str | Path | Traversable) -> dict[str, Any]:
     """Validate ``config`` in place (filling defaults) and return it.
 
     Raises :class:`ConfigError` naming the offending key and the allowed values.

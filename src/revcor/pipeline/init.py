@@ -85,7 +85,7 @@ def write_config(
     lines = [
         f"# revcor config for {model} on {data}, written by `revcor init`.",
         "# Run every analysis with `snakemake --cores all`, then `snakemake --report report.html`.",
-        "# Every key is documented in workflow/schemas/config.schema.yaml.",
+        "# Every key is documented in src/revcor/base/config.schema.yaml.",
         "",
         "datasets:",
         f"  {dataset}:   # {len(test.classes)} classes of {'x'.join(map(str, shape))} (C x H x W) images",

@@ -1,0 +1,7 @@
+"""``python -m revcor``: the command line."""
+
+import sys
+
+from revcor.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Analyses built on the core: attacks, backdoors, single units (STA/STC), layer activations, microstimulation."""

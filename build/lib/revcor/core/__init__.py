@@ -1,0 +1,1 @@
+"""The engine (noise -> model -> responses), sufficient statistics, classification images and their evaluation."""

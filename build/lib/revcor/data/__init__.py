@@ -1,0 +1,1 @@
+"""Datasets from every source, stored as uint8 HDF5 with provenance."""

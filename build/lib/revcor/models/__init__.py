@@ -1,0 +1,1 @@
+"""Architectures, loading of every model format, layers and hooks, training, pretrained backbones."""

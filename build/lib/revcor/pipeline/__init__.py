@@ -1,0 +1,1 @@
+"""The workflow's steps: one function per rule, reading and writing artifacts."""
