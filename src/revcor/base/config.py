@@ -16,7 +16,8 @@ from revcor.base.errors import RevcorError
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-SCHEMA: Traversable = resources.files(__package__) / "config.schema.yaml"  # shipped in the package, read by the workflow too
+# shipped in the package; the workflow reads the same copy
+SCHEMA: Traversable = resources.files(__package__) / "config.schema.yaml"
 
 
 class ConfigError(RevcorError, ValueError):
