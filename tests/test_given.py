@@ -101,7 +101,7 @@ def test_layers_of_an_export_program_by_their_own_names(tmp_path, user_models, d
 def test_torchscript_layers_refuse_with_the_reason(user_models):
     script = loading.load(user_models["script"]).module
     assert "conv1" in layers.layer_names(script)
-    with pytest.raises(ModelError, match="TorchScript model cannot run.*torch.export program"):
+    with pytest.raises(ModelError, match="TorchScript or ONNX model cannot run.*torch.export program"):
         layers.get_layer(script, "conv1")
 
 
@@ -177,12 +177,13 @@ def test_cli_auto_n_stops_at_the_first_reliable_round_and_equals_the_fixed_run(t
     (with the same checkpoints, so that the float64 sums are added in the same order)."""
     common = [str(user_models["script"]), "--normalize", "0.1307/0.3081", "--chunk-size", "1000", "--quiet"]
     auto, fixed = tmp_path / "auto.h5", tmp_path / "fixed.h5"
-    target = ["--max-n", "64000", "--reliability", "0.3", "--min-count", "500"]
+    target = ["--max-n", "64000", "--reliability", "0.3", "--min-count", "500", "--checkpoints", "1000"]
     run = revcor(*common, "-n", "auto", *target, "--out", str(auto), cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     with h5py.File(auto) as f:
         n, kept = int(f.attrs["n"]), json.loads(f.attrs["checkpoints"])
-        assert n < 64000 and f"the maps were reliable after {n:,}" in run.stdout
+        reached = "split-half reliability 0.3 for every class with 500 or more images reached"
+        assert n < 64000 and f"{n:,} noise images (n auto: {reached})" in run.stdout
         assert kept == [1000 * 2**i for i in range(len(kept))] and kept[-1] == n  # one checkpoint per round
         for cp in kept:
             judged = f[f"checkpoints/{cp}/counts"][()] >= 500
@@ -345,7 +346,9 @@ def test_cli_units_and_microstimulation_of_a_users_model(tmp_path, user_models, 
         text=True,
         cwd=tmp_path,
     )
-    assert bad.returncode == 2 and "TorchScript model cannot run" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2 and "TorchScript or ONNX model cannot run" in bad.stderr and "Traceback" not in bad.stderr
+    )
 
 
 def test_cli_images_with_structured_noise_fitted_on_the_data(tmp_path, user_models, mnist5k):
@@ -356,7 +359,7 @@ def test_cli_images_with_structured_noise_fitted_on_the_data(tmp_path, user_mode
     with h5py.File(out) as f:
         assert json.loads(f.attrs["noise"])["kind"] == "vae" and f["counts"][()].sum() == 2000
     run = revcor(*common, "--noise", "gabor", "--out", str(tmp_path / "g.h5"), cwd=tmp_path)
-    assert run.returncode == 2 and "give --data" in run.stderr
+    assert run.returncode == 2 and "(--data)" in run.stderr
 
 
 def test_cli_attack_of_a_users_model(tmp_path, user_models, mnist5k):

@@ -109,3 +109,39 @@ def _train(
 def small(seed: int = 0) -> NormNet:
     """A narrower network (4 and 8 channels), quicker to train in tests."""
     return make(width=4, seed=seed)
+
+
+class HuggingFaceStyle(nn.Module):
+    """``net`` returning a Hugging Face ``ImageClassifierOutput`` (logits and hidden states)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor):
+        from transformers.modeling_outputs import ImageClassifierOutput
+
+        logits = self.net(x)
+        return ImageClassifierOutput(logits=logits, hidden_states=(x,))
+
+
+class DictOutput(nn.Module):
+    """``net`` returning a dict: features, and the logits under ``scores``."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"features": x.flatten(1), "scores": self.net(x)}
+
+
+class TupleOutput(nn.Module):
+    """``net`` returning (logits, features), as many detection-style or aux-head models do."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(x), x.flatten(1)
