@@ -156,3 +156,38 @@ def test_console_script_runs(torchscript, tmp_path):
     assert result.returncode == 0, result.stderr
     with h5py.File(out) as f:
         assert f["counts"][()].sum() == 3000
+
+
+def test_every_cli_default_is_the_apis_and_the_apis_are_the_schemas():
+    """One source of defaults: each option's default equals the default of its revcor.api
+    argument, and those come from the schema (revcor.base.defaults)."""
+    import inspect
+
+    from revcor import api
+    from revcor.base import defaults
+
+    parser = cli.parser()
+    commands = parser._subparsers._group_actions[0].choices
+    checked = 0
+    for name, sub in commands.items():
+        signature = inspect.signature(getattr(api, name)).parameters
+        for action in sub._actions:
+            if action.dest not in signature or signature[action.dest].default is inspect.Parameter.empty:
+                continue  # required: no default
+            want = signature[action.dest].default
+            got = action.default
+            if action.dest == "compile":
+                got = {"on": True, "off": False}.get(got, got)
+            if isinstance(want, tuple):
+                want = list(want)
+            assert got == want, (name, action.dest, got, want)
+            checked += 1
+    assert checked >= 40
+    assert api.classification_images.__kwdefaults__["max_n"] == defaults.EXPERIMENT["max_n"] == 1_000_000
+    assert inspect.signature(api.scan).parameters["seeds"].default == tuple(defaults.SCAN["references"]["seeds"])
+    assert defaults.SCAN["references"]["seeds"] == [100, 101, 102, 103, 104]  # the schema's, not restated
+
+
+def test_help_shows_the_defaults_and_python_m_revcor_runs():
+    run = subprocess.run([sys.executable, "-m", "revcor", "scan", "--help"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "(default: [100, 101, 102, 103, 104])" in " ".join(run.stdout.split())

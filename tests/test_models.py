@@ -280,7 +280,7 @@ def test_factory_with_state_dict(factory_module):
         ),
         ("mynets:make", "extra.pt", "unexpected keys extra"),
         ("mynets:make", "whole.pt", "pickled Python objects"),
-        ("garbage.pt", None, "model file garbage.pt is not a file torch.load can read"),
+        ("garbage.pt", None, "model file garbage.pt is not a model file revcor reads"),
         ("w.pt", None, "is a bare state dict"),
     ],
 )

@@ -1,20 +1,17 @@
-"""Command line: ``revcor images MODEL ...`` computes classification images of any model,
-``revcor scan MODEL --data DATA ...`` scans it for a backdoor, ``revcor init MODEL --data DATA``
-writes a workflow config that runs every analysis on them."""
+"""Command line: a thin parser over :mod:`revcor.api`, one ``add_X`` / ``run_X`` pair per
+command: ``revcor images MODEL ...`` (classification images), ``units``, ``attack``,
+``microstim``, ``scan`` (a backdoor verdict) and ``init`` (a workflow config). Every default
+is the API's, which is the workflow schema's."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import tempfile
-from pathlib import Path
 
 from revcor import __version__
-from revcor.base.config import defaults
+from revcor.base import defaults as D
 from revcor.base.errors import RevcorError
-
-# Each command imports the library (and so torch) when it runs: usage errors and --help are instant.
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -37,6 +34,20 @@ def _positive(text: str) -> int:
 
 def _n_or_auto(text: str) -> int | str:
     return text if text == "auto" else _positive(text)
+
+
+def _size_or_auto(text: str) -> int | str:
+    return text if text == "auto" else _positive(text)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"must lie in 0 .. 2**63-1, got {value}")
+    return value
 
 
 def _fraction(text: str) -> float:
@@ -70,79 +81,226 @@ def _normalize(text: str) -> dict[str, list[float]]:
     return {"mean": mean, "std": std}
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="revcor", description="White-noise analysis of neural networks.")
-    p.add_argument("--version", action="version", version=f"revcor {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-    im = sub.add_parser(
+def _pick(section: dict, **names: str) -> dict:
+    """``{option: section[key]}`` for ``option=key`` (dotted keys reach into sub-sections)."""
+    out = {}
+    for option, key in names.items():
+        value = section
+        for part in key.split("."):
+            value = value[part]
+        out[option] = value
+    return out
+
+
+# The defaults of every command: those of its revcor.api function, from the schema
+# (revcor.base.defaults, which does not import torch); tests/test_cli.py checks they agree.
+_RUN = {"device": D.DEVICE, "outputs": "logits"}
+DEFAULTS = {
+    "images": {
+        **_RUN,
+        **_pick(D.EXPERIMENT, n="n", max_n="max_n", seed="seed", noise="noise.kind", std="noise.std"),
+        **_pick(D.EXPERIMENT["target"], reliability="reliability", min_count="min_count"),
+        **_pick(D.STATISTICS, alpha="alpha", null_maps="null_maps", null_draws="null_draws"),
+        **_pick(D.ENGINE, compile="compile", batch_size="batch_size", chunk_size="chunk_size"),
+        "precision": D.PRECISION,
+    },
+    "scan": {
+        **_RUN,
+        **_pick(D.SCAN, n="n", local_n="local.n", alpha="alpha", causal_images="causal_images", smooth="smooth"),
+        "seeds": D.SCAN["references"]["seeds"],
+        "epochs": D.TRAINING["epochs"],
+        "seed": D.EXPERIMENT["seed"],
+    },
+    "units": {
+        **_RUN,
+        **_pick(D.UNITS, n="n", seed="seed", noise="noise.kind", whiten="whiten", stc="stc"),
+        **_pick(D.UNITS, activations="activations", inject="injection.layers"),
+    },
+    "attack": {
+        **_RUN,
+        **_pick(D.ATTACK, gammas="gammas", noise_samples="noise_samples", seed="seed"),
+        "n": D.EXPERIMENT["n"],
+    },
+    "microstim": {
+        **_RUN,
+        **_pick(D.MICROSTIM, ks="ks", classes="classes", gammas="gammas", bootstrap="bootstrap", n="n", seed="seed"),
+    },
+    "init": {"outputs": "logits", "n": D.EXPERIMENT["n"], "out": "config.yaml"},
+}
+
+
+def _common(
+    p: argparse.ArgumentParser, out: str, *, seed: int = 0, device: str = "auto", data: str | None = None
+) -> None:
+    """The model (what it is and how to feed it), the data, the seed, the device, the output."""
+    p.add_argument(
+        "model",
+        help="revcor model file, TorchScript file, torch.export program (.pt2), ONNX model (.onnx), "
+        "or package.module:factory (with --state-dict; found in the working directory too)",
+    )
+    p.add_argument("--state-dict", help="weights for a package.module:factory model (torch.save or .safetensors)")
+    p.add_argument(
+        "--normalize",
+        type=_normalize,
+        help="MEAN/STD per channel the model was trained with, e.g. 0.485,0.456,0.406/0.229,0.224,0.225; "
+        "revcor feeds it noise in [0, 1] and normalises it",
+    )
+    p.add_argument(
+        "--outputs",
+        choices=["logits", "probabilities"],
+        default="logits",
+        help="probabilities: the model ends in a softmax (its log-probabilities are used as logits)",
+    )
+    p.add_argument(
+        "--output-key",
+        help="where the logits are when the model returns more than a tensor: an attribute, key or index "
+        "(default: a ModelOutput's or dict's logits, a tuple's first element)",
+    )
+    if data is not None:
+        p.add_argument("--data", required=True, help=data)
+    p.add_argument("--seed", type=_seed, default=seed, help="seed of the noise")
+    p.add_argument("--device", default=device, help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help=out)
+
+
+DATA = "the data: a revcor dataset file, an image folder (one sub-folder per class), an arrays file (.npz, .h5, or images.npy,labels.npy) or torchvision:NAME"
+
+
+def _model_settings(args: argparse.Namespace) -> dict:
+    return {
+        "state_dict": args.state_dict,
+        "normalize": args.normalize,
+        "outputs": args.outputs,
+        "output_key": args.output_key,
+        "device": args.device,
+        "progress": not args.quiet,
+    }
+
+
+def add_images(sub: argparse._SubParsersAction) -> None:
+    d = DEFAULTS["images"]
+    p = sub.add_parser(
         "images",
         help="classification images (bias maps) of a model from white noise",
-        description="Feed white noise to MODEL, average the noise by the class the model gives "
-        "it, and write counts, bias maps and their significance to an HDF5 file.",
+        description="Feed white noise to MODEL, average the noise by the class the model gives it, and write "
+        "counts, bias maps, z-maps, their significant pixels, InfoVal and reliability to an HDF5 file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _model_arguments(im)
-    im.add_argument(
+    _common(p, "output HDF5 file", seed=d["seed"], device=d["device"])
+    p.add_argument(
         "--noise",
-        default="white",
-        choices=NOISE_KINDS,
+        default=d["noise"],
+        choices=D.NOISE_KINDS,
         help="uniform white noise on [0,1]; Gaussian (mean 0.5, --std) clipped to it; or noise with natural image "
         "structure (Gabor-PCA, autoencoder, VAE) fitted on the training images of --data",
     )
-    im.add_argument("--data", help="for gabor, ae and vae noise: the data to fit the generator on (any form, see scan)")
-    im.add_argument("--std", type=_positive_float, default=0.25, help="standard deviation of Gaussian noise")
-    im.add_argument(
-        "-n",
-        type=_n_or_auto,
-        default=100_000,
-        help="number of noise images (default 100000), or auto: draw until the maps are reliable (see --max-n)",
+    p.add_argument("--data", help="for gabor, ae and vae noise: the data to fit the generator on (" + DATA + ")")
+    p.add_argument("--std", type=_positive_float, default=d["std"], help="standard deviation of Gaussian noise")
+    p.add_argument(
+        "-n", type=_n_or_auto, default=d["n"], help="noise images, or auto: until the maps are reliable (--max-n)"
     )
-    im.add_argument(
-        "--max-n", type=_positive, default=1_000_000, help="with -n auto: at most this many (default 1000000)"
-    )
-    im.add_argument(
+    p.add_argument("--max-n", type=_positive, default=d["max_n"], help="with -n auto: at most this many")
+    p.add_argument(
         "--reliability",
         type=_fraction,
-        default=0.9,
-        help="with -n auto: the split-half reliability every class with --min-count samples must reach (default 0.9)",
+        default=d["reliability"],
+        help="with -n auto: the split-half reliability every class with --min-count samples must reach",
     )
-    im.add_argument(
-        "--min-count", type=_positive, default=1000, help="with -n auto: classes with fewer samples are not judged"
+    p.add_argument(
+        "--min-count", type=_positive, default=d["min_count"], help="with -n auto: classes with fewer are not judged"
     )
-    im.add_argument("--seed", type=int, default=0)
-    im.add_argument("--input-shape", type=_shape, help="C,H,W when the model does not record it")
-    im.add_argument("--classes", help="comma-separated class names")
-    im.add_argument(
-        "--test-data",
-        help="a revcor dataset file (data/NAME.h5) to measure the template-classifier accuracy of the maps on",
+    p.add_argument("--input-shape", type=_shape, help="C,H,W when the model does not record it")
+    p.add_argument("--classes", type=_names, help="comma-separated class names")
+    p.add_argument("--test-data", help="data to measure the template-classifier accuracy of the maps on (" + DATA + ")")
+    p.add_argument(
+        "--checkpoints", type=_sizes, help="comma-separated prefix sizes to keep too (default: 100,1000,... below n)"
     )
-    im.add_argument("--checkpoints", type=_sizes, default=[], help="comma-separated prefix sizes to keep too")
-    im.add_argument(
-        "--alpha", type=_fraction, default=0.05, help="family-wise error rate of the significant pixels (default 0.05)"
+    p.add_argument(
+        "--alpha", type=_fraction, default=d["alpha"], help="family-wise error rate of the significant pixels"
     )
-    im.add_argument(
-        "--null-maps",
-        type=_positive,
-        default=1000,
-        help="null maps drawn from the noise, without the model, for the significance tests (default 1000)",
+    p.add_argument(
+        "--null-maps", type=_positive, default=d["null_maps"], help="null maps drawn from the noise, without the model"
     )
-    im.add_argument(
-        "--null-draws", type=_positive, default=512, help="noise images summed into each null map (default 512)"
+    p.add_argument(
+        "--null-draws", type=_positive, default=d["null_draws"], help="noise images summed into each null map"
     )
-    im.add_argument("--device", default="auto")
-    im.add_argument(
+    p.add_argument(
         "--compile",
         choices=["auto", "on", "off"],
-        default="auto",
+        default={True: "on", False: "off"}.get(d["compile"], "auto"),
         help="compile the model's forward pass with torch.compile (auto: for -n of at least 500000)",
     )
-    im.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    im.add_argument("--batch-size", type=_positive, default=256)
-    im.add_argument("--chunk-size", type=_positive, default=65536)
-    im.add_argument("--quiet", action="store_true", help="no progress bar")
-    im.add_argument("--out", required=True, help="output HDF5 file")
+    p.add_argument(
+        "--precision", default=d["precision"], choices=["auto", "fp32", "bf16"], help="auto: bf16 on GPUs with it"
+    )
+    p.add_argument("--batch-size", type=_size_or_auto, default=d["batch_size"], help="images per forward pass")
+    p.add_argument("--chunk-size", type=_size_or_auto, default=d["chunk_size"], help="images per noise chunk")
 
-    scan = defaults("scans", model="model")
-    sc = sub.add_parser(
+
+def run_images(args: argparse.Namespace) -> None:
+    from revcor import api
+
+    result = api.images(
+        args.model,
+        args.out,
+        n=args.n,
+        max_n=args.max_n,
+        reliability=args.reliability,
+        min_count=args.min_count,
+        noise=args.noise,
+        std=args.std,
+        data=args.data,
+        test_data=args.test_data,
+        seed=args.seed,
+        input_shape=args.input_shape,
+        classes=args.classes,
+        checkpoints=args.checkpoints,
+        alpha=args.alpha,
+        null_maps=args.null_maps,
+        null_draws=args.null_draws,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        compile={"on": True, "off": False}.get(args.compile, "auto"),
+        **_model_settings(args),
+    )
+    print(images_summary(result))
+
+
+def images_summary(result: dict) -> str:
+    """The summary :func:`revcor.api.summary` of a maps file, as printed."""
+    lines = [f"wrote {result['out']}: {result['n']:,} noise images"]
+    if "reached" in result:
+        t = result["target"]
+        goal = f"split-half reliability {t['reliability']:g} for every class with {t['min_count']:,} or more images"
+        lines[0] += (
+            f" (n auto: {goal} reached)"
+            if result["reached"]
+            else f" (n auto: stopped at --max-n {result['max_n']:,}; {goal} NOT reached)"
+        )
+    sig = f"significant pixels (of {result['pixels']:,}, alpha {result['alpha']:g})" if result["pixels"] else ""
+    lines.append(f"  {'class':>12}  {'images':>10}  {'share':>6}  {'reliability':>11}  {sig}")
+    for c in result["classes"]:
+        rel = "-" if c["reliability"] is None else f"{c['reliability']:.3f}"
+        lines.append(
+            f"  {c['name']:>12}  {c['count']:>10,}  {100 * c['share']:5.1f}%  {rel:>11}  "
+            + ("" if c["significant"] is None else f"{c['significant']:,}")
+        )
+    acc = result["accuracy"]
+    if acc is not None:
+        lines.append(
+            f"template-classifier accuracy: {100 * acc['accuracy']:.2f}% (chance {100 / len(result['classes']):.1f}%, "
+            f"{acc['empty_classes']} empty classes)"
+        )
+    if "warning" in result:
+        lines.append(f"warning: {result['warning']}")
+    return "\n".join(lines)
+
+
+def add_scan(sub: argparse._SubParsersAction) -> None:
+    d = DEFAULTS["scan"]
+    p = sub.add_parser(
         "scan",
         help="scan a model for a backdoor against clean reference models",
         description="Probe MODEL and clean reference models of the same architecture (given as files, or trained "
@@ -152,116 +310,251 @@ def _parser() -> argparse.ArgumentParser:
         "(docs/backdoor.md).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _model_arguments(sc)
-    sc.add_argument(
-        "--data",
-        required=True,
-        help="the clean data: a revcor dataset file, an image folder (one sub-folder per class), an arrays file "
-        "(.npz, .h5, or images.npy,labels.npy) or torchvision:NAME",
+    _common(
+        p,
+        "output JSON (verdict, p-value, evidence, target, location, ...)",
+        seed=d["seed"],
+        device=d["device"],
+        data="the clean data: " + DATA,
     )
-    sc.add_argument(
-        "--references", nargs="+", default=[], help="clean reference model files (3 or more; 5 recommended)"
+    p.add_argument("--references", nargs="+", default=[], help="clean reference model files (3 or more; 5 recommended)")
+    p.add_argument(
+        "--arch",
+        help="train the references here: a revcor architecture, torchvision:NAME, timm:NAME or factory:module:function",
     )
-    sc.add_argument(
-        "--arch", help="train the references here: a revcor architecture, torchvision:NAME or factory:module:function"
+    p.add_argument(
+        "--arch-kwargs", type=_json_object, help="JSON arguments of --arch, e.g. '{\"width\": 8}'"
     )
-    sc.add_argument(
-        "--arch-kwargs", type=_json_object, default={}, help="JSON arguments of --arch, e.g. '{\"width\": 8}'"
+    p.add_argument("--seeds", type=_sizes, default=list(d["seeds"]), help="seeds of the references trained here")
+    p.add_argument("--epochs", type=_positive, default=d["epochs"], help="training epochs of each reference")
+    p.add_argument("-n", type=_positive, default=d["n"], help="white-noise images per model")
+    p.add_argument("--local-n", type=_positive, default=d["local_n"], help="local-noise trials per model")
+    p.add_argument(
+        "--window", type=_positive, help="side of the local-noise window (default: 30%% of the shorter image side)"
     )
-    sc.add_argument(
-        "--seeds", type=_sizes, default=scan["references"]["seeds"], help="seeds of the references trained here"
+    p.add_argument("--alpha", type=_fraction, default=d["alpha"], help="false-positive rate of the verdict")
+    p.add_argument(
+        "--causal-images", type=_positive, default=d["causal_images"], help="clean images per class of the causal check"
     )
-    sc.add_argument("--epochs", type=_positive, default=5, help="training epochs of each reference")
-    sc.add_argument("-n", type=_positive, default=scan["n"], help="white-noise images per model")
-    sc.add_argument("--local-n", type=_positive, default=scan["local"]["n"], help="local-noise trials per model")
-    sc.add_argument(
-        "--window", type=_positive, help="side of the local-noise window (None: 30%% of the shorter image side)"
+    p.add_argument(
+        "--smooth", type=_positive, default=d["smooth"], help="side of the window scores are summed over (odd)"
     )
-    sc.add_argument("--alpha", type=_fraction, default=scan["alpha"], help="false-positive rate of the verdict")
-    sc.add_argument(
-        "--causal-images",
-        type=_positive,
-        default=scan["causal_images"],
-        help="clean images per class of the causal check",
-    )
-    sc.add_argument("--seed", type=int, default=0, help="seed of the noise (the same for every model)")
-    sc.add_argument(
-        "--smooth", type=_positive, default=scan["smooth"], help="side of the window scores are summed over (odd)"
-    )
-    sc.add_argument("--device", default="auto")
-    sc.add_argument("--quiet", action="store_true", help="no progress bars")
-    sc.add_argument("--out", required=True, help="output JSON (verdict, p-value, evidence, target, location, ...)")
-    sc.add_argument("--figure", help="also draw the scan to this file (.png or .pdf)")
+    p.add_argument("--figure", help="also draw the scan to this file (.png or .pdf)")
 
-    un = sub.add_parser(
+
+def run_scan(args: argparse.Namespace) -> None:
+    from revcor import api
+
+    result, _ = api.scan(
+        args.model,
+        args.data,
+        references=args.references,
+        arch=args.arch,
+        arch_kwargs=args.arch_kwargs,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        n=args.n,
+        local_n=args.local_n,
+        window=args.window,
+        seed=args.seed,
+        smooth=args.smooth,
+        alpha=args.alpha,
+        causal_images=args.causal_images,
+        out=args.out,
+        figure=args.figure,
+        **_model_settings(args),
+    )
+    print(f"wrote {args.out}: {summary(result)}")
+
+
+def add_units(sub: argparse._SubParsersAction) -> None:
+    d = DEFAULTS["units"]
+    p = sub.add_parser(
         "units",
         help="spike-triggered averages (and STC, activations, injection) of a model's units",
         description="Feed noise to MODEL and compute the STA of every unit of the named layers (layer names as in "
         "the model's named_modules()), and optionally whitened STAs, STC, layer activations and injection.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _model_arguments(un)
-    un.add_argument("--data", required=True, help="the data (any form, see scan): real images for activations")
-    un.add_argument("--layers", type=_names, required=True, help="comma-separated layers, e.g. conv1,conv2")
-    un.add_argument("--noise", choices=NOISE_KINDS, default="white", help="the noise (structured kinds fitted on DATA)")
-    un.add_argument("--whiten", type=_names, default=[], help="layers whose STA is also whitened (Eq. 5)")
-    un.add_argument("--stc", type=_units, default=[], help="units for STC, layer:channel,... e.g. conv1:0")
-    un.add_argument("--activations", type=_names, default=[], help="layers whose mean activations per class to keep")
-    un.add_argument("--inject", type=_names, default=[], help="layers (or input) to inject class activations at")
-    _run_arguments(un, 100_000, "HDF5 file of the STAs and the rest")
+    _common(
+        p,
+        "HDF5 file of the STAs and the rest",
+        seed=d["seed"],
+        device=d["device"],
+        data="real images for activations and structured noise: " + DATA,
+    )
+    p.add_argument("--layers", type=_names, required=True, help="comma-separated layers, e.g. conv1,conv2")
+    p.add_argument(
+        "--noise", choices=D.NOISE_KINDS, default=d["noise"], help="the noise (structured kinds fitted on DATA)"
+    )
+    p.add_argument("-n", type=_positive, default=d["n"], help="noise images")
+    p.add_argument("--whiten", type=_names, default=list(d["whiten"]), help="layers whose STA is also whitened (Eq. 5)")
+    p.add_argument("--stc", type=_units, default=list(d["stc"]), help="units for STC, layer:channel,... e.g. conv1:0")
+    p.add_argument(
+        "--activations",
+        type=_names,
+        default=list(d["activations"]),
+        help="layers whose mean activations per class to keep",
+    )
+    p.add_argument(
+        "--inject", type=_names, default=list(d["inject"]), help="layers (or input) to inject class activations at"
+    )
 
-    at = sub.add_parser(
+
+def run_units(args: argparse.Namespace) -> None:
+    from revcor import api
+
+    api.units(
+        args.model,
+        args.data,
+        args.out,
+        layers=args.layers,
+        noise=args.noise,
+        n=args.n,
+        seed=args.seed,
+        whiten=args.whiten,
+        stc=args.stc,
+        activations=args.activations,
+        inject=args.inject,
+        **_model_settings(args),
+    )
+    print(f"wrote {args.out}")
+
+
+def add_attack(sub: argparse._SubParsersAction) -> None:
+    d = DEFAULTS["attack"]
+    p = sub.add_parser(
         "attack",
         help="the bias maps as a hard-label attack on the model",
         description="Compute MODEL's bias maps from noise, then add each class's map (and the data's mean image "
         "of the class) to noise and to every test image with weight gamma, and measure how often MODEL then "
         "says that class (only its labels are used).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _model_arguments(at)
-    at.add_argument("--data", required=True, help="the data (any form, see scan): the test images attacked")
-    at.add_argument("--gammas", type=_numbers, default=None, help="weights of the template (default 0, 0.1, ..., 1)")
-    at.add_argument("--noise-samples", type=_positive, default=None, help="noise images attacked (default 10000)")
-    _run_arguments(at, 100_000, "HDF5 file of the attack rates and example stimuli")
+    _common(
+        p,
+        "HDF5 file of the attack rates and example stimuli",
+        seed=d["seed"],
+        device=d["device"],
+        data="the test images attacked: " + DATA,
+    )
+    p.add_argument("-n", type=_positive, default=d["n"], help="noise images for the bias maps")
+    p.add_argument("--gammas", type=_numbers, default=list(d["gammas"]), help="weights of the template")
+    p.add_argument("--noise-samples", type=_positive, default=d["noise_samples"], help="noise images attacked")
 
-    ms = sub.add_parser(
+
+def run_attack(args: argparse.Namespace) -> None:
+    from revcor import api
+
+    result = api.attack(
+        args.model,
+        args.data,
+        args.out,
+        n=args.n,
+        gammas=args.gammas,
+        noise_samples=args.noise_samples,
+        seed=args.seed,
+        **_model_settings(args),
+    )
+    print(f"wrote {args.out}")
+    for kind, rates in result["mean"].items():
+        print(
+            f"  {kind:>14}: mean target rate {', '.join(f'{r:.2f}' for r in rates)} (gamma {', '.join(map(str, result['gammas']))})"
+        )
+
+
+def add_microstim(sub: argparse._SubParsersAction) -> None:
+    d = DEFAULTS["microstim"]
+    p = sub.add_parser(
         "microstim",
         help="microstimulation: psychometric curves with raised or lowered layer biases",
         description="Raise or lower the biases of MODEL's named layers in proportion to their units' activity "
         "(Eq. 6) and measure psychometric curves of signal+noise stimuli, with fitted functions.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _model_arguments(ms)
-    ms.add_argument("--data", required=True, help="the data (any form, see scan): the signal images")
-    ms.add_argument("--layers", type=_lambdas, required=True, help="layer=lambda,... e.g. conv1=0.1")
-    ms.add_argument("--ks", type=_numbers, default=[0.0, 0.05, 0.1], help="stimulation strengths (with 0)")
-    ms.add_argument("--classes", type=_sizes_or_zero, default=[0, 1], help="the two classes of the task")
-    ms.add_argument("--gammas", type=_numbers, default=None, help="signal weights of the stimuli")
-    ms.add_argument("--bootstrap", type=int, help="bootstrap refits of each psychometric fit (default 50)")
-    _run_arguments(ms, 1000, "HDF5 file of the hits and fits")
+    _common(p, "HDF5 file of the hits and fits", seed=d["seed"], device=d["device"], data="the signal images: " + DATA)
+    p.add_argument("--layers", type=_lambdas, required=True, help="layer=lambda,... e.g. conv1=0.1")
+    p.add_argument("--ks", type=_numbers, default=list(d["ks"]), help="stimulation strengths (with 0)")
+    p.add_argument("--classes", type=_sizes_or_zero, default=d["classes"], help="target classes (default: all)")
+    p.add_argument("--gammas", type=_numbers, default=list(d["gammas"]), help="signal weights of the stimuli")
+    p.add_argument("--bootstrap", type=int, default=d["bootstrap"], help="bootstrap refits of each psychometric fit")
+    p.add_argument("-n", type=_positive, default=d["n"], help="stimuli per gamma")
 
-    ini = sub.add_parser(
+
+def run_microstim(args: argparse.Namespace) -> None:
+    from revcor import api
+
+    api.microstim(
+        args.model,
+        args.data,
+        args.out,
+        layers=args.layers,
+        ks=args.ks,
+        classes=args.classes,
+        gammas=args.gammas,
+        bootstrap=args.bootstrap,
+        n=args.n,
+        seed=args.seed,
+        **_model_settings(args),
+    )
+    print(f"wrote {args.out}")
+
+
+def add_init(sub: argparse._SubParsersAction) -> None:
+    d = DEFAULTS["init"]
+    p = sub.add_parser(
         "init",
         help="write a workflow config for your model and data",
         description="Check MODEL against DATA and write a commented config.yaml that runs every analysis that "
         "applies to them: `snakemake --cores all`, then `snakemake --report report.html`.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _model_arguments(ini)
-    ini.add_argument(
-        "--data", required=True, help="an image folder, an arrays file, a revcor dataset file or torchvision:NAME"
+    p.add_argument("model", help="the model (as for revcor images)")
+    p.add_argument("--state-dict", help="weights for a package.module:factory model (torch.save or .safetensors)")
+    p.add_argument("--normalize", type=_normalize, help="MEAN/STD per channel the model was trained with")
+    p.add_argument("--outputs", choices=["logits", "probabilities"], default=d["outputs"])
+    p.add_argument("--output-key", help="where the logits are when the model returns more than a tensor")
+    p.add_argument("--data", required=True, help=DATA)
+    p.add_argument("--name", help="the dataset's name in the config (default: from DATA)")
+    p.add_argument("-n", type=_positive, default=d["n"], help="white-noise images per experiment")
+    p.add_argument("--out", default=d["out"], help="the config file to write")
+
+
+def run_init(args: argparse.Namespace) -> None:
+    from revcor import api
+
+    api.init(
+        args.model,
+        args.data,
+        args.out,
+        name=args.name,
+        n=args.n,
+        state_dict=args.state_dict,
+        normalize=args.normalize,
+        outputs=args.outputs,
+        output_key=args.output_key,
     )
-    ini.add_argument("--name", help="the dataset's name in the config (default: from DATA)")
-    ini.add_argument("-n", type=_positive, default=100_000, help="white-noise images per experiment")
-    ini.add_argument("--out", default="config.yaml", help="the config file to write (default config.yaml)")
+    print(f"wrote {args.out}; run every analysis with: snakemake --cores all --configfile {args.out}")
+
+
+COMMANDS = {
+    "images": (add_images, run_images),
+    "scan": (add_scan, run_scan),
+    "units": (add_units, run_units),
+    "attack": (add_attack, run_attack),
+    "microstim": (add_microstim, run_microstim),
+    "init": (add_init, run_init),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``revcor`` argument parser."""
+    p = argparse.ArgumentParser(prog="revcor", description="White-noise analysis of neural networks.")
+    p.add_argument("--version", action="version", version=f"revcor {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add, _ in COMMANDS.values():
+        add(sub)
     return p
-
-
-NOISE_KINDS = ("white", "gaussian", "gabor", "ae", "vae")
-
-
-def _run_arguments(p: argparse.ArgumentParser, n: int, out: str) -> None:
-    p.add_argument("-n", type=_positive, default=n, help=f"noise images (default {n})")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--out", required=True, help=out)
 
 
 def _names(text: str) -> list[str]:
@@ -302,184 +595,6 @@ def _sizes_or_zero(text: str) -> list[int]:
     return values
 
 
-def _noise(kind: str) -> dict:
-    return {"kind": "white", "distribution": "gaussian"} if kind == "gaussian" else {"kind": kind}
-
-
-def _standalone(section: str, settings: dict, args: argparse.Namespace) -> None:
-    from revcor.base.device import resolve
-    from revcor.pipeline import standalone
-
-    with tempfile.TemporaryDirectory(prefix="revcor-") as work:
-        standalone.run(
-            section,
-            settings,
-            args.model,
-            args.data,
-            args.out,
-            Path(work),
-            state_dict=args.state_dict,
-            normalize=args.normalize,
-            outputs=args.outputs,
-            device=resolve(args.device),
-            progress=not args.quiet,
-        )
-    print(f"wrote {args.out}")
-
-
-def _units_command(args: argparse.Namespace) -> None:
-    settings = {
-        "layers": args.layers,
-        "n": args.n,
-        "seed": args.seed,
-        "noise": _noise(args.noise),
-        "whiten": args.whiten,
-        "stc": args.stc,
-        "activations": args.activations,
-        "injection": {"layers": args.inject},
-    }
-    _standalone("neurons", settings, args)
-
-
-def _microstim_command(args: argparse.Namespace) -> None:
-    settings = {
-        "layers": args.layers,
-        "ks": {layer: args.ks for layer in args.layers},
-        "classes": args.classes,
-        "n": args.n,
-        "seed": args.seed,
-        **({"bootstrap": args.bootstrap} if args.bootstrap is not None else {}),
-        **({"gammas": args.gammas} if args.gammas else {}),
-    }
-    _standalone("microstimulation", settings, args)
-
-
-def _attack_command(args: argparse.Namespace) -> None:
-    from revcor import api
-    from revcor.base.device import resolve
-    from revcor.pipeline import standalone
-
-    device = resolve(args.device)
-    with tempfile.TemporaryDirectory(prefix="revcor-") as tmp:
-        work = Path(tmp)
-        model_file, data_file = standalone.prepare(
-            args.model, args.data, work, state_dict=args.state_dict, normalize=args.normalize, outputs=args.outputs
-        )
-        stats = api.classification_images(
-            model_file, args.n, seed=args.seed, device=args.device, progress=not args.quiet
-        )
-        maps = work / "maps.h5"
-        api.save_maps(stats, maps, model=model_file, device=args.device, attrs={"experiment": {"model": args.model}})
-        settings = {"seed": args.seed}
-        settings |= {"gammas": args.gammas} if args.gammas else {}
-        settings |= {"noise_samples": args.noise_samples} if args.noise_samples else {}
-        result = standalone.attack(maps, model_file, data_file, settings, args.out, work, device=device)
-    print(f"wrote {args.out}")
-    for kind, rates in result["mean"].items():
-        print(
-            f"  {kind:>14}: mean target rate {', '.join(f'{r:.2f}' for r in rates)} (gamma {', '.join(map(str, result['gammas']))})"
-        )
-
-
-def _model_arguments(p: argparse.ArgumentParser) -> None:
-    """The arguments that say what the model is and how to feed it."""
-    p.add_argument(
-        "model",
-        help="revcor model file, TorchScript file, torch.export program (.pt2), "
-        "or package.module:factory (with --state-dict)",
-    )
-    p.add_argument("--state-dict", help="weights for a package.module:factory model")
-    p.add_argument(
-        "--normalize",
-        type=_normalize,
-        help="MEAN/STD per channel the model was trained with, e.g. 0.485,0.456,0.406/0.229,0.224,0.225; "
-        "revcor feeds it noise in [0, 1] and normalises it",
-    )
-    p.add_argument(
-        "--outputs",
-        choices=["logits", "probabilities"],
-        default="logits",
-        help="probabilities: the model ends in a softmax (its log-probabilities are used as logits)",
-    )
-
-
-def _check_test_data(args: argparse.Namespace) -> None:
-    """Fail before any noise is drawn if the test data does not fit the model."""
-    from revcor.data import datasets
-    from revcor.models import given, loading, specs
-
-    test = datasets.load(args.test_data, "test")
-    loaded = loading.load(args.model, state_dict=args.state_dict, normalize=args.normalize, outputs=args.outputs)
-    shape = tuple(test.images.shape[1:])
-    if args.input_shape and tuple(args.input_shape) != shape:
-        raise specs.ModelError(f"--input-shape {args.input_shape} differs from the test data's images {shape}")
-    loading.check_fits(loaded.module, shape, len(test.classes), f"model {args.model}")
-    given.check_outputs(loaded.module, datasets.to_tensor(test.images[:256]), f"model {args.model}")
-
-
-def _images(args: argparse.Namespace) -> None:
-    from revcor import api
-    from revcor.base.device import resolve
-    from revcor.data import datasets
-    from revcor.pipeline import standalone
-
-    if args.test_data:
-        _check_test_data(args)
-    noise_spec = _noise(args.noise) | ({"std": args.std} if args.noise == "gaussian" else {})
-    with tempfile.TemporaryDirectory(prefix="revcor-") as work:
-        generator = None
-        if args.noise in ("gabor", "ae", "vae"):
-            if not args.data:
-                raise RevcorError(f"--noise {args.noise} is fitted on images: give --data")
-            data = datasets.from_any(args.data, work)
-            filled = standalone.entry("experiments", {"model": "cli/model"})
-            generator = standalone.generator(args.noise, filled["generators"], data, Path(work), resolve(args.device))
-        stats = api.classification_images(
-            args.model,
-            args.n,
-            max_n=args.max_n,
-            target={"reliability": args.reliability, "min_count": args.min_count},
-            seed=args.seed,
-            input_shape=args.input_shape,
-            state_dict=args.state_dict,
-            noise_spec=noise_spec,
-            generator=generator,
-            classes=args.classes.split(",") if args.classes else None,
-            checkpoints=args.checkpoints,
-            normalize=args.normalize,
-            outputs=args.outputs,
-            device=args.device,
-            precision=args.precision,
-            batch_size=args.batch_size,
-            chunk_size=args.chunk_size,
-            compile={"on": True, "off": False}.get(args.compile, "auto"),
-            progress=not args.quiet,
-        )
-        result = api.save_maps(  # while the generator, whose null maps are drawn, exists
-            stats,
-            args.out,
-            model=args.model,
-            state_dict=args.state_dict,
-            test_data=args.test_data,
-            device=args.device,
-            normalize=args.normalize,
-            outputs=args.outputs,
-            statistics={"alpha": args.alpha, "null_maps": args.null_maps, "null_draws": args.null_draws},
-            progress=not args.quiet,
-        )
-    counts = stats["count"][-1, 0, 0]
-    reached = stats.attrs["n"]
-    how = f" (n auto: the maps were reliable after {reached:,})" if args.n == "auto" and reached < args.max_n else ""
-    print(f"wrote {args.out}: {reached} noise images{how}")
-    for name, c in zip(stats.layout.responses, counts, strict=False):
-        print(f"  class {name:>12}: {int(c):>10} ({100 * c / counts.sum():5.1f}%)")
-    if result is not None:
-        print(
-            f"template-classifier accuracy on {args.test_data}: {100 * result['accuracy']:.2f}% "
-            f"(chance {100 / len(counts):.1f}%, {result['empty_classes']} empty classes)"
-        )
-
-
 def _json_object(text: str) -> dict:
     try:
         value = json.loads(text)
@@ -488,43 +603,6 @@ def _json_object(text: str) -> dict:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
     return value
-
-
-def _scan(args: argparse.Namespace) -> None:
-    from revcor import api
-    from revcor.base import store
-    from revcor.data import datasets
-    from revcor.report.plots import attacks as attack_plots
-    from revcor.report.plots import panels
-
-    with tempfile.TemporaryDirectory(prefix="revcor-data-") as work:
-        data = datasets.from_any(args.data, work)
-        result, arrays = api.scan(
-            args.model,
-            data,
-            references=args.references,
-            arch=args.arch,
-            arch_kwargs=args.arch_kwargs,
-            seeds=args.seeds,
-            epochs=args.epochs,
-            n=args.n,
-            local_n=args.local_n,
-            window=args.window,
-            seed=args.seed,
-            smooth=args.smooth,
-            alpha=args.alpha,
-            causal_images=args.causal_images,
-            state_dict=args.state_dict,
-            normalize=args.normalize,
-            outputs=args.outputs,
-            device=args.device,
-            progress=not args.quiet,
-        )
-    result["data"] = args.data
-    store.write_json(args.out, result)
-    if args.figure:
-        panels.save(attack_plots.scan(result, arrays), Path(args.figure).with_suffix(""))
-    print(f"wrote {args.out}: {summary(result)}")
 
 
 def _percent(shares: list[float]) -> str:
@@ -556,32 +634,11 @@ def summary(result: dict) -> str:
     return "\n  ".join(lines)
 
 
-def _init(args: argparse.Namespace) -> None:
-    from revcor.pipeline import init
-
-    if Path(args.out).exists():
-        raise RevcorError(f"{args.out} exists; remove it or choose another --out")
-    init.write_config(
-        args.model,
-        args.data,
-        args.out,
-        name=args.name,
-        state_dict=args.state_dict,
-        normalize=args.normalize,
-        outputs=args.outputs,
-        n=args.n,
-    )
-    print(f"wrote {args.out}; run every analysis with: snakemake --cores all --configfile {args.out}")
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``revcor`` console script."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``revcor`` console script and of ``python -m revcor``."""
+    args = parser().parse_args(argv)
     try:
-        commands = {"images": _images, "units": _units_command, "microstim": _microstim_command}
-        commands |= {"attack": _attack_command}
-        commands |= {"scan": _scan, "init": _init}
-        commands[args.command](args)
+        COMMANDS[args.command][1](args)
     except RevcorError as e:  # anything else is a bug: its traceback is printed
         print(f"revcor: error: {e}", file=sys.stderr)
         return 2

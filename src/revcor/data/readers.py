@@ -140,6 +140,15 @@ def check_split(split: Split, what: str) -> Split:
         bad = labels[(labels < 0) | (labels >= k)][0]
         raise DataError(f"{what}: label {bad} is out of range for {k} classes (0..{k - 1})")
     if missing := [split.classes[c] for c in np.flatnonzero(np.bincount(labels, minlength=k) == 0)]:
+        present = np.unique(labels)
+        gap = int(np.flatnonzero(np.bincount(labels, minlength=k) == 0)[0])
+        if split.classes == [str(c) for c in range(k)] and gap < present.max():  # class names are the labels
+            odd = present[present > gap]
+            raise DataError(
+                f"{what}: labels run 0..{gap - 1} and then {', '.join(map(str, odd[:5]))}"
+                f"{' ...' if len(odd) > 5 else ''} ({int(np.isin(labels, odd).sum())} of {len(labels)} images), so classes "
+                f"{gap}..{int(odd[0]) - 1} would have no images; fix those labels or give the class names"
+            )
         raise DataError(f"{what} has no images of class {', '.join(map(repr, missing[:5]))}")
     return Split(split.images, labels, list(split.classes))
 
@@ -214,6 +223,12 @@ def read_images(
         )
     if channels == "auto":
         mode = _mode_for(m for m, _ in headers.values())
+        odd = [p for p, (m, _) in headers.items() if m not in _GREY]  # grey among colour (ImageNet) is fine
+        if mode != "L" and 2 * len(odd) < len(headers):
+            raise DataError(
+                f"{len(odd)} of {len(headers)} images are in colour (e.g. {odd[0]}, mode {headers[odd[0]][0]}) among "
+                "grey ones; convert them to grey (or give channels: 1 in the dataset's config to read all as grey)"
+            )
     elif channels in _MODE:
         mode = _MODE[channels]
     else:
@@ -438,6 +453,8 @@ def from_arrays(
         what = f"{where} [{xn}]"
         x = fit_size(to_nchw(to_uint8(np.asarray(arrays[xn]()), what), channel_order, what), hw)
         y, names = to_labels(arrays[yn](), names, f"{where} [{yn}]")
+        if len(x) == 0 or len(y) == 0:
+            raise DataError(f"{what} holds no images ({len(x)} images, {len(y)} labels)")
         parts[part] = (x, y)
     if len({x.shape[1:] for x, _ in parts.values()}) > 1:
         raise DataError(f"{where}: the splits' images differ in shape: {[x.shape[1:] for x, _ in parts.values()]}")

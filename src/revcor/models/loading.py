@@ -258,7 +258,10 @@ def _torch_load(path: Path, what: str) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "Unsupported global" not in str(e):
-            raise ModelError(f"{what} {path} is not a file torch.load can read (corrupt, or another format)") from None
+            raise ModelError(
+                f"{what} {path} is not a model file revcor reads (torch.load cannot unpickle it); give a revcor "
+                "model file, TorchScript, a torch.export program, an ONNX model, or a factory with a state dict"
+            ) from None
         raise ModelError(
             f"{what} {path} contains pickled Python objects (e.g. torch.save(model)), which revcor "
             "does not unpickle; save a state_dict, TorchScript or torch.export program instead"

@@ -16,7 +16,8 @@ from revcor.base.errors import RevcorError
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-SCHEMA: Traversable = resources.files(__package__) / "config.schema.yaml"  # shipped in the package, read by the workflow too
+# shipped in the package; the workflow reads the same copy
+SCHEMA: Traversable = resources.files(__package__) / "config.schema.yaml"
 
 
 class ConfigError(RevcorError, ValueError):
@@ -46,15 +47,20 @@ def load_schema(path: str | Path | Traversable) -> dict:
 
 
 @functools.cache
-def _schema() -> dict:
+def schema() -> dict:
+    """The config schema the package ships (do not modify it)."""
     return load_schema(SCHEMA)
 
 
-def defaults(section: str, **given: Any) -> dict[str, Any]:
+def defaults(section: str, **given: Any) -> Any:
     """The settings of config ``section`` as the schema fills them in around ``given`` (its
-    required keys); for a section of named entries (``scans``, ``neurons``, ...), of one entry."""
-    named = isinstance(_schema()["properties"][section].get("additionalProperties"), dict)
-    filled = validate({section: {"entry": dict(given)} if named else dict(given)}, _schema())[section]
+    required keys); for a section of named entries (``scans``, ``neurons``, ...), of one entry;
+    for a top-level setting (``device``), its value."""
+    spec = schema()["properties"][section]
+    if spec.get("type") != "object":
+        return copy.deepcopy(validate({}, schema())[section])
+    named = isinstance(spec.get("additionalProperties"), dict)
+    filled = validate({section: {"entry": dict(given)} if named else dict(given)}, schema())[section]
     return copy.deepcopy(filled["entry"] if named else filled)
 
 

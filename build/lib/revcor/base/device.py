@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from revcor.base.errors import RevcorError
+
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 BATCH = {"cpu": 256, "cuda": 2048, "mps": 1024}  # samples per forward pass for batch_size: auto
 CHUNK_BYTES = {"cpu": 1 << 28, "cuda": 1 << 30, "mps": 1 << 29}  # stored stimuli per chunk for chunk_size: auto
@@ -47,12 +49,48 @@ def resolve(device: str = "auto") -> torch.device:
     keep_freed_memory()
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise DeviceError(f"device {device!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available here; use 'auto' or 'cpu'")
+        raise DeviceError(f"device {device!r} requested but CUDA is not available here; use 'auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceError(f"device {device!r} requested but this machine has {torch.cuda.device_count()} GPUs")
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {device!r} requested but MPS is not available here; use 'auto' or 'cpu'")
+        raise DeviceError(f"device {device!r} requested but MPS is not available here; use 'auto' or 'cpu'")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"device {device!r} is not supported; use auto, cpu, cuda, cuda:N or mps")
     return dev
+
+
+class DeviceError(RevcorError, ValueError):
+    """The device asked for does not exist here; the message says what to use."""
+
+
+def check_chunk_memory(chunk_size: int, sample_bytes: int, dev: torch.device) -> None:
+    """Refuse, before any work, a chunk whose stored stimuli (``chunk_size`` samples of
+    ``sample_bytes``) and their float copy in one batch cannot fit the device's free memory."""
+    need = chunk_size * sample_bytes
+    free = _free_memory(dev)
+    if free is not None and need > free:
+        fit = 1 << max(0, int(math.log2(max(1, free // (4 * max(1, sample_bytes))))))
+        raise DeviceError(
+            f"one chunk of {chunk_size:,} samples needs {need / 2**30:.1f} GiB, more than the "
+            f"{free / 2**30:.1f} GiB free on {dev}; lower the chunk size (e.g. --chunk-size {fit})"
+        )
+
+
+def _free_memory(dev: torch.device) -> int | None:
+    """Bytes free on ``dev`` (None when unknown)."""
+    if dev.type == "cuda":
+        return int(torch.cuda.mem_get_info(dev)[0])
+    if dev.type == "cpu" and platform.system() == "Linux":
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    return None
 
 
 def precision(setting: str, dev: torch.device) -> str:

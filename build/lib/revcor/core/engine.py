@@ -31,7 +31,7 @@ from tqdm import tqdm
 from revcor.base.device import engine_settings
 from revcor.core.stats import rounds
 from revcor.data import datasets
-from revcor.models import given
+from revcor.models import given, layers
 from revcor.models.architectures import predict_labels
 from revcor.noise.rng import ChunkRNG
 from revcor.noise.sources import NoiseSource
@@ -187,10 +187,10 @@ def compile_mode(model: nn.Module, setting: bool | str, images: int, device: tor
     """The ``torch.compile`` mode for a run of ``images`` through ``model``, or None (eager).
 
     ``setting`` is the config's ``engine.compile``: False never, True always, ``auto`` for runs
-    of at least :data:`COMPILE_MIN_IMAGES`. TorchScript runs as it is. On CUDA, small models
+    of at least :data:`COMPILE_MIN_IMAGES`. TorchScript and ONNX models run as they are. On CUDA, small models
     replay CUDA graphs (``reduce-overhead``: kernel launches, not arithmetic, bound them) and
     large ones autotune their kernels (``max-autotune``); on the CPU the default mode."""
-    if setting is False or isinstance(model, torch.jit.ScriptModule):
+    if setting is False or not layers.hookable(model):  # TorchScript, ONNX: compiled already
         return None
     if setting == "auto" and images < COMPILE_MIN_IMAGES:
         return None

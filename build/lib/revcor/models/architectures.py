@@ -10,14 +10,16 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-from collections.abc import Callable, Sequence
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from revcor.models.specs import BACKBONES, FACTORY, TORCHVISION, ModelError
+from revcor.models.specs import BACKBONES, FACTORY, TIMM, TORCHVISION, ModelError
 
 
 def _check_classes(arch: str, num_classes: int, allowed: tuple[int, ...] | None = None) -> None:
@@ -226,6 +228,59 @@ class LogProbabilities(Wrapped):
         return torch.log(p.clamp_min(torch.finfo(p.dtype).tiny))
 
 
+class Logits(Wrapped):
+    """A ``net`` whose forward returns more than a tensor of logits, as a logit model: ``key``
+    names the attribute, entry or index that holds them; without it, a Hugging Face
+    ``ModelOutput``'s ``logits``, a mapping's ``logits`` entry or a tuple's first element."""
+
+    def __init__(self, net: nn.Module, key: str | None = None):
+        super().__init__()
+        self.net, self.key = net, key
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        if self.key is None and isinstance(out, torch.Tensor):
+            return out
+        return logits_of(out, self.key)
+
+
+def logits_of(out: Any, key: str | None) -> torch.Tensor:
+    """The logits in a model's output ``out`` (see :class:`Logits`)."""
+    if key is not None:
+        if isinstance(out, Mapping) and key in out:
+            found = out[key]
+        elif isinstance(out, (tuple, list)) and key.lstrip("-").isdigit() and -len(out) <= int(key) < len(out):
+            found = out[int(key)]
+        elif not isinstance(out, (Mapping, tuple, list)) and hasattr(out, key):
+            found = getattr(out, key)
+        else:
+            raise ModelError(f"the model's output has no {key!r}: it returns {_describe(out)}")
+    elif isinstance(out, Mapping) and "logits" in out:  # a ModelOutput is a mapping too
+        found = out["logits"]
+    elif hasattr(out, "logits"):
+        found = out.logits
+    elif isinstance(out, (tuple, list)) and out:
+        found = out[0]
+    else:
+        raise ModelError(
+            f"the model returns {_describe(out)}, not a tensor of logits; name the logits with "
+            "output_key (--output-key KEY: an attribute, a key or an index)"
+        )
+    if not isinstance(found, torch.Tensor):
+        raise ModelError(f"the model's output {key or 'logits'} is {_describe(found)}, not a tensor of logits")
+    return found
+
+
+def _describe(out: Any) -> str:
+    if isinstance(out, torch.Tensor):
+        return f"a tensor of shape {tuple(out.shape)}"
+    if isinstance(out, Mapping):
+        return f"a {type(out).__name__} with keys {', '.join(map(str, out))}"
+    if isinstance(out, (tuple, list)):
+        return f"a {type(out).__name__} of {len(out)}: " + ", ".join(_describe(o) for o in out)
+    return f"a {type(out).__name__}"
+
+
 class Backbone(Normalized):
     """A torchvision ImageNet classifier (``net``) that takes images in [0, 1]: it normalises
     them with the ImageNet mean and std before the network. Its final pooling is adaptive, so
@@ -255,11 +310,37 @@ def torchvision_net(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
         return torchvision.models.get_model(name, weights=None, **{"num_classes": num_classes, **kwargs})
 
 
+def timm_net(name: str, in_shape: tuple[int, int, int], **kwargs: Any) -> nn.Module:
+    """timm architecture ``name`` (e.g. resnet18), randomly initialised, for ``in_shape[0]``
+    input channels unless ``kwargs`` (e.g. ``num_classes``) says otherwise."""
+    try:
+        import timm
+    except ImportError:
+        raise ModelError(f"timm architecture {name!r} needs the timm package: pip install timm") from None
+    if not timm.is_model(name):
+        raise ModelError(f"{name!r} is not a timm architecture (timm.list_models() names them)")
+    with torch.random.fork_rng(devices=[]):
+        return timm.create_model(name, pretrained=False, **{"in_chans": in_shape[0], **kwargs})
+
+
+def _import(module_name: str) -> Any:
+    """``importlib.import_module``; a module not found on ``sys.path`` is also looked for in the
+    working directory, as ``python -m`` would."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        cwd = os.getcwd()
+        if e.name != module_name.split(".")[0] or cwd in sys.path:
+            raise
+        sys.path.append(cwd)
+        return importlib.import_module(module_name)
+
+
 def factory_net(spec: str, **kwargs: Any) -> nn.Module:
-    """The model built by ``package.module:function(**kwargs)``."""
+    """The model built by ``package.module:function(**kwargs)`` (found in the working directory too)."""
     module_name, _, attr = spec.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import(module_name)
     except ImportError as e:
         raise ModelError(
             f"cannot import module {module_name!r} for factory {spec!r}: {type(e).__name__}: {e}"
@@ -305,14 +386,16 @@ def build(arch: str, in_shape: tuple[int, int, int], num_classes: int, **kwargs:
     ``torchvision:NAME`` (any torchvision classification architecture) or
     ``factory:package.module:function`` (called with ``kwargs``)."""
     shape = check_in_shape(in_shape)
+    if arch.startswith(TIMM):
+        return timm_net(arch.removeprefix(TIMM), shape, **{"num_classes": num_classes, **kwargs})
     if arch.startswith(TORCHVISION):
         return torchvision_net(arch.removeprefix(TORCHVISION), **{"num_classes": num_classes, **kwargs})
     if arch.startswith(FACTORY):
         return factory_net(arch.removeprefix(FACTORY), **kwargs)
     if arch not in ARCHITECTURES:
         raise ModelError(
-            f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}, {TORCHVISION}NAME "
-            f"or {FACTORY}package.module:function"
+            f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}, {TORCHVISION}NAME, "
+            f"{TIMM}NAME or {FACTORY}package.module:function"
         )
     factory = ARCHITECTURES[arch]
     try:

@@ -1,11 +1,13 @@
 """Models a user brings, described by a config entry, checked against the data before any long
 work, and written as a revcor model file.
 
-An entry is one of ``file:`` (TorchScript, a ``torch.export`` program or a revcor model file),
-``factory: package.module:function`` with ``kwargs:`` and ``state_dict:``, or ``torchvision:
-NAME`` with ``weights:`` (a state-dict file, or the name of torchvision's published weights)
-and ``kwargs:``; any of them with ``normalize: {mean, std}`` for a model trained on normalised
-inputs, and ``outputs: probabilities`` for one that ends in a softmax.
+An entry is one of ``file:`` (TorchScript, a ``torch.export`` program, an ONNX model or a
+revcor model file), ``factory: package.module:function`` with ``kwargs:`` and ``state_dict:``,
+``torchvision: NAME`` with ``weights:`` (a state-dict file, or the name of torchvision's
+published weights) and ``kwargs:``, or ``timm: NAME`` with ``weights:`` (a state-dict file) and
+``kwargs:``; any of them with ``normalize: {mean, std}`` for a model trained on normalised
+inputs, ``outputs: probabilities`` for one that ends in a softmax, and ``output_key:`` for one
+that returns more than its logits.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from torch import nn
 
 from revcor.base.store import sha256
 from revcor.models import backbones, loading
-from revcor.models.architectures import factory_net, torchvision_net
-from revcor.models.specs import FACTORY, KINDS, TORCHVISION, ModelError, files_of, kind_of
+from revcor.models.architectures import factory_net, timm_net, torchvision_net
+from revcor.models.specs import FACTORY, KINDS, TIMM, TORCHVISION, ModelError, files_of, kind_of
 
 PROBABILITY_TOL = 1e-3  # rows of outputs in [0, 1] summing to 1 within this are probabilities
 
@@ -34,6 +36,8 @@ def write(
     kwargs = dict(settings.get("kwargs") or {})
     meta = {**meta, "given": {k: settings[k] for k in KINDS if k in settings}}
     meta["files"] = {f: sha256(f) for f in files_of(settings) if Path(f).is_file()}
+    if settings.get("output_key") is not None:
+        meta["output_key"] = settings["output_key"]
     common = {"in_shape": in_shape, "num_classes": num_classes, "meta": meta, "outputs": outputs}
     if kind == "file":
         path = Path(settings["file"])
@@ -67,8 +71,20 @@ def write(
             meta["weights"] = published
         common["num_classes"] = outputs_k  # the network's outputs; checked against the data later
         loading.save(net, out, arch=TORCHVISION + name, kwargs=kwargs, normalize=normalize, **common)
+    elif kind == "timm":
+        name, weights = settings["timm"], settings.get("weights")
+        if not weights or not Path(weights).is_file():
+            raise ModelError(
+                f"timm model {name} needs weights, a state-dict file (got {weights!r}); to train {name} here "
+                f"use arch: {TIMM}{name}"
+            )
+        outputs_k = kwargs.pop("num_classes", num_classes)
+        net = timm_net(name, in_shape, num_classes=outputs_k, **kwargs)
+        loading.load_state_file(net, weights)
+        common["num_classes"] = outputs_k
+        loading.save(net, out, arch=TIMM + name, kwargs=kwargs, normalize=normalize, **common)
     else:
-        raise ModelError("a given model needs file, factory or torchvision")
+        raise ModelError("a given model needs file, factory, torchvision or timm")
     return loading.load(out)
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from revcor.models.architectures import Wrapped
+from revcor.models.onnx import OnnxModule
 from revcor.models.specs import ModelError
 
 
@@ -28,8 +29,9 @@ def layer_names(model: nn.Module) -> list[str]:
 
 
 def hookable(model: nn.Module) -> bool:
-    """Whether forward hooks on the network's layers run (not in TorchScript's compiled code)."""
-    return not isinstance(network(model), torch.jit.ScriptModule)
+    """Whether forward hooks on the network's layers run (not in TorchScript's compiled code,
+    nor in an ONNX model run by onnxruntime)."""
+    return not isinstance(network(model), (torch.jit.ScriptModule, OnnxModule))
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:
@@ -39,7 +41,7 @@ def get_layer(model: nn.Module, name: str) -> nn.Module:
     if not hookable(model):
         raise ModelError(
             "layer analyses (STA/STC, activations, injection, microstimulation) hook layers, which a "
-            "TorchScript model cannot run; give the model as a torch.export program (.pt2), a "
+            "TorchScript or ONNX model cannot run; give the model as a torch.export program (.pt2), a "
             "factory with a state dict, or a revcor model file"
         )
     modules = dict(net.named_modules())

@@ -27,7 +27,9 @@ import torch
 from torch import nn
 
 from revcor.base import store
+from revcor.models import onnx
 from revcor.models.architectures import (
+    Logits,
     LogProbabilities,
     ModelError,
     Normalized,
@@ -36,10 +38,12 @@ from revcor.models.architectures import (
     check_in_shape,
     factory_net,
 )
+from revcor.models.specs import FACTORY, TIMM
 
 FORMAT = "revcor-model/2"
 _READABLE = ("revcor-model/1", FORMAT)  # version 1: no normalize, no embedded programs
-PROGRAMS = ("torchscript", "export")  # archs of revcor model files that embed a program file
+PROGRAMS = ("torchscript", "export", "onnx")  # archs of revcor model files that embed a program file
+CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")  # where checkpoints keep weights
 FACTORY_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -50,9 +54,11 @@ def _rebuild(arch: str, in_shape: Any, num_classes: int, kwargs: Mapping[str, An
 
 
 def _short(e: BaseException, limit: int = 240) -> str:
-    """A one-line description of an exception."""
+    """A one-line description of an exception (for TorchScript's, its last line: the cause)."""
     lines = [s.strip() for s in str(e).splitlines() if s.strip()]
     text = lines[0] if lines else type(e).__name__
+    if text.startswith("The following operation failed in the TorchScript interpreter"):
+        text = lines[-1]
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -141,12 +147,12 @@ def save_program(
     normalize: Mapping[str, list[float]] | None = None,
     outputs: str = "logits",
 ) -> None:
-    """Write the TorchScript or ``torch.export`` file ``program`` into a revcor model file (with
-    the ``normalize`` and ``outputs`` of :func:`save`), atomically."""
+    """Write the TorchScript, ``torch.export`` or ONNX file ``program`` into a revcor model file
+    (with the ``normalize`` and ``outputs`` of :func:`save`), atomically."""
     program = Path(program)
-    kind = _zip_kind(program)
+    kind = file_kind(program)
     if kind not in PROGRAMS:
-        raise ModelError(f"{program} is neither a TorchScript file nor a torch.export program")
+        raise ModelError(f"{program} is neither a TorchScript file, a torch.export program nor an ONNX model")
     obj = {
         "format": FORMAT,
         "arch": kind,
@@ -156,7 +162,7 @@ def save_program(
         "meta": dict(meta),
         "normalize": dict(normalize) if normalize else None,
         "outputs": outputs,
-        "program": program.read_bytes(),
+        "program": onnx.read(program) if kind == "onnx" else program.read_bytes(),
         "state_dict": {},
     }
     with store.atomic_path(path) as tmp:
@@ -204,8 +210,10 @@ class ExportedModule(Wrapped):
 
 
 def file_kind(path: str | os.PathLike) -> str:
-    """``torchscript``, ``export`` or (anything else) ``revcor``: what :func:`load` reads a file as."""
-    return _zip_kind(Path(path)) or "revcor"
+    """``torchscript``, ``export``, ``onnx`` or (anything else) ``revcor``: what :func:`load`
+    reads a file as."""
+    path = Path(path)
+    return _zip_kind(path) or ("onnx" if onnx.is_onnx(path) else "revcor")
 
 
 def copy_revcor(
@@ -250,13 +258,19 @@ def _torch_load(path: Path, what: str) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "Unsupported global" not in str(e):
-            raise ModelError(f"{what} {path} is not a file torch.load can read (corrupt, or another format)") from None
+            raise ModelError(
+                f"{what} {path} is not a model file revcor reads (torch.load cannot unpickle it); give a revcor "
+                "model file, TorchScript, a torch.export program, an ONNX model, or a factory with a state dict"
+            ) from None
         raise ModelError(
             f"{what} {path} contains pickled Python objects (e.g. torch.save(model)), which revcor "
             "does not unpickle; save a state_dict, TorchScript or torch.export program instead"
         ) from None
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-        raise ModelError(f"{what} {path} is not readable by torch.load: {_short(e)}") from None
+    except (RuntimeError, OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise ModelError(
+            f"{what} {path} is not a model file revcor reads (torch.load fails: {_short(e)}); give a revcor model "
+            "file, TorchScript, a torch.export program, an ONNX model, or a factory with a state dict"
+        ) from None
 
 
 def _training_ops(graph: torch.fx.Graph) -> list[str]:
@@ -337,21 +351,34 @@ def _load_revcor(path: Path, obj: Any) -> LoadedModel:
         model, _ = _load_export(path, obj["program"])
     elif arch == "torchscript":
         model = _load_torchscript(path, obj["program"])
+    elif arch == "onnx":
+        model = onnx.load(path, obj["program"])
     else:
         try:
             model = _rebuild(arch, in_shape, num_classes, kwargs)
         except ModelError as e:
             raise ModelError(f"cannot rebuild the model in {path}: {e}") from None
         _load_state(model, state, f"revcor model file {path}")
-    model = wrap(model, obj.get("normalize"), obj.get("outputs", "logits"))
+    structured = arch in PROGRAMS or arch.startswith((FACTORY, TIMM))  # may return more than logits
+    model = wrap(model, obj.get("normalize"), obj.get("outputs", "logits"), meta.get("output_key"), structured)
     return LoadedModel(model, in_shape, num_classes, f"{arch} model {path}", dict(meta))  # type: ignore[arg-type]
 
 
-def wrap(model: nn.Module, normalize: Mapping[str, Any] | None = None, outputs: str = "logits") -> nn.Module:
+def wrap(
+    model: nn.Module,
+    normalize: Mapping[str, Any] | None = None,
+    outputs: str = "logits",
+    output_key: str | None = None,
+    structured: bool = True,
+) -> nn.Module:
     """``model`` as revcor feeds it: inputs in [0, 1] normalised with ``normalize`` ({mean, std}
-    per channel), and for ``outputs="probabilities"`` the log of its outputs as logits."""
+    per channel); the logits taken from what it returns (:class:`Logits`, for a model that is
+    ``structured``, i.e. may return more than a tensor, or given ``output_key``); for
+    ``outputs="probabilities"`` the log of its outputs as logits."""
     if outputs not in ("logits", "probabilities"):
         raise ModelError(f"outputs must be logits or probabilities, got {outputs!r}")
+    if structured or output_key is not None:
+        model = Logits(model, output_key)
     if outputs == "probabilities":
         model = LogProbabilities(model)
     if normalize:
@@ -372,15 +399,44 @@ def _load_state(model: nn.Module, state: Any, what: str) -> None:
 
 
 def load_state_file(model: nn.Module, state_dict: str | os.PathLike) -> None:
-    """Load the weights in the file ``state_dict`` (a state dict, a checkpoint dict holding one
-    under ``state_dict``, or a revcor model file) into ``model``."""
+    """Load the weights in the file ``state_dict`` (a state dict saved by ``torch.save`` or as
+    ``.safetensors``, a checkpoint dict holding one under a key of :data:`CHECKPOINT_KEYS`, or a
+    revcor model file) into ``model``."""
     path = Path(state_dict)
     if not path.is_file():
         raise ModelError(f"state dict file {path} does not exist")
-    obj = _torch_load(path, "state dict file")
-    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-        obj = obj["state_dict"]  # a revcor model file or a checkpoint dict
+    obj = _load_safetensors(path) if _is_safetensors(path) else _torch_load(path, "state dict file")
+    if isinstance(obj, Mapping) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        inner = [k for k in CHECKPOINT_KEYS if isinstance(obj.get(k), Mapping)]
+        if inner:  # a revcor model file or a training checkpoint
+            obj = obj[inner[0]]
+        else:
+            raise ModelError(
+                f"state dict file {path} holds a checkpoint with keys {_listing(sorted(map(str, obj)), 8)} and no "
+                f"state dict under {', '.join(CHECKPOINT_KEYS)}; save model.state_dict() on its own"
+            )
     _load_state(model, obj, f"state dict file {path}")
+
+
+def _is_safetensors(path: Path) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then a JSON header."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= path.stat().st_size
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ModelError(
+            f"{path} is a safetensors file, which needs the safetensors package: pip install safetensors"
+        ) from None
+    try:
+        return load_file(path)
+    except SafetensorError as e:
+        raise ModelError(f"cannot read safetensors file {path}: {e}") from None
 
 
 def _load_factory(spec: str, state_dict: str | os.PathLike | None) -> nn.Module:
@@ -398,35 +454,44 @@ def load(
     *,
     normalize: Mapping[str, Any] | None = None,
     outputs: str = "logits",
+    output_key: str | None = None,
 ) -> LoadedModel:
     """Load a model for analysis, in eval mode on ``device``, wrapped by :func:`wrap` with
-    ``normalize`` and ``outputs`` (besides what a revcor model file records).
+    ``normalize``, ``outputs`` and ``output_key`` (besides what a revcor model file records).
 
     ``spec`` is a revcor model file (from :func:`save`), a TorchScript file, a
     ``torch.export`` program (``.pt2``, exported in eval mode with a dynamic batch
-    dimension), or ``package.module:factory`` where ``factory()`` builds the model and
-    ``state_dict`` names the file of its weights. Files are recognised by content.
+    dimension), an ONNX model (run with onnxruntime), or ``package.module:factory`` where
+    ``factory()`` builds the model and ``state_dict`` names the file of its weights (a
+    ``torch.save`` or ``.safetensors`` file). Files are recognised by content.
     Any failure raises :class:`ModelError` with a one-line reason.
     """
     text = os.fspath(spec)
     path = Path(text)
+    structured = True  # the model may return more than a tensor of logits
     if not path.exists() and FACTORY_SPEC.match(text):
         module = _load_factory(text, state_dict)
         loaded = LoadedModel(module, None, None, f"{text} with weights {state_dict}", {})
     else:
         if state_dict is not None:
             raise ModelError(f"a state dict file is only used with a package.module:factory spec, not with {text}")
+        if path.is_dir():
+            raise ModelError(f"model {text} is a folder; give the model file")
         if not path.is_file():
             raise ModelError(f"model file {text} does not exist (nor is it a package.module:factory spec)")
-        kind = _zip_kind(path)
+        kind = file_kind(path)
         if kind == "export":
             module, in_shape = _load_export(path)
             loaded = LoadedModel(module, in_shape, None, f"torch.export program {path}", {})
         elif kind == "torchscript":
             loaded = LoadedModel(_load_torchscript(path), None, None, f"TorchScript model {path}", {})
+        elif kind == "onnx":
+            module = onnx.load(path)
+            loaded = LoadedModel(module, module.in_shape, None, f"ONNX model {path}", {})
         else:
             loaded = _load_revcor(path, _torch_load(path, "model file"))
-    loaded.module = wrap(loaded.module, normalize, outputs)
+            structured = False  # wrapped as its file records
+    loaded.module = wrap(loaded.module, normalize, outputs, output_key, structured)
     try:
         loaded.module.to(device)
     except (RuntimeError, AssertionError) as e:
@@ -454,6 +519,8 @@ def check_fits(model: nn.Module, in_shape: tuple[int, int, int], num_classes: in
     try:
         with torch.no_grad():
             out = model(x)
+    except ModelError:
+        raise
     except (RuntimeError, ValueError, TypeError, IndexError) as e:
         raise ModelError(
             f"{name} does not accept inputs of shape (N,C,H,W)=(N,{','.join(map(str, shape))}): {_short(e)}"

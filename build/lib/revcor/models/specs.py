@@ -16,8 +16,9 @@ class ModelError(RevcorError, ValueError):
     """A model cannot be built, loaded, saved or used as asked; the message says why."""
 
 
-KINDS = ("file", "factory", "torchvision")  # the kinds of model a user gives (``arch``: trained here)
+KINDS = ("file", "factory", "torchvision", "timm")  # the kinds of model a user gives (``arch``: trained here)
 TORCHVISION = "torchvision:"  # arch prefix of any torchvision classification architecture
+TIMM = "timm:"  # arch prefix of any timm architecture
 FACTORY = "factory:"  # arch prefix of a user's package.module:function
 BACKBONES = ("resnet152", "resnet101", "densenet201", "squeezenet1_1", "googlenet", "mnasnet1_3", "vgg19_bn")
 DEFAULT_WEIGHTS = "DEFAULT"  # torchvision's name of an architecture's best published weights
@@ -35,6 +36,7 @@ def kind_of(settings: Mapping[str, Any]) -> str | None:
 
 def files_of(settings: Mapping[str, Any]) -> list[str]:
     """The user's files a given model is read from (so that editing them rebuilds it)."""
+    named = settings.get("torchvision") or settings.get("timm")
     return [settings[k] for k in ("file", "state_dict") if settings.get(k)] + (
-        [settings["weights"]] if settings.get("torchvision") and Path(str(settings.get("weights"))).is_file() else []
+        [settings["weights"]] if named and Path(str(settings.get("weights"))).is_file() else []
     )

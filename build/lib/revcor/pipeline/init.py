@@ -27,7 +27,9 @@ def data_entry(data: str) -> dict:
     return {"source": "arrays", "path": str(path)}
 
 
-def model_entry(model: str, state_dict: str | None, normalize: dict | None, outputs: str) -> dict:
+def model_entry(
+    model: str, state_dict: str | None, normalize: dict | None, outputs: str, output_key: str | None = None
+) -> dict:
     """The ``models:`` entry of a given model."""
     if state_dict is not None:
         entry = {"factory": model, "state_dict": str(Path(state_dict).resolve())}
@@ -37,6 +39,8 @@ def model_entry(model: str, state_dict: str | None, normalize: dict | None, outp
         entry["normalize"] = normalize
     if outputs != "logits":
         entry["outputs"] = outputs
+    if output_key is not None:
+        entry["output_key"] = output_key
     return entry
 
 
@@ -62,7 +66,8 @@ def write_config(
     state_dict: str | None = None,
     normalize: dict | None = None,
     outputs: str = "logits",
-    n: int = 100_000,
+    output_key: str | None = None,
+    n: int,
 ) -> str:
     """Check ``model`` against ``data`` and write a commented config for every analysis that
     applies to them to ``out``; returns its text."""
@@ -75,12 +80,13 @@ def write_config(
         test = datasets.load(path, "test")
         if Path(data).suffix.lower() in (".h5", ".hdf5") and Path(data).is_file():
             entry["classes"] = test.classes
-        loaded = loading.load(model, state_dict=state_dict, normalize=normalize, outputs=outputs)
+        loaded = loading.load(model, state_dict=state_dict, normalize=normalize, outputs=outputs, output_key=output_key)
         shape = tuple(int(s) for s in test.images.shape[1:])
         loading.check_fits(loaded.module, shape, len(test.classes), f"model {model}")
         given.check_outputs(loaded.module, datasets.to_tensor(test.images[:256]), f"model {model}")
     convs, linears, biased = hookable_layers(loaded.module)
-    spec = model_entry(model, state_dict, normalize, outputs)
+    spec = model_entry(model, state_dict, normalize, outputs, output_key)
+    checkpoints = [c for c in (1000, 10000) if c < n]
     m = f"{dataset}/model"
     lines = [
         f"# revcor config for {model} on {data}, written by `revcor init`.",
@@ -97,7 +103,7 @@ def write_config(
         *_yaml(spec, 6),
         "",
         "experiments:   # classification images (bias maps, z-maps) with each kind of noise",
-        f"  white: {{model: {m}, n: {n}, checkpoints: [1000, 10000]}}",
+        f"  white: {{model: {m}, n: {n}, checkpoints: {_flow(checkpoints)}}}",
         f"  gabor: {{model: {m}, n: {min(n, 20000)}, noise: {{kind: gabor}}}}   # Gabor-PCA noise fitted on your images",
         f"  vae: {{model: {m}, n: {min(n, 20000)}, noise: {{kind: vae}}}}       # decoded VAE codes",
         "",

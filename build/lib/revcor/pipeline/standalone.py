@@ -18,27 +18,32 @@ from revcor.models.specs import ModelError
 from revcor.pipeline import attack as attack_step
 from revcor.pipeline import autoencoder, baselines, gabor, microstim, neurons
 
-SCHEMA = cfg.SCHEMA
-
 
 def entry(section: str, settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` of one entry of config ``section`` (e.g. ``neurons``; ``attacks`` is one
     entry itself) checked and filled with the workflow's defaults, beside the filled
     ``engine`` and ``generators``."""
     single = section == "attacks"
-    filled = cfg.validate({section: settings if single else {"cli": settings}}, SCHEMA)
+    filled = cfg.validate({section: settings if single else {"cli": settings}}, cfg.SCHEMA)
     spec = filled[section] if single else filled[section]["cli"]
     return {"spec": spec, "engine": filled["engine"], "generators": filled["generators"]}
 
 
 def prepare(
-    model: str, data: str, work: Path, *, state_dict: str | None, normalize: dict | None, outputs: str
+    model: str,
+    data: str,
+    work: Path,
+    *,
+    state_dict: str | None,
+    normalize: dict | None,
+    outputs: str,
+    output_key: str | None = None,
 ) -> tuple[Path, Path]:
     """The dataset file of ``data`` (any form) and the user's model as a revcor model file,
     checked against it, both in ``work``."""
     data_file = datasets.from_any(data, work)
     test = datasets.load(data_file, "test")
-    settings: dict[str, Any] = {"normalize": normalize, "outputs": outputs}
+    settings: dict[str, Any] = {"normalize": normalize, "outputs": outputs, "output_key": output_key}
     if FACTORY_SPEC.match(model) and not Path(model).exists():
         settings |= {"factory": model, "state_dict": state_dict}
     elif state_dict is not None:
@@ -76,12 +81,15 @@ def run(
     state_dict: str | None = None,
     normalize: dict | None = None,
     outputs: str = "logits",
+    output_key: str | None = None,
     device: torch.device = torch.device("cpu"),
     progress: bool = False,
 ) -> None:
     """Run the ``neurons`` or ``microstimulation`` step of ``settings`` on a user's model and data."""
     filled = entry(section, {"model": "cli/model", **settings})
-    model_file, data_file = prepare(model, data, work, state_dict=state_dict, normalize=normalize, outputs=outputs)
+    model_file, data_file = prepare(
+        model, data, work, state_dict=state_dict, normalize=normalize, outputs=outputs, output_key=output_key
+    )
     spec = filled["spec"]
     noise = spec.get("activation_noise", {}).get("noise", {}) if section == "microstimulation" else spec["noise"]
     gen = generator(noise.get("kind", "white"), filled["generators"], data_file, work, device)
