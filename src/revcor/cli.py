@@ -322,9 +322,7 @@ def add_scan(sub: argparse._SubParsersAction) -> None:
         "--arch",
         help="train the references here: a revcor architecture, torchvision:NAME, timm:NAME or factory:module:function",
     )
-    p.add_argument(
-        "--arch-kwargs", type=_json_object, help="JSON arguments of --arch, e.g. '{\"width\": 8}'"
-    )
+    p.add_argument("--arch-kwargs", type=_json_object, help="JSON arguments of --arch, e.g. '{\"width\": 8}'")
     p.add_argument("--seeds", type=_sizes, default=list(d["seeds"]), help="seeds of the references trained here")
     p.add_argument("--epochs", type=_positive, default=d["epochs"], help="training epochs of each reference")
     p.add_argument("-n", type=_positive, default=d["n"], help="white-noise images per model")
