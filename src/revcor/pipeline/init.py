@@ -10,6 +10,7 @@ from pathlib import Path
 from torch import nn
 
 from revcor.base import store
+from revcor.base.defaults import SCAN
 from revcor.data import datasets
 from revcor.models import given, layers, loading
 
@@ -140,7 +141,7 @@ def write_config(
         "scans:   # is there a backdoor? a verdict at alpha 0.05 against 5 clean references trained on your data",
         "  backdoor:",
         f"    model: {m}",
-        f"    n: {n}",
+        f"    n: {min(n, SCAN['n'])}",
         *(
             [f"    references: {{arch: '{arch}'}}"]
             if arch
