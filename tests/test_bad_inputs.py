@@ -4,6 +4,7 @@ silent: a model that answers one class, checkpoints beyond n, an -n auto target 
 from __future__ import annotations
 
 import copy
+import subprocess
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from torch import nn
 
 from revcor import cli
 from revcor.base.config import SCHEMA, ConfigError
-from revcor.pipeline.plan import prepare
+from revcor.pipeline.plan import check_given_files, prepare
 
 
 class Bands(nn.Module):
@@ -176,7 +177,7 @@ def test_a_missing_model_file_in_a_workflow_config_is_named(tmp_path):
         "experiments": {"e": {"model": "mnist-5k/mine", "n": 1000}},
     }
     with pytest.raises(ConfigError, match=r"models.mnist-5k.mine.file: .*gone.pt does not exist"):
-        prepare(copy.deepcopy(config), SCHEMA)
+        check_given_files(prepare(copy.deepcopy(config), SCHEMA))
 
 
 def test_init_keeps_only_checkpoints_below_n(tmp_path, capsys, monkeypatch, files):
@@ -184,3 +185,19 @@ def test_init_keeps_only_checkpoints_below_n(tmp_path, capsys, monkeypatch, file
     code = cli.main(["init", str(files["bands"]), "--data", str(files["bands_data"]), "-n", "5000"])
     assert code == 0, capsys.readouterr().err
     assert "white: {model: bands_data/model, n: 5000, checkpoints: [1000]}" in (tmp_path / "config.yaml").read_text()
+
+
+def test_the_workflow_names_a_missing_model_file_instead_of_training_it(tmp_path):
+    import yaml
+    from conftest import snakemake_cmd
+
+    config = {
+        "datasets": {"mnist-5k": {}},
+        "models": {"mnist-5k": {"mine": {"file": str(tmp_path / "gone.pt")}}},
+        "experiments": {"e": {"model": "mnist-5k/mine", "n": 1000}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run = subprocess.run(snakemake_cmd(tmp_path, "-n"), capture_output=True, text=True, timeout=300)
+    said = run.stdout + run.stderr  # Snakemake prints workflow errors to stdout
+    assert run.returncode != 0 and "models.mnist-5k.mine.file:" in said and "gone.pt does not exist" in said
+    assert "KeyError" not in said

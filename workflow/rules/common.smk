@@ -5,10 +5,11 @@ from pathlib import Path
 
 from revcor.base.codeversion import code_version
 from revcor.base.config import SCHEMA, ConfigError, scan_models
-from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES, Plan, prepare
+from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES, Plan, check_given_files, prepare
 
 try:  # defaults, then the models and experiments that backdoor detection and seeds imply
     prepare(config, SCHEMA)
+    check_given_files(config)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
 

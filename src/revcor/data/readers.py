@@ -140,13 +140,13 @@ def check_split(split: Split, what: str) -> Split:
         bad = labels[(labels < 0) | (labels >= k)][0]
         raise DataError(f"{what}: label {bad} is out of range for {k} classes (0..{k - 1})")
     if missing := [split.classes[c] for c in np.flatnonzero(np.bincount(labels, minlength=k) == 0)]:
-        present = np.unique(labels)
         gap = int(np.flatnonzero(np.bincount(labels, minlength=k) == 0)[0])
-        if split.classes == [str(c) for c in range(k)] and gap < present.max():  # class names are the labels
-            odd = present[present > gap]
+        beyond = labels > gap  # labels past the first missing class: stray values when they are few
+        if split.classes == [str(c) for c in range(k)] and 0 < beyond.sum() <= 0.05 * len(labels):
+            odd = np.unique(labels[beyond])
             raise DataError(
                 f"{what}: labels run 0..{gap - 1} and then {', '.join(map(str, odd[:5]))}"
-                f"{' ...' if len(odd) > 5 else ''} ({int(np.isin(labels, odd).sum())} of {len(labels)} images), so classes "
+                f"{' ...' if len(odd) > 5 else ''} ({int(beyond.sum())} of {len(labels)} images), so classes "
                 f"{gap}..{int(odd[0]) - 1} would have no images; fix those labels or give the class names"
             )
         raise DataError(f"{what} has no images of class {', '.join(map(repr, missing[:5]))}")

@@ -85,15 +85,18 @@ def add_seed_copies(config: dict[str, Any]) -> dict[str, Any]:
 
 def prepare(config: dict[str, Any], schema: str | Path) -> dict[str, Any]:
     """The config as the workflow uses it, in place: validated with its defaults, then with the
-    models and experiments that backdoor detection, scans and ``seeds`` imply, validated again;
-    the files of the models a user brings must exist."""
-    config = validate(add_seed_copies(expand(validate(config, schema))), schema)
+    models and experiments that backdoor detection, scans and ``seeds`` imply, validated again."""
+    return validate(add_seed_copies(expand(validate(config, schema))), schema)
+
+
+def check_given_files(config: dict[str, Any]) -> None:
+    """Refuse a config whose given models' files (``file``, ``state_dict``) do not exist, before
+    Snakemake looks for another rule to make them."""
     for dataset, models in config["models"].items():
         for name, spec in models.items():
             for key in ("file", "state_dict"):
                 if kind_of(spec) and spec.get(key) and not Path(spec[key]).is_file():
                     raise ConfigError(f"models.{dataset}.{name}.{key}: {spec[key]} does not exist")
-    return config
 
 
 class Plan:
