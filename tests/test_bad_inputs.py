@@ -189,7 +189,7 @@ def test_init_keeps_only_checkpoints_below_n(tmp_path, capsys, monkeypatch, file
 
 def test_the_workflow_names_a_missing_model_file_instead_of_training_it(tmp_path):
     import yaml
-    from conftest import snakemake_cmd
+    from helpers import snakemake_cmd
 
     config = {
         "datasets": {"mnist-5k": {}},

@@ -8,7 +8,7 @@ import json
 import h5py
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
     CIFAR_TEST,
     QUICK_NULLS,
     assert_png_shows,

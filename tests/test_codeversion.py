@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import QUICK_NULLS
+from helpers import QUICK_NULLS
 
 from revcor.base import codeversion
 

@@ -2,7 +2,7 @@
 
 import pytest
 import yaml
-from conftest import ROOT, SCHEMA
+from helpers import ROOT, SCHEMA
 
 from revcor.base.config import ConfigError, expand, model_settings, validate
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from conftest import cifar_archive, serve
+from helpers import cifar_archive, serve
 
 from revcor.base import store
 from revcor.data import datasets

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import QUICK_NULLS, assert_same_datasets, copy_files, snakemake, snakemake_cmd, write_config
+from helpers import QUICK_NULLS, assert_same_datasets, copy_files, snakemake, snakemake_cmd, write_config
 
 from revcor.base import store
 

@@ -14,7 +14,7 @@ import torch
 import torchvision
 import usernets
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 
 from revcor.data import datasets
 from revcor.models import given, layers, loading

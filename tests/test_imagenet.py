@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from conftest import SCHEMA
+from helpers import SCHEMA
 from PIL import Image
 from torchvision.transforms import CenterCrop, Resize
 

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import QUICK_NULLS, snakemake, write_config
+from helpers import QUICK_NULLS, snakemake, write_config
 from PIL import Image
 
 from revcor.core import evaluate

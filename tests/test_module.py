@@ -6,7 +6,7 @@ import sys
 
 import h5py
 import numpy as np
-from conftest import QUICK_NULLS, ROOT, snakemake, write_config
+from helpers import QUICK_NULLS, ROOT, snakemake, write_config
 
 CONFIG = {
     "progress": False,

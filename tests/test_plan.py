@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import yaml
-from conftest import ROOT, SCHEMA
+from helpers import ROOT, SCHEMA
 
 from revcor.base.config import ConfigError
 from revcor.pipeline.plan import Plan, prepare

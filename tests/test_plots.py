@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from conftest import all_titles, blues, colour_fraction, greys, image_axes, ink, pixel_size, png_pixels, reds, same_size
+from helpers import all_titles, blues, colour_fraction, greys, image_axes, ink, pixel_size, png_pixels, reds, same_size
 
 from revcor.report.plots import attacks as attack_plots
 from revcor.report.plots import maps as map_plots

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 import torchvision
-from conftest import FASHION_DEBIAN, real_fashion, serve
+from helpers import FASHION_DEBIAN, real_fashion, serve
 from PIL import Image
 
 from revcor.base import store

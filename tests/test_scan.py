@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import usernets
-from conftest import ROOT
+from helpers import ROOT
 
 from revcor import api
 from revcor.analyses import cleanse, detection

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import h5py
 import pytest
-from conftest import QUICK_NULLS, ROOT, TINY, assert_same_datasets, copy_files, snakemake, write_config
+from helpers import QUICK_NULLS, ROOT, TINY, assert_same_datasets, copy_files, snakemake, write_config
 from slurm_cluster import Unavailable, local_cluster
 
 EXP = "split"

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import (
+from helpers import (
     TINY,
     assert_png_shows,
     auroc_by_hand,

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import usernets
-from conftest import QUICK_NULLS, ROOT, TINY, mtimes, real_fashion, snakemake, write_config
+from helpers import QUICK_NULLS, ROOT, TINY, mtimes, real_fashion, snakemake, write_config
 from PIL import Image
 
 from revcor.base import store
