@@ -187,6 +187,7 @@ def test_init_keeps_only_checkpoints_below_n(tmp_path, capsys, monkeypatch, file
     assert "white: {model: bands_data/model, n: 5000, checkpoints: [1000]}" in (tmp_path / "config.yaml").read_text()
 
 
+@pytest.mark.workflow
 def test_the_workflow_names_a_missing_model_file_instead_of_training_it(tmp_path):
     import yaml
     from helpers import snakemake_cmd

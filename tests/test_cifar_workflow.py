@@ -22,6 +22,8 @@ from helpers import (
 
 from revcor.data import datasets
 
+pytestmark = pytest.mark.workflow  # runs Snakemake or a whole analysis: not in the fast lane
+
 CONFIG = {
     "progress": False,
     "threads": 1,

@@ -171,6 +171,7 @@ EDITS = {  # module -> what an edit to it must rerun
 }
 
 
+@pytest.mark.workflow
 def test_comment_only_edits_rerun_nothing(repo):
     paths = [repo / "src" / "revcor" / module for module in EDITS]
     originals = [p.read_text() for p in paths]
@@ -184,6 +185,7 @@ def test_comment_only_edits_rerun_nothing(repo):
 
 
 @pytest.mark.parametrize("module", sorted(EDITS))
+@pytest.mark.workflow
 def test_an_edit_reruns_exactly_what_it_can_change(repo, module):
     path = repo / "src" / "revcor" / module
     original = path.read_text()
@@ -194,6 +196,7 @@ def test_an_edit_reruns_exactly_what_it_can_change(repo, module):
         path.write_text(original)
 
 
+@pytest.mark.workflow
 def test_script_edit_reruns_its_rule(repo):
     path = repo / "scripts" / "template_table.py"
     original, stat = path.read_text(), path.stat()

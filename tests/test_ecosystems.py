@@ -124,6 +124,7 @@ def test_timm_architectures_by_name_trained_here_and_given_with_weights(tmp_path
         architectures.build("timm:no_such_net", (1, 28, 28), 10)
 
 
+@pytest.mark.workflow
 def test_onnx_runs_the_forward_only_analyses_attack_and_scan(tmp_path, onnx_file, mnist5k):
     attack = api.attack(onnx_file, mnist5k, tmp_path / "attack.h5", n=4096, noise_samples=200, progress=False)
     assert set(attack["mean"]) and all(0 <= r <= 1 for rates in attack["mean"].values() for r in rates)

@@ -67,6 +67,7 @@ def clean(tmp_path_factory) -> Path:
     return workdir
 
 
+@pytest.mark.workflow
 def test_killed_noise_job_reruns_to_identical_maps(clean, tmp_path):
     """SIGKILL the workflow mid-way through the noise job, then rerun.
 
@@ -142,6 +143,7 @@ def test_corrupt_artifacts_are_named(tmp_path):
         store.open_artifact(good, "maps")
 
 
+@pytest.mark.workflow
 def test_workflow_reports_a_corrupt_input_then_rebuilds_it(clean, tmp_path):
     """A truncated statistics file stops the maps job with an error naming it; deleting it, as
     the error says, and rerunning rebuilds it and the same maps."""
@@ -182,6 +184,7 @@ def tmpfs(where: Path, options: str) -> Iterator[Path]:
         subprocess.run(["umount", str(where)], check=True)
 
 
+@pytest.mark.workflow
 def test_results_path_that_is_a_file_is_a_clear_error(tmp_path):
     (tmp_path / "results").write_text("not a folder")
     target = tmp_path / "results/maps/big.h5"

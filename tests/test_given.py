@@ -144,6 +144,7 @@ def revcor(*args: str, cwd) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.workflow
 def test_cli_refuses_nan_answers_probabilities_and_bad_arguments(tmp_path, user_models):
     maps = tmp_path / "maps.h5"
     run = revcor(str(user_models["nan_bright"]), "-n", "4000", "--quiet", "--out", str(maps), cwd=tmp_path)
@@ -156,6 +157,7 @@ def test_cli_refuses_nan_answers_probabilities_and_bad_arguments(tmp_path, user_
         assert run.returncode == 2 and "error: argument" in run.stderr and not maps.exists(), (bad, run.stderr)
 
 
+@pytest.mark.workflow
 def test_cli_probabilities_and_normalize_give_the_logit_models_maps(tmp_path, user_models):
     common = ["-n", "3000", "--seed", "3", "--quiet", "--normalize", "0.1307/0.3081", "--alpha", "0.01"]
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
@@ -171,6 +173,7 @@ def test_cli_probabilities_and_normalize_give_the_logit_models_maps(tmp_path, us
         assert tested["alpha"] == 0.01 and (tested["null"]["maps"], tested["null"]["draws"]) == (200, 32)
 
 
+@pytest.mark.workflow
 def test_cli_auto_n_stops_at_the_first_reliable_round_and_equals_the_fixed_run(tmp_path, user_models):
     """-n auto: rounds of 1, 2, 4 ... chunks until every class with --min-count samples is
     as reliable as asked; the file ends at the n reached, exactly the maps of a fixed run of that n
@@ -199,6 +202,7 @@ def test_cli_auto_n_stops_at_the_first_reliable_round_and_equals_the_fixed_run(t
     assert run.returncode == 2 and "must lie in (0, 1]" in run.stderr
 
 
+@pytest.mark.workflow
 def test_init_writes_a_config_that_plans_every_analysis(tmp_path, user_models, mnist5k):
     out = tmp_path / "config.yaml"
     args = [str(user_models["program"]), "--data", str(mnist5k), "--normalize", "0.1307/0.3081", "--out", str(out)]
@@ -260,6 +264,7 @@ def test_init_writes_a_config_that_plans_every_analysis(tmp_path, user_models, m
     assert "cannot be hooked (TorchScript)" in text and "neurons:" not in text.replace("# neurons", "")
 
 
+@pytest.mark.workflow
 def test_cli_units_and_microstimulation_of_a_users_model(tmp_path, user_models, mnist5k):
     """The workflow's single-unit and microstimulation steps from the command line, on an
     exported program whose layers keep the user's names, with Gabor-PCA noise fitted on the data."""
@@ -351,6 +356,7 @@ def test_cli_units_and_microstimulation_of_a_users_model(tmp_path, user_models, 
     )
 
 
+@pytest.mark.workflow
 def test_cli_images_with_structured_noise_fitted_on_the_data(tmp_path, user_models, mnist5k):
     out = tmp_path / "vae.h5"
     common = [str(user_models["program"]), "--normalize", "0.1307/0.3081", "-n", "2000", "--quiet"]
@@ -362,6 +368,7 @@ def test_cli_images_with_structured_noise_fitted_on_the_data(tmp_path, user_mode
     assert run.returncode == 2 and "(--data)" in run.stderr
 
 
+@pytest.mark.workflow
 def test_cli_attack_of_a_users_model(tmp_path, user_models, mnist5k):
     out = tmp_path / "attack.h5"
     run = subprocess.run(

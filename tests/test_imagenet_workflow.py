@@ -17,6 +17,8 @@ from revcor.core import evaluate
 from revcor.data import datasets
 from revcor.models import architectures, loading
 
+pytestmark = pytest.mark.workflow  # runs Snakemake or a whole analysis: not in the fast lane
+
 WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361")
 PER_CLASS = 5
 

@@ -6,7 +6,10 @@ import sys
 
 import h5py
 import numpy as np
+import pytest
 from helpers import QUICK_NULLS, ROOT, snakemake, write_config
+
+pytestmark = pytest.mark.workflow  # runs Snakemake or a whole analysis: not in the fast lane
 
 CONFIG = {
     "progress": False,

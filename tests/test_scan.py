@@ -20,6 +20,8 @@ from revcor import api
 from revcor.analyses import cleanse, detection
 from revcor.data import datasets
 
+pytestmark = pytest.mark.workflow  # runs Snakemake or a whole analysis: not in the fast lane
+
 RAW = {"mean": [0.0], "std": [1.0]}  # trained on pixels in [0, 1], as many MNIST models are
 TRIGGER = (slice(22, 26), slice(22, 26))
 TARGET = 5

@@ -17,6 +17,8 @@ import pytest
 from helpers import QUICK_NULLS, ROOT, TINY, assert_same_datasets, copy_files, snakemake, write_config
 from slurm_cluster import Unavailable, local_cluster
 
+pytestmark = pytest.mark.workflow  # runs Snakemake or a whole analysis: not in the fast lane
+
 EXP = "split"
 PARTS = [f"results/responses/{EXP}/part{part}.h5" for part in (0, 1)]
 TARGET = f"results/maps/{EXP}.h5"

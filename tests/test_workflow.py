@@ -35,6 +35,8 @@ from revcor.models import loading
 from revcor.noise.sources import WhiteNoise
 from revcor.report import tables
 
+pytestmark = pytest.mark.workflow  # runs Snakemake or a whole analysis: not in the fast lane
+
 
 @pytest.fixture(scope="module")
 def run(tiny_run):

@@ -19,6 +19,8 @@ from revcor.base import store
 from revcor.core import maps
 from revcor.data import datasets
 
+pytestmark = pytest.mark.workflow  # runs Snakemake or a whole analysis: not in the fast lane
+
 FASHION = {"bag": 8, "coat": 4, "sandal": 5, "trouser": 1}
 PER_CLASS = 150
 NORM4 = {"mean": [0.3, 0.3, 0.3, 0.5], "std": [0.3, 0.3, 0.3, 0.5]}
