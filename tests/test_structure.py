@@ -3,6 +3,7 @@ no module reaches into another's private names, and subpackage ``__init__`` file
 docstrings only (so that importing a module runs no unrelated code)."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,19 @@ def test_jobs_that_only_read_artifacts_do_not_load_torch(script):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"{script}: {out[:300]}"
+
+
+MEASUREMENT = re.compile(
+    r"\b\d+(\.\d+)?x\b|\b(faster|slower)\b|\b\d[\d,.]*\s?(ms|us|µs|s|seconds|minutes)\b(?! of)|img/s|images/s|\bVM\b|2-core",
+)
+
+
+def test_docstrings_state_no_measurements():
+    """Measured timings go stale: they live in docs/performance.md, not in docstrings."""
+    found = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                doc = ast.get_docstring(node) or ""
+                found += [f"{path.name}: {m.group(0)!r} in {doc[:60]!r}" for m in MEASUREMENT.finditer(doc)]
+    assert not found, "\n".join(found)

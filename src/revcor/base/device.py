@@ -32,7 +32,7 @@ def keep_freed_memory() -> bool:
     Every batch frees and reallocates the same few large buffers (activations, noise chunks).
     By default glibc returns freed memory at the top of its heap to the system, and buffers
     above a moving threshold come from fresh ``mmap`` s, so the next batch pays a page fault
-    per 4 KiB again: on this project's 2-core VM that made a noise part 1.3-1.7x slower. Blocks up
+    per 4 KiB again (docs/performance.md measures the cost). Blocks up
     to 32 MiB now come from the heap, which is trimmed only beyond 1 GiB free; the peak
     resident memory stays what it was. Other C libraries keep their own policy.
     """

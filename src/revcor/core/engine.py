@@ -176,7 +176,8 @@ def stimuli(
 
 def prepare(model: nn.Module) -> torch.memory_format:
     """Put a convolutional model in channels-last memory format, which the CPU and GPU
-    convolution kernels run fastest in (2x here); return the format its inputs should have."""
+    convolution kernels run fastest in (docs/performance.md); return the format its inputs should
+    have."""
     if any(isinstance(m, nn.Conv2d) for m in model.modules()):
         model.to(memory_format=torch.channels_last)
         return torch.channels_last

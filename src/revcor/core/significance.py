@@ -258,8 +258,7 @@ def assess(
     of every map of a class with at least ``min_count`` samples) and the InfoVal of each such
     map, from ``replicates`` null replicates. Smaller classes are not tested (never
     significant, InfoVal NaN): the mean of a few images of clipped structured noise is too
-    skewed for the normal null (measured: a class of 30 Gabor-PCA samples flagged in 16% of
-    null runs by the pixel test)."""
+    skewed for the normal null (docs/statistics.md measures how often such a class is flagged)."""
     null = null_zmaps(bank, counts, replicates, seed)
     small = np.asarray(counts) < min_count
     return _assess(zmaps, small, null, bank, method, alpha, cluster_threshold, replicates, seed, min_count)
