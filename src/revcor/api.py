@@ -51,6 +51,7 @@ from revcor.data import datasets
 from revcor.models import architectures, classify, given, loading, specs
 from revcor.models.train import train as train_model
 from revcor.noise import sources
+from revcor.noise.kinds import GENERATED
 from revcor.noise.rng import backend
 from revcor.pipeline import init as init_step
 from revcor.pipeline import standalone
@@ -494,14 +495,14 @@ def images(
     out = _check_out(out, (".h5", ".hdf5"))
     _check_seed(seed)
     spec = _noise_spec(noise, std)
-    if spec["kind"] in sources.GENERATED and data is None:
+    if spec["kind"] in GENERATED and data is None:
         raise ConfigError(f"noise {noise} is fitted on images: give the data to fit it on (--data)")
     dev = resolve(device)
     if test_data is not None:
         _check_test_data(model, test_data, input_shape, state_dict, normalize, outputs, output_key, dev)
     with tempfile.TemporaryDirectory(prefix="revcor-") as tmp:
         work, generator = Path(tmp), None
-        if spec["kind"] in sources.GENERATED:
+        if spec["kind"] in GENERATED:
             data_file = datasets.from_any(data, work)
             settings = standalone.entry("experiments", {"model": "cli/model"})["generators"]
             generator = standalone.generator(spec["kind"], settings, data_file, work, dev)

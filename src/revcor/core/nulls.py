@@ -8,8 +8,9 @@ import torch
 from tqdm import tqdm
 
 from revcor.core.engine import chunk_span, draw, n_chunks
-from revcor.core.significance import SMOOTH_KINDS, NullBank
+from revcor.core.significance import NullBank
 from revcor.core.whitening import MAX_WHITEN_DIM
+from revcor.noise.kinds import GENERATED
 from revcor.noise.sources import NoiseSource
 
 COVARIANCE_DRAWS = 16  # noise images per pixel the covariance of a bank is estimated from (at most 65,536)
@@ -37,7 +38,7 @@ def draw_bank(
     sums = torch.zeros(maps, d, dtype=torch.float64, device=device)
     total = torch.zeros(d, dtype=torch.float64, device=device)
     total_sq = torch.zeros(d, dtype=torch.float64, device=device)
-    smooth = source.kind in SMOOTH_KINDS  # white noise has no correlations to divide out
+    smooth = source.kind in GENERATED  # white noise has no correlations to divide out
     n_cov = min(n, COVARIANCE_DRAWS * d, 65536) if smooth and d <= MAX_WHITEN_DIM else 0
     cross = torch.zeros(d if n_cov else 0, d if n_cov else 0, dtype=torch.float64, device=device)
     cov_sum = torch.zeros(d if n_cov else 0, dtype=torch.float64, device=device)

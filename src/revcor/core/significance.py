@@ -32,9 +32,9 @@ from scipy import ndimage
 from scipy.special import ndtri
 
 from revcor.base import store
+from revcor.noise.kinds import GENERATED
 
 METHODS = ("pixel", "cluster")
-SMOOTH_KINDS = ("gabor", "ae", "vae")  # noise kinds whose maps are smooth: cluster test by default
 MAD_SCALE = 1.4826  # MAD of a standard normal sample times this estimates its standard deviation
 BLOCK_VALUES = 2**24  # null z values computed at once (64 MB of float32)
 
@@ -43,7 +43,7 @@ def method_for(kind: str, method: str = "auto") -> str:
     """``pixel`` or ``cluster``: the configured method, or by ``auto`` the cluster test for
     smooth noise (Gabor-PCA, autoencoder, VAE) and the pixel test for white noise."""
     if method == "auto":
-        return "cluster" if kind in SMOOTH_KINDS else "pixel"
+        return "cluster" if kind in GENERATED else "pixel"
     if method not in METHODS:
         raise ValueError(f"significance method {method!r}; allowed: auto, {', '.join(METHODS)}")
     return method

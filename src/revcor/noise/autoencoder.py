@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from revcor.base import store
 from revcor.models.train import run_epochs, seeded
+from revcor.noise.kinds import AUTOENCODERS
 
 
 def _mlp(sizes: list[int]) -> list[nn.Module]:
@@ -193,7 +194,7 @@ def load(path: str | Path, device: torch.device = torch.device("cpu")) -> Decode
     """Read a generator written by :func:`save`, with its decoder on ``device`` in eval mode."""
     with store.open_artifact(path, "generator") as f:
         kind = store.get_attr(f, "generator")
-        if kind not in ("ae", "vae"):
+        if kind not in AUTOENCODERS:
             raise store.ArtifactError(f"{path} holds a {kind!r} generator, not an autoencoder or VAE")
         shape = tuple(store.get_attr(f, "shape"))
         settings = store.get_attr(f, "settings")

@@ -22,6 +22,7 @@ from revcor.data import readers
 from revcor.noise import autoencoder, gabor
 from revcor.noise.autoencoder import DecoderGenerator
 from revcor.noise.gabor import GaborPCA
+from revcor.noise.kinds import GENERATED
 from revcor.noise.rng import ChunkRNG
 
 STORAGE_DTYPES = {"uint8": torch.uint8, "float16": torch.float16, "float32": torch.float32}
@@ -144,9 +145,6 @@ class DecoderNoise(NoiseSource):
 
     def describe(self) -> dict:
         return {**super().describe(), "generator": self.generator, **self.gen.settings}
-
-
-GENERATED = ("gabor", "ae", "vae")
 
 
 def make(

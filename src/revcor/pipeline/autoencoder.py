@@ -10,6 +10,7 @@ import torch
 from revcor.base import store
 from revcor.data import datasets
 from revcor.noise import autoencoder
+from revcor.noise.kinds import AUTOENCODERS
 
 
 def fit(
@@ -22,7 +23,7 @@ def fit(
     progress: bool = False,
 ) -> None:
     """Fit and save the decoder; ``settings`` is the config's ``generators.autoencoder``."""
-    if kind not in ("ae", "vae"):
+    if kind not in AUTOENCODERS:
         raise ValueError(f"unknown autoencoder kind {kind!r}; allowed: ae, vae")
     train = datasets.load(dataset_path, "train")
     s = settings

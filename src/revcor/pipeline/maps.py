@@ -9,6 +9,7 @@ import torch
 from revcor.base import store
 from revcor.core import maps, significance
 from revcor.models import classify, loading
+from revcor.noise.kinds import GENERATED
 
 
 def write(
@@ -42,7 +43,7 @@ def compare(
             read[side] = {k: f[k][()] for k in ("maps_centered", "counts", "noise_sd")}
             read[side]["classes"] = store.get_attr(f, "classes")
             kinds.append(store.get_attr(f, "experiment")["noise"]["kind"])
-    kind = next((k for k in kinds if k in significance.SMOOTH_KINDS), "white")  # smooth if either is
+    kind = next((k for k in kinds if k in GENERATED), "white")  # smooth if either is
     if read["a"]["classes"] != read["b"]["classes"]:
         raise ValueError(f"{a} and {b} have different classes: {read['a']['classes']} and {read['b']['classes']}")
     test = significance.NullTest.from_settings(significance.NullBank.load(null_a), statistics, kind)

@@ -23,9 +23,9 @@ from revcor.base.config import (
     validate,
 )
 from revcor.models.specs import BACKBONES, DEFAULT_WEIGHTS, files_of, kind_of
+from revcor.noise.kinds import AUTOENCODERS, KINDS
 
 MNIST_FIRST = ("mnist", "mnist-5k")  # figures prefer full MNIST, then the 5k subset
-NOISE_KINDS = ("white", "gabor", "ae", "vae")
 PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig13", "fig14", "fig15", "fig16", "noise_comparison")
 UNIT_FIGURES = ("fig8", "fig20", "fig21", "stc")
 MICROSTIM_FIGURES = {"fig23": 1, "fig24": -1}  # figure: sign of the bias change it shows
@@ -299,7 +299,7 @@ class Plan:
         """{kind: experiment} of the MNIST CNN with each noise kind, on the first MNIST dataset
         that has at least two kinds."""
         for dataset in MNIST_FIRST:
-            found = {k: self.find_experiment([dataset], "cnn", kind=k) for k in NOISE_KINDS}
+            found = {k: self.find_experiment([dataset], "cnn", kind=k) for k in KINDS}
             found = {k: name for k, name in found.items() if name}
             if len(found) > 1:
                 return found
@@ -329,7 +329,7 @@ class Plan:
                 "cifar": find(["cifar10"], "cnn", kind="gabor"),
             }
         elif fig == "fig15":
-            found = {k: find(MNIST_FIRST, "cnn", kind=k) for k in ("ae", "vae")}
+            found = {k: find(MNIST_FIRST, "cnn", kind=k) for k in AUTOENCODERS}
         elif fig == "noise_comparison":
             found = self.noise_comparison_experiments()
         elif fig == "fig3":

@@ -15,6 +15,7 @@ from revcor.data import datasets
 from revcor.models import given
 from revcor.models.loading import FACTORY_SPEC
 from revcor.models.specs import ModelError
+from revcor.noise.kinds import AUTOENCODERS
 from revcor.pipeline import attack as attack_step
 from revcor.pipeline import autoencoder, baselines, gabor, microstim, neurons
 
@@ -63,7 +64,7 @@ def generator(kind: str, generators: dict, data_file: Path, work: Path, device: 
     out = work / f"{kind}.h5"
     if kind == "gabor":
         gabor.fit(data_file, generators["gabor"], out)
-    elif kind in ("ae", "vae"):
+    elif kind in AUTOENCODERS:
         autoencoder.fit(kind, data_file, generators["autoencoder"], out, device=device)
     else:
         return None

@@ -17,6 +17,7 @@ from revcor.analyses import psychometric
 from revcor.base import paper, store
 from revcor.data import datasets
 from revcor.noise import gabor
+from revcor.noise.kinds import LABELS
 from revcor.report import read
 from revcor.report.plots import attacks as attack_plots
 from revcor.report.plots import maps as map_plots
@@ -245,7 +246,7 @@ def fig15(maps: list[str], evaluations: list[str], generators: list[str], stem: 
         keep = [i for i, n in enumerate(ns) if n <= 10_000] or list(range(len(ns)))
         blocks.append(
             {
-                "label": read.NOISE_LABELS[kind],
+                "label": LABELS[kind],
                 "samples": generated_samples(generator, kind),
                 "ns": [ns[i] for i in keep],
                 "maps": m[keep],
@@ -347,7 +348,7 @@ def fig6(attack: str, stem: str) -> None:
 
 def _units_title(f: h5py.File) -> str:
     spec = store.get_attr(f, "spec")
-    kind = read.NOISE_LABELS[store.get_attr(f, "noise")["kind"]]
+    kind = LABELS[store.get_attr(f, "noise")["kind"]]
     return f"{spec['model']}, {int(f.attrs['n']):,} {kind}-noise images"
 
 

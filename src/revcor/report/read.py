@@ -11,6 +11,7 @@ import numpy as np
 
 from revcor.base import store
 from revcor.core import maps as maps_mod
+from revcor.noise.kinds import LABELS
 
 DATASET_LABELS = {
     "mnist": "MNIST",
@@ -18,7 +19,6 @@ DATASET_LABELS = {
     "fashion-mnist": "Fashion-MNIST",
     "cifar10": "CIFAR-10",
 }
-NOISE_LABELS = {"white": "white", "gabor": "Gabor-PCA", "ae": "autoencoder", "vae": "VAE"}
 
 
 def experiment_spec(path: str | Path) -> dict:
@@ -33,7 +33,7 @@ def load_json(path: str | Path) -> dict:
 
 def title(f: h5py.File, label: str, samples: str | None = None) -> str:
     exp = store.get_attr(f, "experiment")
-    samples = samples or f"{NOISE_LABELS[exp['noise']['kind']]}-noise samples"
+    samples = samples or f"{LABELS[exp['noise']['kind']]}-noise samples"
     return f"{label}: {exp['model']}, {int(f.attrs['n']):,} {samples}"
 
 
@@ -60,7 +60,7 @@ def noise_curves(maps: list[str], evaluations: list[str]) -> tuple[list[int], di
         ns, m, _, _, _ = checkpoints(path)
         by_n = load_json(evaluation)["by_n"]
         corr = maps_mod.convergence(m)
-        per[NOISE_LABELS[experiment_spec(path)["noise"]["kind"]]] = {
+        per[LABELS[experiment_spec(path)["noise"]["kind"]]] = {
             n: (float(c), by_n[str(n)]["bias_maps"]["accuracy"]) for n, c in zip(ns, corr, strict=False)
         }
     all_ns = sorted({n for curve in per.values() for n in curve})
