@@ -377,7 +377,8 @@ def all_titles(fig) -> list[str]:
 
 def plan(workdir: Path, config: dict):
     """The workflow's plan of ``config`` (validated and expanded as the workflow does) in ``workdir``."""
-    from revcor.pipeline.plan import Plan, prepare
+    from revcor.pipeline.configure import prepare
+    from revcor.pipeline.plan import Plan
 
     return Plan(prepare(deep_copy(config), SCHEMA), str(workdir / "data"), str(workdir / "results"))
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from revcor import cli
 from revcor.base.config import SCHEMA, ConfigError
-from revcor.pipeline.plan import check_given_files, prepare
+from revcor.pipeline.configure import check_given_files, prepare
 
 
 class Bands(nn.Module):

@@ -4,7 +4,8 @@ import pytest
 import yaml
 from helpers import ROOT, SCHEMA
 
-from revcor.base.config import ConfigError, expand, model_settings, validate
+from revcor.base.config import ConfigError, validate
+from revcor.pipeline.configure import expand, model_settings
 
 
 def test_default_config_is_valid_and_complete():

@@ -7,7 +7,8 @@ import yaml
 from helpers import ROOT, SCHEMA
 
 from revcor.base.config import ConfigError
-from revcor.pipeline.plan import Plan, prepare
+from revcor.pipeline.configure import prepare
+from revcor.pipeline.plan import Plan
 
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
 

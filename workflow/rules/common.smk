@@ -4,8 +4,9 @@ import json
 from pathlib import Path
 
 from revcor.base.codeversion import code_version
-from revcor.base.config import SCHEMA, ConfigError, scan_models
-from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES, Plan, check_given_files, prepare
+from revcor.base.config import SCHEMA, ConfigError
+from revcor.pipeline.configure import check_given_files, prepare, scan_models
+from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES, Plan
 
 try:  # defaults, then the models and experiments that backdoor detection and seeds imply
     prepare(config, SCHEMA)

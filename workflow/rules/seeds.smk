@@ -1,5 +1,5 @@
 # The spread over training seeds: every headline number of the models retrained with each
-# of `seeds` (the copies are planned in revcor.pipeline.plan.add_seed_copies).
+# of `seeds` (the copies are planned in revcor.pipeline.configure.add_seed_copies).
 
 
 rule seed_spread:

@@ -7,96 +7,26 @@ a figure is drawn from is made here, from the validated config, and tested in py
 
 from __future__ import annotations
 
-import copy
 import re
-from pathlib import Path
 from typing import Any
 
-from revcor.base.config import (
-    ConfigError,
-    detection_experiment,
-    detection_models,
-    expand,
-    model_settings,
-    scan_models,
-    seeded,
-    validate,
-)
+from revcor.base.config import ConfigError
 from revcor.models.specs import BACKBONES, DEFAULT_WEIGHTS, files_of, kind_of
 from revcor.noise.kinds import AUTOENCODERS, KINDS
+from revcor.pipeline.configure import (
+    detection_experiment,
+    detection_models,
+    model_settings,
+    scan_models,
+    seed_spread,
+    split_model,
+)
 
 MNIST_FIRST = ("mnist", "mnist-5k")  # figures prefer full MNIST, then the 5k subset
 PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig13", "fig14", "fig15", "fig16", "noise_comparison")
 UNIT_FIGURES = ("fig8", "fig20", "fig21", "stc")
 MICROSTIM_FIGURES = {"fig23": 1, "fig24": -1}  # figure: sign of the bias change it shows
 IMAGENET = "imagenet"
-
-
-def split_model(model: str) -> tuple[str, str]:
-    """``"dataset/model"`` -> (dataset, model)."""
-    dataset, _, name = model.partition("/")
-    return dataset, name
-
-
-def trained_here(config: dict[str, Any], model: str) -> bool:
-    """Whether revcor trains ``dataset/model`` (an ``arch`` that is not a pretrained backbone)."""
-    settings = model_settings(config, *split_model(model))
-    return kind_of(settings) is None and settings["arch"] not in BACKBONES
-
-
-def seed_spread(config: dict[str, Any]) -> dict[str, dict[str, dict[int, str]]]:
-    """The spread over ``seeds``: {section: {name: {seed: name of its copy}}} for the summary
-    plain experiments, the attacked experiments and the microstimulations whose models are
-    trained here; the copy of a model's own seed is the entry itself."""
-    out: dict[str, dict[str, dict[int, str]]] = {"experiments": {}, "attacks": {}, "microstimulation": {}}
-    if not config["seeds"]:
-        return out
-    for section in ("experiments", "microstimulation"):
-        for name, spec in config[section].items():
-            if spec["summary"] and not spec.get("signal") and trained_here(config, spec["model"]):
-                out[section][name] = {
-                    s: name if seeded(config, spec["model"], s) == spec["model"] else f"{name}_s{s}"
-                    for s in config["seeds"]
-                }
-    out["attacks"] = {
-        name: out["experiments"][name] for name in config["attacks"]["experiments"] if name in out["experiments"]
-    }
-    return out
-
-
-def add_seed_copies(config: dict[str, Any]) -> dict[str, Any]:
-    """Add the copies of :func:`seed_spread` to a validated config: each model trained with
-    each seed, and the experiments and microstimulations on it, out of the summaries."""
-    if len(config["seeds"]) == 1:
-        raise ConfigError(f"seeds: {config['seeds']} is one seed; a spread needs none or at least two")
-    spread = seed_spread(config)
-    for section in ("experiments", "microstimulation"):
-        for name, copies in spread[section].items():
-            spec = config[section][name]
-            base_dataset, base_model = split_model(spec["model"])
-            for seed, copy_name in copies.items():
-                model = seeded(config, spec["model"], seed)
-                dataset, trained = split_model(model)
-                entry = {**copy.deepcopy(config["models"][base_dataset][base_model]), "seed": seed}
-                config["models"][dataset].setdefault(trained, entry)
-                config[section].setdefault(copy_name, {**copy.deepcopy(spec), "model": model, "summary": False})
-    return config
-
-
-def prepare(config: dict[str, Any], schema: str | Path) -> dict[str, Any]:
-    """The config as the workflow uses it, in place: validated with its defaults, then with the
-    models and experiments that backdoor detection, scans and ``seeds`` imply, validated again."""
-    return validate(add_seed_copies(expand(validate(config, schema))), schema)
-
-
-def check_given_files(config: dict[str, Any]) -> None:
-    """Refuse a config whose given models' files (``file``, ``state_dict``) do not exist, before
-    Snakemake looks for another rule to make them."""
-    for dataset, models in config["models"].items():
-        for name, spec in models.items():
-            for key in ("file", "state_dict"):
-                if kind_of(spec) and spec.get(key) and not Path(spec[key]).is_file():
-                    raise ConfigError(f"models.{dataset}.{name}.{key}: {spec[key]} does not exist")
 
 
 class Plan:

@@ -477,7 +477,7 @@ def seed_spread_rows(
 ) -> list[dict]:
     """The headline numbers per training seed, one row per (analysis, measure, seed).
 
-    ``spread`` is :func:`revcor.pipeline.plan.seed_spread`, ``files`` maps each name in it to
+    ``spread`` is :func:`revcor.pipeline.configure.seed_spread`, ``files`` maps each name in it to
     its eval JSON, attack JSON or microstimulation file (by section), ``models`` maps each
     experiment to (dataset/model, noise kind).
     """
