@@ -89,3 +89,45 @@ def test_a_flat_curve_has_no_threshold_intervals():
     gammas = np.linspace(0, 0.8, 9)
     result = psychometric.fit(gammas, [0] * 8 + [2], 1000, bootstrap=50)
     assert result["rise"] < psychometric.FLAT and result["ci"] == {} and result["bootstrap"] == 0
+
+
+def test_sweep_measures_every_curve_once_and_says_why_a_layer_is_skipped():
+    """The sweep without files: the unstimulated curve (k = 0) is the same for every layer and
+    sign; raising the target's output bias raises its hits and lowering lowers them; a class no
+    stimulus was called has its layers skipped with the reason."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
+    source = WhiteNoise((1, 8, 8), storage="float32")
+    signals = {0: torch.rand(5, 1, 8, 8), 2: torch.rand(5, 1, 8, 8)}
+    means = {"1": np.ones((3, 16)), "3": np.eye(3)}  # per class: 16 hidden units; the output of the class alone
+    counts = np.array([10, 10, 0])
+    result = microstim.sweep(
+        model,
+        {"1": 0.5, "3": 0.5},
+        {"1": [0, 1], "3": [0, 2]},
+        [1, -1],
+        signals,
+        means,
+        counts,
+        ["a", "b", "c"],
+        source,
+        [0.0, 0.5],
+        n=200,
+        seed=0,
+        fit_kind="logistic",
+        bootstrap=0,
+        device=CPU,
+    )
+    assert result.hits.shape == (2, 2, 2, 2, 2)
+    base = result.hits[:, :, 0, 0]
+    assert (base == base[0, 0]).all()  # one unstimulated curve for every sign and layer
+    assert result.hits[0, 1, 1, 0].sum() > base[0, 0].sum() > result.hits[1, 1, 1, 0].sum()  # raised, lowered
+    assert (result.hits[:, :, :, 1] == -1).all() and set(result.skipped) == {"1/c", "3/c"}
+    assert "no stimulus was called c" in result.skipped["1/c"]
+    assert set(result.fits) == {
+        f"{s}/{layer}/{k:g}/a"
+        for s in ("+1", "-1")
+        for layer in "13"
+        for k in (0, 1, 2)
+        if (layer, k) in {("1", 0), ("1", 1), ("3", 0), ("3", 2)}
+    }

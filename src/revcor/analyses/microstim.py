@@ -20,27 +20,38 @@ fitted by :mod:`revcor.analyses.psychometric`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
+from revcor.analyses.psychometric import fit
 from revcor.core import engine
 from revcor.models.architectures import predict_labels
 from revcor.models.layers import get_layer
 from revcor.noise.sources import NoiseSource
 
 
+def unstimulable(mean_activation: np.ndarray) -> str | None:
+    """Why Eq. 6 cannot stimulate a layer with these mean activations (M, ...), or None."""
+    a = np.asarray(mean_activation, dtype=np.float64)
+    if not np.isfinite(a).all():
+        return "mean activations contain NaN: no stimuli of the target class at this layer"
+    if a.max() <= 0:
+        return f"the layer's largest mean activation is {a.max():.3g}; Eq. 6 needs a positive one"
+    return None
+
+
 def bias_change(mean_activation: np.ndarray, lam: float, k: float, sign: int = 1) -> np.ndarray:
     """Eq. 6's change of each map's bias (M,) from its units' mean activations (M, ...)."""
     a = np.asarray(mean_activation, dtype=np.float64)
     a = a.reshape(len(a), -1)
-    if not np.isfinite(a).all():
-        raise ValueError("mean activations contain NaN: no stimuli of the target class at this layer")
+    if reason := unstimulable(a):
+        raise ValueError(reason)
     peak = a.max()
-    if peak <= 0:
-        raise ValueError(f"the layer's largest mean activation is {peak:.3g}; Eq. 6 needs a positive one")
     if sign not in (1, -1):
         raise ValueError(f"sign must be +1 (raise the bias) or -1 (lower it), got {sign}")
     return sign * lam * k * a.sum(1) / peak
@@ -107,4 +118,85 @@ def layer_ks(spec: dict) -> dict[str, list[float]]:
         raise ValueError(f"microstimulation ks must have as many values for every layer, got {out}")
     if any(0 not in v for v in out.values()):
         raise ValueError("microstimulation ks need a 0 (the unstimulated curve) for every layer")
+    return out
+
+
+@dataclass
+class Sweep:
+    """Psychometric hits of every (sign, layer, k, target, gamma) (-1 where a layer was not
+    stimulated), the largest bias change of each (layer, k, target), the fits by
+    ``sign/layer/k/class`` and why each skipped ``layer/class`` was skipped."""
+
+    hits: np.ndarray
+    largest: np.ndarray
+    fits: dict[str, dict] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def sweep(
+    model: nn.Module,
+    lambdas: Mapping[str, float],
+    ks: Mapping[str, Sequence[float]],
+    signs: Sequence[int],
+    signals: Mapping[int, torch.Tensor],
+    means: Mapping[str, np.ndarray],
+    counts: np.ndarray,
+    classes: Sequence[str],
+    source: NoiseSource,
+    gammas: Sequence[float],
+    *,
+    n: int,
+    seed: int,
+    fit_kind: str,
+    bootstrap: int,
+    what: str = "stimulus",
+    batch_size: int = 256,
+    device: torch.device = torch.device("cpu"),
+    progress: bool = False,
+) -> Sweep:
+    """Microstimulation of every layer of ``lambdas`` (layer -> lambda of Eq. 6) at every k of
+    ``ks`` and sign of ``signs``, for every target class of ``signals`` (target -> its signal
+    images): the psychometric curve of the stimulated copy (:func:`target_hits`) and its fit.
+    ``means[layer][target]`` are the mean rectified activations of the target's ``counts``
+    (per class) stimuli, which are ``what`` (named in the reasons for a skipped layer). k = 0
+    is the unstimulated model, measured once per target."""
+    layers, targets = list(lambdas), list(signals)
+    n_k = len(ks[layers[0]])
+    out = Sweep(
+        np.full((len(signs), len(layers), n_k, len(targets), len(gammas)), -1, dtype=np.int64),
+        np.full((len(layers), n_k, len(targets)), np.nan),
+    )
+
+    def curve(m: nn.Module, target: int) -> tuple[np.ndarray, dict]:
+        h = target_hits(
+            m, signals[target], source, gammas, target, n=n, seed=seed, batch_size=batch_size, device=device
+        )
+        return h, fit(gammas, h, n, kind=fit_kind, bootstrap=bootstrap, seed=seed)
+
+    total = len(signs) * len(layers) * n_k * len(targets)
+    with tqdm(total=total, desc="microstimulation", unit="curve", disable=not progress) as bar:
+        for t, target in enumerate(targets):
+            baseline = None
+            for li, layer in enumerate(layers):
+                reason = (
+                    f"not stimulated: no {what} was called {classes[target]}, so Eq. 6 has no activations"
+                    if not counts[target]
+                    else unstimulable(means[layer][target])
+                )
+                if reason:
+                    out.skipped[f"{layer}/{classes[target]}"] = reason
+                    bar.update(len(signs) * n_k)
+                    continue
+                change = bias_change(means[layer][target], lambdas[layer], 1.0)
+                out.largest[li, :, t] = np.abs(change).max() * np.asarray(ks[layer])
+                for si, sign in enumerate(signs):
+                    for ki, k in enumerate(ks[layer]):
+                        if k:
+                            result = curve(stimulated(model, layer, sign * k * change), target)
+                        else:
+                            baseline = baseline or curve(model, target)
+                            result = baseline
+                        out.hits[si, li, ki, t] = result[0]
+                        out.fits[f"{sign:+d}/{layer}/{k:g}/{classes[target]}"] = result[1]
+                        bar.update()
     return out

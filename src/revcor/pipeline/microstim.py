@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from revcor.analyses import activations
-from revcor.analyses.microstim import bias_change, layer_ks, stimulated, target_hits
-from revcor.analyses.psychometric import FLAT, fit
+from revcor.analyses.microstim import layer_ks, sweep
+from revcor.analyses.psychometric import FLAT
 from revcor.base import store
 from revcor.core import engine
 from revcor.data import datasets
@@ -47,7 +45,6 @@ def run(
     k_classes = len(classes)
     layers, signs, gammas = list(spec["layers"]), list(spec["signs"]), list(spec["gammas"])
     ks = layer_ks(spec)
-    n_k = len(ks[layers[0]])
     targets = spec["classes"] if spec["classes"] is not None else list(range(k_classes))
     white = sources.WhiteNoise(shape, storage="float32")
     batch = engine.settings_for(engine_cfg, white, device)["batch_size"]
@@ -74,60 +71,29 @@ def run(
         )
         source_name = "training image"
     test = datasets.load(dataset_path, "test")
-    hits = np.full((len(signs), len(layers), n_k, len(targets), len(gammas)), -1, dtype=np.int64)
-    largest = np.full((len(layers), n_k, len(targets)), np.nan)
-    fits, skipped = {}, {}
-    total = len(signs) * len(layers) * n_k * len(targets)
-    with tqdm(total=total, desc="microstimulation", unit="curve", disable=not progress) as bar:
-        for t, target in enumerate(targets):
-            signals = datasets.to_tensor(test.images[test.labels == target])
-            if not len(signals):
-                raise ValueError(f"no test images of class {target} for its psychometric curve")
-            baseline = None  # k = 0 is the same unstimulated model for every layer and sign
-            for li, layer in enumerate(layers):
-                try:
-                    if not means["counts"][target]:
-                        raise ValueError(
-                            f"not stimulated: no {source_name} was called {classes[target]}, "
-                            "so Eq. 6 has no activations"
-                        )
-                    change = bias_change(means["means"][layer][target], spec["layers"][layer], 1.0)
-                except ValueError as e:
-                    skipped[f"{layer}/{classes[target]}"] = str(e)
-                    bar.update(len(signs) * n_k)
-                    continue
-                largest[li, :, t] = np.abs(change).max() * np.asarray(ks[layer])
-                for si, sign in enumerate(signs):
-                    for ki, k in enumerate(ks[layer]):
-                        if k or baseline is None:
-                            stim = stimulated(model, layer, sign * k * change) if k else model
-                            h = target_hits(
-                                stim,
-                                signals,
-                                white,
-                                gammas,
-                                target,
-                                n=spec["n"],
-                                seed=spec["seed"],
-                                batch_size=batch,
-                                device=device,
-                            )
-                            result = (
-                                h,
-                                fit(
-                                    gammas,
-                                    h,
-                                    spec["n"],
-                                    kind=spec["fit"],
-                                    bootstrap=spec["bootstrap"],
-                                    seed=spec["seed"],
-                                ),
-                            )
-                            baseline = baseline if k else result
-                        hits[si, li, ki, t], fits[f"{sign:+d}/{layer}/{k:g}/{classes[target]}"] = (
-                            result if k else baseline
-                        )
-                        bar.update()
+    signals = {t: datasets.to_tensor(test.images[test.labels == t]) for t in targets}
+    if empty := [classes[t] for t, images in signals.items() if not len(images)]:
+        raise ValueError(f"no test images of class {', '.join(empty)} for its psychometric curve")
+    result = sweep(
+        model,
+        spec["layers"],
+        ks,
+        signs,
+        signals,
+        means["means"],
+        means["counts"],
+        classes,
+        white,
+        gammas,
+        n=spec["n"],
+        seed=spec["seed"],
+        fit_kind=spec["fit"],
+        bootstrap=spec["bootstrap"],
+        what=source_name,
+        batch_size=batch,
+        device=device,
+        progress=progress,
+    )
     attrs = {
         "kind": "microstimulation",
         "spec": spec,
@@ -139,8 +105,8 @@ def run(
         "signs": signs,
         "gammas": gammas,
         "activation_counts": means["counts"].tolist(),
-        "skipped": skipped,
-        "fits": fits,
+        "skipped": result.skipped,
+        "fits": result.fits,
         "flat": FLAT,
         "model_sha256": store.sha256(model_path),
         "noise_key": {
@@ -151,6 +117,6 @@ def run(
         },
     }
     with store.create(out, attrs) as f:
-        f.create_dataset("hits", data=hits)
-        f.create_dataset("largest_bias_change", data=largest)
-    return fits
+        f.create_dataset("hits", data=result.hits)
+        f.create_dataset("largest_bias_change", data=result.largest)
+    return result.fits
