@@ -1,1 +1,0 @@
-"""Foundations every other part uses: atomic HDF5 artifacts, config schema, logs, code versions, devices, the paper's numbers."""

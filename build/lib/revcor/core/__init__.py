@@ -1,1 +1,0 @@
-"""The engine (noise -> model -> responses), sufficient statistics, classification images and their evaluation."""

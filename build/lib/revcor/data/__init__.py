@@ -1,1 +1,0 @@
-"""Datasets from every source, stored as uint8 HDF5 with provenance."""

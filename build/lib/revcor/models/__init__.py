@@ -1,1 +1,0 @@
-"""Architectures, loading of every model format, layers and hooks, training, pretrained backbones."""

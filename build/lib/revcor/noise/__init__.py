@@ -1,1 +1,0 @@
-"""Keyed per-chunk noise: random streams, white noise, and the structured generators (Gabor-PCA, autoencoder, VAE) with their fits."""

@@ -1,1 +1,0 @@
-"""The workflow's steps: one function per rule, reading and writing artifacts."""
