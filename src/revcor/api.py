@@ -89,6 +89,13 @@ def _check_normalize(normalize: dict | None, shape: tuple[int, ...]) -> None:
         )
 
 
+def _read(data: str | Path, *splits: str) -> list[datasets.Split]:
+    """``splits`` of data given in any form (:func:`revcor.data.datasets.from_any`), in memory."""
+    with tempfile.TemporaryDirectory(prefix="revcor-data-") as work:
+        path = datasets.from_any(data, work)
+        return [datasets.load(path, split) for split in splits]
+
+
 def _check_out(out: str | Path, suffixes: tuple[str, ...] = ()) -> Path:
     """``out`` as a path where a result can be written: checked before any work."""
     out = Path(out)
@@ -273,8 +280,7 @@ def save_maps(
     module = _as_model(model, state_dict, dev, normalize, outputs, output_key).module if model is not None else None
     result, attrs = None, dict(attrs or {})
     if test_data is not None:
-        with tempfile.TemporaryDirectory(prefix="revcor-data-") as work:
-            test = datasets.load(datasets.from_any(test_data, work), "test")
+        (test,) = _read(test_data, "test")
         result = evaluate.template_accuracy(
             maps.class_maps(stats)["maps"], test.images.astype("float64") / 255, test.labels
         )
@@ -356,9 +362,7 @@ def scan(
         _check_out(out, (".json",))
     if figure is not None:
         _check_out(figure, (".png", ".pdf"))
-    with tempfile.TemporaryDirectory(prefix="revcor-data-") as work:
-        path = datasets.from_any(data, work)
-        train, test = datasets.load(path, "train"), datasets.load(path, "test")
+    train, test = _read(data, "train", "test")
     shape, classes = tuple(int(s) for s in test.images.shape[1:]), test.classes
     dev = resolve(device)
     loaded = _as_model(model, state_dict, dev, normalize, outputs, output_key)
@@ -555,8 +559,7 @@ def _check_test_data(
     dev: torch.device,
 ) -> None:
     """Fail before any noise is drawn if the test data does not fit the model."""
-    with tempfile.TemporaryDirectory(prefix="revcor-data-") as work:
-        test = datasets.load(datasets.from_any(test_data, work), "test")
+    (test,) = _read(test_data, "test")
     shape = tuple(int(s) for s in test.images.shape[1:])
     if input_shape and tuple(input_shape) != shape:
         raise specs.ModelError(f"input shape {tuple(input_shape)} differs from the test data's images {shape}")

@@ -132,7 +132,18 @@ DEFAULTS = {
 def _common(
     p: argparse.ArgumentParser, out: str, *, seed: int = 0, device: str = "auto", data: str | None = None
 ) -> None:
-    """The model (what it is and how to feed it), the data, the seed, the device, the output."""
+    """The model (:func:`_model_arguments`), the data, the seed, the device, the output."""
+    _model_arguments(p)
+    if data is not None:
+        p.add_argument("--data", required=True, help=data)
+    p.add_argument("--seed", type=_seed, default=seed, help="seed of the noise")
+    p.add_argument("--device", default=device, help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help=out)
+
+
+def _model_arguments(p: argparse.ArgumentParser) -> None:
+    """What the model is and how to feed it."""
     p.add_argument(
         "model",
         help="revcor model file, TorchScript file, torch.export program (.pt2), ONNX model (.onnx), "
@@ -156,12 +167,6 @@ def _common(
         help="where the logits are when the model returns more than a tensor: an attribute, key or index "
         "(default: a ModelOutput's or dict's logits, a tuple's first element)",
     )
-    if data is not None:
-        p.add_argument("--data", required=True, help=data)
-    p.add_argument("--seed", type=_seed, default=seed, help="seed of the noise")
-    p.add_argument("--device", default=device, help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--out", required=True, help=out)
 
 
 DATA = "the data: a revcor dataset file, an image folder (one sub-folder per class), an arrays file (.npz, .h5, or images.npy,labels.npy) or torchvision:NAME"
@@ -507,11 +512,7 @@ def add_init(sub: argparse._SubParsersAction) -> None:
         "applies to them: `snakemake --cores all`, then `snakemake --report report.html`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("model", help="the model (as for revcor images)")
-    p.add_argument("--state-dict", help="weights for a package.module:factory model (torch.save or .safetensors)")
-    p.add_argument("--normalize", type=_normalize, help="MEAN/STD per channel the model was trained with")
-    p.add_argument("--outputs", choices=["logits", "probabilities"], default=d["outputs"])
-    p.add_argument("--output-key", help="where the logits are when the model returns more than a tensor")
+    _model_arguments(p)
     p.add_argument("--data", required=True, help=DATA)
     p.add_argument("--name", help="the dataset's name in the config (default: from DATA)")
     p.add_argument("-n", type=_positive, default=d["n"], help="white-noise images per experiment")

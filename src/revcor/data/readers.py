@@ -139,8 +139,9 @@ def check_split(split: Split, what: str) -> Split:
     if labels.min() < 0 or labels.max() >= k:
         bad = labels[(labels < 0) | (labels >= k)][0]
         raise DataError(f"{what}: label {bad} is out of range for {k} classes (0..{k - 1})")
-    if missing := [split.classes[c] for c in np.flatnonzero(np.bincount(labels, minlength=k) == 0)]:
-        gap = int(np.flatnonzero(np.bincount(labels, minlength=k) == 0)[0])
+    empty = np.flatnonzero(np.bincount(labels, minlength=k) == 0)
+    if len(empty):
+        missing, gap = [split.classes[c] for c in empty], int(empty[0])
         beyond = labels > gap  # labels past the first missing class: stray values when they are few
         if split.classes == [str(c) for c in range(k)] and 0 < beyond.sum() <= 0.05 * len(labels):
             odd = np.unique(labels[beyond])
