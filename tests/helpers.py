@@ -386,39 +386,17 @@ def plan(workdir: Path, config: dict):
 def figure_inputs(workdir: Path, config: dict, rel: str) -> tuple[Callable, dict, str]:
     """For the figure results/figures/``rel``.png of the workflow: the function of
     :mod:`revcor.report.figures` that draws it, its inputs, and the name of the stem it
-    writes ('fig' or 'fig-gradients', see the fixture ``draw``)."""
-    from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES
+    writes ('fig' or 'fig-{suffix}', see the fixture ``draw``)."""
+    from revcor.pipeline.registry import FIGURES
     from revcor.report import figures
 
     p = plan(workdir, config)
-    r = workdir / "results"
-    kind, _, name = rel.partition("/")
-    if not name and kind in PAPER_FIGURES:
-        return getattr(figures, kind), p.figure_inputs(kind), "fig"
-    if not name and kind == "backdoor_detection":
-        return (
-            figures.backdoor_detection,
-            {"detections": [r / f"backdoors/{b}/detection.json" for b in p.config["backdoors"]]},
-            "fig",
-        )
-    if kind == "zmaps":
-        return figures.zmaps, {"maps": p.maps_file(name)}, "fig"
-    if kind == "sample_complexity":
-        return figures.fig14, {"maps": p.maps_file(name), "evaluation": p.eval_file(name)}, "fig"
-    if kind == "whitened":
-        return figures.whitened, {"maps": p.maps_file(name), "evaluation": p.eval_file(name)}, "fig"
-    if kind == "comparisons":
-        return figures.comparison, {"comparison": r / f"comparisons/{name}.h5"}, "fig"
-    if kind == "fig6":
-        return figures.fig6, {"attack": r / f"attacks/{name}.h5"}, "fig"
-    if kind == "fig7":
-        stem = "fig-gradients" if name.endswith("-gradients") else "fig"
-        return figures.fig7, p.fig7_inputs(name.removesuffix("-gradients")), stem
-    if kind in UNIT_FIGURES:
-        return getattr(figures, kind), {"units": r / f"neurons/{name}.h5"}, "fig"
-    if kind in MICROSTIM_FIGURES:
-        return getattr(figures, kind), {"microstim": r / f"microstim/{name}.h5"}, "fig"
-    raise ValueError(f"no known figure results/figures/{rel}.png")
+    name, _, entry = rel.partition("/")
+    figure = FIGURES[name]
+    suffix = next((x for x in figure.also if entry.endswith(f"-{x}")), None)
+    entry = entry.removesuffix(f"-{suffix}") if suffix else entry
+    stem = f"fig-{suffix}" if suffix else "fig"
+    return getattr(figures, name), p.figure_inputs(name, entry or None), stem
 
 
 def figure_pngs(workdir: Path) -> list[str]:

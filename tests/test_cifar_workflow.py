@@ -116,21 +116,21 @@ def test_cifar_single_units(run):
 def test_cifar_figures(run, config, redraw):
     rels = figure_pngs(run)
     for rel in (
-        "fig3",
-        "fig5",
-        "fig8/cifar-units",
-        "fig20/cifar-units",
-        "fig21/cifar-units",
+        "cifar10",
+        "gabor_noise",
+        "sta/cifar-units",
+        "activations/cifar-units",
+        "injection/cifar-units",
     ):
         assert rel in rels, rel
     for rel in rels:
         img = assert_png_shows(run / f"results/figures/{rel}.png", redraw(run, config, rel), min_ink=0.02)
-        if rel.split("/")[0] in ("fig3", "fig5", "fig8", "fig20"):
+        if rel.split("/")[0] in ("cifar10", "gabor_noise", "sta", "activations"):
             assert colourful(img) > 0.02, rel  # colour maps and images
-    for fig in ("fig3", "fig5"):
+    for fig in ("cifar10", "gabor_noise"):
         assert (run / f"results/figures/{fig}.pdf").stat().st_size > 10_000, fig
     # Fig. 3: mean training images, then the colour bias maps, min-max normalised per map
-    fig = redraw(run, config, "fig3")
+    fig = redraw(run, config, "cifar10")
     rgb = [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_array().ndim == 3]
     with h5py.File(run / "results/maps/cifar-cnn.h5") as f:
         bias = f["maps_centered"][()]

@@ -1,5 +1,7 @@
 """The figure functions on small synthetic arrays: panels, titles, empty classes, saving."""
 
+import json
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -82,9 +84,9 @@ def close_all():
     plt.close("all")
 
 
-def test_fig2_maps_titles_and_empty_classes():
+def test_cnn_logreg_maps_titles_and_empty_classes():
     cnn, logreg = map_set([1234, 0, 50, 7]), map_set([0, 0, 10, 5])
-    fig = map_plots.fig2(
+    fig = map_plots.cnn_logreg(
         cnn, logreg, confusions(("CNN bias maps", "log. reg. bias maps", "mean images", "log. reg. weights"))
     )
     assert len(blank_axes(fig)) == 3  # one empty CNN class, two empty log. reg. classes
@@ -106,7 +108,7 @@ def test_fig2_maps_titles_and_empty_classes():
 
 def test_empty_map_is_blank_not_drawn():
     ms = map_set([0, 0, 0, 3])
-    fig = map_plots.fig13({"MLP": ms})
+    fig = map_plots.mlp_rnn({"MLP": ms})
     blank = blank_axes(fig)
     assert len(blank) == 3 and all(not ax.images for ax in blank)
     (drawn,) = image_axes(fig)
@@ -117,12 +119,37 @@ def test_empty_map_is_blank_not_drawn():
     assert im.get_cmap().name == panels.DIVERGING
 
 
-def test_fig13_stacks_models():
+def test_infoval_curves_per_class_from_the_evaluation_with_the_threshold(tmp_path, draw):
+    from revcor.report import figures
+
+    by_n = {
+        "1000": {"infoval": [0.5, 3.0, None, -0.2]},
+        "100": {"infoval": [0.1, 1.0, None, None]},
+        "10000": {"infoval": [2.5, 40.0, None, 0.3]},
+    }
+    evaluation = tmp_path / "eval.json"
+    evaluation.write_text(json.dumps({"maps": "results/maps/mnist-cnn.h5", "classes": CLASSES, "by_n": by_n}))
+    fig = draw(figures.infoval, evaluation=evaluation)["fig"]
+    (ax,) = fig.get_axes()
+    lines = {ln.get_label(): (list(ln.get_xdata()), ln.get_ydata()) for ln in ax.get_lines()}
+    assert lines["one"][0] == [100, 1000, 10000]  # checkpoints sorted as numbers, not strings
+    np.testing.assert_array_equal(lines["one"][1], [1.0, 3.0, 40.0])
+    assert np.isnan(lines["two"][1]).all() and np.isnan(lines["three"][1][0])  # not tested: gaps
+    assert set(lines["1.96 (5% level)"][1]) == {1.96}
+    assert ax.get_xscale() == "log" and "mnist-cnn" in fig.texts[0].get_text() + ax.get_title()
+    untested = {n: {"infoval": [None] * len(CLASSES)} for n in by_n}
+    evaluation.write_text(json.dumps({"maps": "vae.h5", "classes": CLASSES, "by_n": untested}))
+    fig = draw(figures.infoval, evaluation=evaluation)["fig"]
+    fig.savefig(tmp_path / "untested.png")  # draws (a log axis of only gaps would not)
+    assert "no class tested" in " ".join(t.get_text() for t in fig.get_axes()[0].texts)
+
+
+def test_mlp_rnn_stacks_models():
     untitled = [
         {k: v for k, v in map_set(c, seed).items() if k != "title"}
         for seed, c in enumerate(([5, 0, 5, 5], [5, 5, 5, 5]))
     ]
-    fig = map_plots.fig13({"MLP": untitled[0], "RNN": untitled[1]})
+    fig = map_plots.mlp_rnn({"MLP": untitled[0], "RNN": untitled[1]})
     assert len(image_axes(fig)) == 7 and len(blank_axes(fig)) == 1
     assert [s.split("\n")[0] for s in texts(fig) if s.startswith(("MLP", "RNN"))] == ["MLP", "RNN"]
     expected = [untitled[0]["maps"][k, 0] for k in (0, 2, 3)] + [m[0] for m in untitled[1]["maps"]]
@@ -130,7 +157,7 @@ def test_fig13_stacks_models():
         np.testing.assert_array_equal(im, m)
 
 
-def test_fig1_blocks_cells_and_fallback():
+def test_signal_noise_blocks_cells_and_fallback():
     g = 2
     rng = np.random.default_rng(0)
     counts = np.array([[[30, 10], [5, 40]], [[25, 0], [3, 50]]])  # gamma 1: no trial with s=a, r=b
@@ -150,7 +177,7 @@ def test_fig1_blocks_cells_and_fallback():
         "signals": rng.uniform(size=(2, 1, H, W)),
         "title": "1 vs 7",
     }
-    fig = map_plots.fig1([task, {**task, "title": "5 vs 6"}])
+    fig = map_plots.signal_noise([task, {**task, "title": "5 vs 6"}])
     assert len(image_axes(fig)) == 2 * (g * 9 - 1)
     assert len(blank_axes(fig)) == 2
     t = titles(fig)
@@ -165,12 +192,12 @@ def test_fig1_blocks_cells_and_fallback():
     assert ex.get_cmap().name == "gray" and ex.get_clim() == (0.0, 1.0)
 
 
-def test_fig4_rows_are_classes_columns_are_checkpoints():
+def test_buildup_rows_are_classes_columns_are_checkpoints():
     ns = [10, 100, 1000]
     maps = np.random.default_rng(0).normal(size=(3, K, 1, H, W))
     counts = np.array([[0, 3, 7, 0], [10, 30, 60, 0], [100, 300, 600, 0]])
     maps[counts == 0] = np.nan
-    fig = map_plots.fig4(ns, maps, counts, CLASSES, rows=(0, 1, 2))
+    fig = map_plots.buildup(ns, maps, counts, CLASSES, rows=(0, 1, 2))
     assert len(image_axes(fig)) + len(blank_axes(fig)) == 9
     assert len(blank_axes(fig)) == 1  # class 0 at n=10
     assert "class two, n=1,000\n(600 samples)" in titles(fig)
@@ -180,7 +207,7 @@ def test_fig4_rows_are_classes_columns_are_checkpoints():
         np.testing.assert_array_equal(im, m)
 
 
-def test_fig14_convergence_reliability_and_accuracy():
+def test_sample_complexity_convergence_reliability_and_accuracy():
     ns = [10, 100, 1000]
     rng = np.random.default_rng(1)
     final = rng.normal(size=(K, 1, H, W))
@@ -189,7 +216,7 @@ def test_fig14_convergence_reliability_and_accuracy():
     maps[counts == 0] = np.nan
     acc = {"bias maps": [0.2, 0.3, 0.4]}
     reliability = np.array([[0.1, 0.0, 0.2, np.nan], [0.5, 0.4, 0.6, np.nan], [0.9, 0.85, 0.95, np.nan]])
-    fig = map_plots.fig14(ns, maps, counts, CLASSES, acc, reliability)
+    fig = map_plots.sample_complexity(ns, maps, counts, CLASSES, acc, reliability)
     assert len(image_axes(fig)) == 9 and len(blank_axes(fig)) == 3
     expected = [maps[r, c, 0] for r in range(3) for c in range(K) if counts[r, c]]
     for im, m in zip(drawn_maps(fig), expected, strict=True):
@@ -210,24 +237,24 @@ def test_fig14_convergence_reliability_and_accuracy():
     assert acc_ax.get_xscale() == "log"
 
 
-def test_fig16_frequencies_and_optional_gabor():
+def test_fashion_frequencies_and_optional_gabor():
     ms = map_set([600, 0, 300, 100])
-    fig = map_plots.fig16(ms)
+    fig = map_plots.fashion(ms)
     (bar_ax,) = [ax for ax in fig.get_axes() if ax.patches]
     assert [p.get_height() for p in bar_ax.patches] == pytest.approx([60, 0, 30, 10])
     assert [t.get_text() for t in bar_ax.get_xticklabels()] == CLASSES
     assert "n=1,000" in bar_ax.get_title()
     assert len(image_axes(fig)) == 3 and len(blank_axes(fig)) == 1
-    fig2 = map_plots.fig16(ms, gabor_counts=np.array([1, 1, 1, 1]))
+    fig2 = map_plots.fashion(ms, gabor_counts=np.array([1, 1, 1, 1]))
     bars = [ax for ax in fig2.get_axes() if ax.patches]
     assert len(bars) == 2 and "Gabor" in bars[0].get_title()
     assert [p.get_height() for p in bars[0].patches] == pytest.approx([25] * 4)
 
 
-def test_fig3_rgb_maps_normalised_for_display():
+def test_cifar10_rgb_maps_normalised_for_display():
     bias = map_set([10, 20, 0, 5], channels=3)
     means = np.random.default_rng(2).uniform(size=(K, 3, H, W))
-    fig = map_plots.fig3(means, bias, confusions(("mean images", "bias maps")))
+    fig = map_plots.cifar10(means, bias, confusions(("mean images", "bias maps")))
     assert len(image_axes(fig)) == K + 3 + 2 and len(blank_axes(fig)) == 1
     rgb = [ax.images[0].get_array() for ax in image_axes(fig) if ax.images[0].get_array().ndim == 3]
     assert len(rgb) == K + 3
@@ -264,7 +291,7 @@ def test_zmaps_outline_the_significant_pixels_and_show_infoval_and_reliability()
 
 
 def test_save_writes_png_and_pdf_atomically(tmp_path):
-    fig = map_plots.fig13({"MLP": map_set([5, 5, 5, 5])})
+    fig = map_plots.mlp_rnn({"MLP": map_set([5, 5, 5, 5])})
     stem = tmp_path / "out" / "fig"
     img = saved(fig, stem)
     assert reds(img) > 0.02 and blues(img) > 0.02  # four maps on the red-blue scale
@@ -273,7 +300,7 @@ def test_save_writes_png_and_pdf_atomically(tmp_path):
 
 
 def test_save_failure_leaves_no_file(tmp_path, monkeypatch):
-    fig = map_plots.fig13({"MLP": map_set([5, 5, 5, 5])})
+    fig = map_plots.mlp_rnn({"MLP": map_set([5, 5, 5, 5])})
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
@@ -305,13 +332,13 @@ def gabor_panel(label, channels=1, counts=(10, 0, 30, 5), confusion=CM, accuracy
     }
 
 
-def test_fig5_blocks_per_dataset(tmp_path):
+def test_gabor_noise_blocks_per_dataset(tmp_path):
     panels = [
         gabor_panel("MNIST"),
         gabor_panel("Fashion-MNIST", confusion=None, accuracy=None),
         gabor_panel("CIFAR-10", channels=3, counts=(4, 4, 4, 4), accuracy=None),
     ]
-    fig = noise_plots.fig5(panels)
+    fig = noise_plots.gabor_noise(panels)
     # per block: maps with samples, 8 noise samples, example, reconstruction, confusion (if any)
     assert len(image_axes(fig)) == (3 + 8 + 2 + 1) + (3 + 8 + 2) + (4 + 8 + 2 + 1)
     assert len(blank_axes(fig)) == 2  # the empty class of the two grey-level map sets
@@ -335,11 +362,11 @@ def test_fig5_blocks_per_dataset(tmp_path):
     assert greys(img) > 0.02  # noise samples
 
 
-def test_fig5_single_dataset_few_samples():
+def test_gabor_noise_single_dataset_few_samples():
     p = gabor_panel("MNIST", counts=(1, 2, 3, 4))
     p["samples"] = p["samples"][:3]
     p["reconstruction"] = np.clip(p["reconstruction"], 0, 1)
-    fig = noise_plots.fig5([p])
+    fig = noise_plots.gabor_noise([p])
     assert len(image_axes(fig)) == 4 + 3 + 2 + 1
     assert not any("clipped" in s for s in titles(fig))
 
@@ -360,8 +387,8 @@ def generator(label, channels=1, seed=0):
     }
 
 
-def test_fig15_rows_per_n_and_blocks(tmp_path):
-    fig = noise_plots.fig15([generator("autoencoder"), generator("VAE", channels=3, seed=1)])
+def test_autoencoder_noise_rows_per_n_and_blocks(tmp_path):
+    fig = noise_plots.autoencoder_noise([generator("autoencoder"), generator("VAE", channels=3, seed=1)])
     # 8 columns (samples shown); per block 8 samples + 3 rows of 4 maps, 4 of them empty
     assert len(image_axes(fig)) == 2 * (8 + 3 * 4 - 4)
     assert len(blank_axes(fig)) == 2 * 4  # the RGB block's empty classes are blank too
@@ -375,10 +402,10 @@ def test_fig15_rows_per_n_and_blocks(tmp_path):
     assert reds(img) > 0.01 and blues(img) > 0.01 and greys(img) > 0.02  # maps and grey-level samples
 
 
-def test_fig15_more_classes_than_samples():
+def test_autoencoder_noise_more_classes_than_samples():
     g = generator("white")
     g["samples"] = g["samples"][:2]
-    fig = noise_plots.fig15([g])
+    fig = noise_plots.autoencoder_noise([g])
     assert len(image_axes(fig)) == 2 + 3 * 4 - 4  # 4 columns: the classes
 
 
@@ -432,12 +459,12 @@ def attack_panel(seed=0, missing=()):
     }
 
 
-def test_fig6_examples_rates_and_paper(tmp_path):
+def test_attack_examples_rates_and_paper(tmp_path):
     gammas = [0.0, 0.5, 1.0]
     bias_rates = np.array([[0.1, 0.4, np.nan, 0.0], [0.3, 0.5, np.nan, 0.2], [1.0, 1.0, np.nan, 1.0]])
     rates = {"noise + bias": bias_rates, "digit + mean": np.full((3, K), 0.25)}
     paper = {"noise + bias": [0.1, 0.207, 0.9]}
-    fig = attack_plots.fig6(
+    fig = attack_plots.attack(
         {"bias maps": attack_panel(missing=(2,)), "mean images": attack_panel(1)},
         gammas,
         rates,
@@ -475,9 +502,9 @@ def test_fig6_examples_rates_and_paper(tmp_path):
     assert greys(img) > 0.02  # the stimuli
 
 
-def test_fig6_without_any_template_or_paper():
+def test_attack_without_any_template_or_paper():
     p = attack_panel(missing=range(K))
-    fig = attack_plots.fig6({"bias maps": p}, [0.0, 1.0], {"noise + bias": np.full((2, K), np.nan)}, CLASSES)
+    fig = attack_plots.attack({"bias maps": p}, [0.0, 1.0], {"noise + bias": np.full((2, K), np.nan)}, CLASSES)
     assert not image_axes(fig)
     (curve_ax,) = [ax for ax in fig.get_axes() if ax.get_lines()]
     assert np.isnan(curve_ax.get_lines()[0].get_ydata()).all()
@@ -539,7 +566,7 @@ def grid_axes(fig, nrows):
     return out
 
 
-def test_fig20_maps_scales_similarity_and_distances(tmp_path):
+def test_activations_maps_scales_similarity_and_distances(tmp_path):
     from revcor.core.maps import similarity
 
     noise, data = layer_means(0, empty=(1,)), layer_means(1)
@@ -548,7 +575,7 @@ def test_fig20_maps_scales_similarity_and_distances(tmp_path):
         "noise": {"conv": 0.1, "fc": 0.5, "input": 0.05},
         "real data": {"conv": 0.2, "fc": 0.9, "input": 0.1, "logits": 1.5},
     }
-    fig = unit_plots.fig20(noise, data, distances, CLASSES, title="synthetic")
+    fig = unit_plots.activations(noise, data, distances, CLASSES, title="synthetic")
     assert len(image_axes(fig)) == 3 * (K - 1) + 3 * K
     assert len(blank_axes(fig)) == 3  # class one has no noise in any layer
     axes = grid_axes(fig, K)
@@ -582,17 +609,17 @@ def test_fig20_maps_scales_similarity_and_distances(tmp_path):
     assert colour_fraction(img, dist_ax.get_lines()[0].get_color()) > 0.0002
 
 
-def test_fig20_needs_the_same_layers():
+def test_activations_needs_the_same_layers():
     with pytest.raises(ValueError, match="layers"):
-        unit_plots.fig20(layer_means(0), {"conv": layer_means(1)["conv"]}, {}, CLASSES)
+        unit_plots.activations(layer_means(0), {"conv": layer_means(1)["conv"]}, {}, CLASSES)
 
 
-def test_fig21_one_line_per_class_and_one_legend(tmp_path):
+def test_injection_one_line_per_class_and_one_legend(tmp_path):
     gammas = [0.0, 0.5, 1.0]
     rng = np.random.default_rng(5)
     rates = {name: rng.uniform(size=(3, K)) for name in ("conv6", "conv4", "conv2", "input", "fc1")}
     rates["conv4"][:, 2] = np.nan
-    fig = unit_plots.fig21(rates, gammas, CLASSES, title="CIFAR-10 CNN")
+    fig = unit_plots.injection(rates, gammas, CLASSES, title="CIFAR-10 CNN")
     panels = [ax for ax in fig.get_axes() if ax.get_lines()]
     assert [ax.get_title() for ax in panels] == list(rates)
     assert sum(not ax.axison for ax in fig.get_axes()) == 3  # 5 panels in a 2 x 4 grid
@@ -616,7 +643,7 @@ def test_fig21_one_line_per_class_and_one_legend(tmp_path):
     assert all(colour_fraction(img, c) > 0.0002 for c in colours)  # a curve of every class
 
 
-def test_fig8_sta_filters_beside_kernels(tmp_path):
+def test_sta_sta_filters_beside_kernels(tmp_path):
     from revcor.analyses.neurons import RF
 
     rng = np.random.default_rng(6)
@@ -632,7 +659,7 @@ def test_fig8_sta_filters_beside_kernels(tmp_path):
         },
         "rgb": {"sta": rng.normal(size=(4, 3, 3, 3))},
     }
-    fig = unit_plots.fig8(layers, title="synthetic", max_filters=20)
+    fig = unit_plots.sta(layers, title="synthetic", max_filters=20)
     assert len(image_axes(fig)) == 19 + 20 + 20 + 4  # conv1 STA (one NaN) and kernels, conv2 STA, rgb
     assert len(blank_axes(fig)) == 1
     t = all_titles(fig)
@@ -727,7 +754,7 @@ def test_psychometric_has_a_legend_per_layer_and_says_why_a_panel_is_empty():
 # --------------------------------------------------------------------------- backdoors
 
 
-def test_fig7_confusions_maps_with_the_patch_and_the_excess(tmp_path):
+def test_backdoor_confusions_maps_with_the_patch_and_the_excess(tmp_path):
     clean, poisoned = map_set([5, 5, 5, 5], seed=1), map_set([5, 0, 5, 5], seed=2)
     clean["title"], poisoned["title"] = "clean: cnn", "poisoned: cnn"
     box = (1, 2, 4, 5)
@@ -737,7 +764,7 @@ def test_fig7_confusions_maps_with_the_patch_and_the_excess(tmp_path):
         "clean": {"class": 0, "score": 1.25, "row": 6, "col": 0},
         "poisoned": {"class": 1, "score": 4.5, "row": 2, "col": 3},
     }
-    fig = attack_plots.fig7(
+    fig = attack_plots.backdoor(
         confusions(("clean data", "patched data")), clean, poisoned, box, excess, found, title="backdoor x"
     )
     assert len(image_axes(fig)) == 2 + (K + K - 1) + 2 and len(blank_axes(fig)) == 1

@@ -214,7 +214,7 @@ def test_structured_noise_experiments(run, redraw):
     assert all(f"{label}: accuracy" in table for label in ("white", "Gabor-PCA", "VAE"))
     assert "| 1,000 |" in table and "cnn bias maps, gabor noise" in (r / "tables/template_accuracy.md").read_text()
     # Fig. 5: the Gabor experiment's maps, noise samples and the generator's numbers
-    fig = redraw(run, TINY, "fig5")
+    fig = redraw(run, TINY, "gabor_noise")
     with h5py.File(r / "maps/gabor.h5") as f:
         expected = finite(f["maps_centered"][()])
     for m, e in zip(colour_maps(fig), expected, strict=True):
@@ -294,14 +294,14 @@ def test_attack_and_backdoor_artifacts(run, redraw):
     shown = sorted(y for c in ax.collections[::2] for y in c.get_offsets()[:, 1])
     assert shown == pytest.approx(sorted(scores["poisoned"] + scores["clean"]))
     # Fig. 7: the bias maps of a clean and of a poisoned model, then the detector's excess
-    _, inputs, _ = figure_inputs(run, TINY, "fig7/x0to1")
+    _, inputs, _ = figure_inputs(run, TINY, "backdoor/x0to1")
     expected = []
     for role in ("clean", "poisoned"):
         with h5py.File(inputs[f"{role}_maps"]) as f:
             expected += finite(f["maps_centered"][()])
     # (an excess map is blank when that model gave all noise one class: it has no z-map)
     scored = [role for role in ("clean", "poisoned") if np.isfinite(detection["excess"][role]).any()]
-    fig = redraw(run, TINY, "fig7/x0to1")
+    fig = redraw(run, TINY, "backdoor/x0to1")
     shown = colour_maps(fig)
     assert len(shown) == len(expected) + len(scored)
     for m, e in zip(shown, expected, strict=False):
@@ -327,13 +327,13 @@ def test_single_unit_artifacts(run, redraw):
     with h5py.File(r / "neurons/gabor-units.h5") as f:
         assert f["sta/conv1/whitened"].shape == (20, 1, 5, 5)
     # Fig. 8: every conv1 STA beside its kernel
-    fig = redraw(run, TINY, "fig8/units")
+    fig = redraw(run, TINY, "sta/units")
     shown = [ax.images[0].get_array() for ax in image_axes(fig)]
     for unit in range(20):
         assert any(np.array_equal(s, sta[unit, 0]) for s in shown[:40]), unit
         assert any(np.array_equal(s, kernel[unit, 0]) for s in shown[:40]), unit
     # Fig. 21: a curve per class of the injection rates
-    fig = redraw(run, TINY, "fig21/units")
+    fig = redraw(run, TINY, "injection/units")
     panels = {ax.get_title(): ax for ax in fig.get_axes() if ax.get_lines()}
     assert set(panels) == {"input", "fc1"}
     for layer, rates in injection.items():
@@ -372,9 +372,9 @@ def test_microstimulation(run, redraw):
     # target 8: noise alone is already an 8, no threshold
     assert re.search(r"\| raise \| fc1 \| 2 \| [0-9.e+-]+ \| 1 \|", table)
     assert "curve flattened" in table
-    assert not (r / "figures/fig24/binary.png").exists()  # only raised biases asked for
+    assert not (r / "figures/microstim_lowered/binary.png").exists()  # only raised biases asked for
     # Fig. 23: the points are the hit rates of the raised biases
-    fig = redraw(run, TINY, "fig23/stim")
+    fig = redraw(run, TINY, "microstim_raised/stim")
     points = [ln.get_ydata() for ax in fig.get_axes() for ln in ax.get_lines() if ln.get_marker() not in (None, "None")]
     expected = [hits[0, li, ki, t] / 200 for li in range(3) for t in range(2) for ki in range(2)]
     assert len(points) == len(expected)
@@ -387,26 +387,27 @@ def test_every_figure_is_drawn_from_its_artifacts(run, redraw):
     figure that revcor.report.figures draws from the artifacts now."""
     rels = figure_pngs(run)
     for rel in (
-        "fig2",
-        "fig5",
-        "fig15",
+        "cnn_logreg",
+        "gabor_noise",
+        "autoencoder_noise",
         "noise_comparison",
-        "fig6/gabor",
-        "fig7/x0to1",
-        "fig7/x0to1-gradients",
+        "attack/gabor",
+        "backdoor/x0to1",
+        "backdoor/x0to1-gradients",
         "backdoor_detection",
-        "fig8/units",
-        "fig8/gabor-units",
-        "fig20/units",
-        "fig21/units",
+        "sta/units",
+        "sta/gabor-units",
+        "activations/units",
+        "injection/units",
         "stc/units",
-        "fig23/stim",
-        "fig24/stim",
-        "fig23/binary",
+        "microstim_raised/stim",
+        "microstim_lowered/stim",
+        "microstim_raised/binary",
         "zmaps/cnn",
         "sample_complexity/cnn",
         "whitened/gabor",
-        "comparisons/gabor-vae",
+        "comparison/gabor-vae",
+        "infoval/cnn",
     ):
         assert rel in rels, rel
     for rel in rels:
@@ -414,9 +415,12 @@ def test_every_figure_is_drawn_from_its_artifacts(run, redraw):
         kind = rel.split("/")[0]
         # maps on the red-blue scale (the VAE's noise all went to one class: its centred and
         # whitened maps are blank, as the figure says)
-        if kind in ("fig2", "fig5", "fig7", "fig8", "zmaps", "stc", "comparisons") or rel == "whitened/gabor":
+        if (
+            kind in ("cnn_logreg", "gabor_noise", "backdoor", "sta", "zmaps", "stc", "comparison")
+            or rel == "whitened/gabor"
+        ):
             assert reds(img) > 0.002 and blues(img) > 0.002, rel
-        if kind in ("fig5", "fig15", "fig6"):
+        if kind in ("gabor_noise", "autoencoder_noise", "attack"):
             assert greys(img) > 0.01, rel  # noise samples, stimuli
 
 
@@ -425,7 +429,7 @@ def test_report_has_captions_figures_and_provenance(run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (run / "report.html").read_text(errors="replace")
     assert "template classifier" in html.lower()  # table caption
-    assert "classification images of binary CNNs" in html and "fig2.png" in html  # figures
+    assert "classification images of binary CNNs" in html and "cnn_logreg.png" in html  # figures
     assert "provenance.csv" in html and "Provenance of every dataset" in html  # data provenance
 
 
@@ -494,8 +498,8 @@ def test_rerun_does_nothing_then_only_what_changed(run):
         "results/eval/mnist-5k/baselines.json",
         "results/tables/template_accuracy.md",
     } <= rerun
-    # fig2 shows logreg maps; the attack reads the mean images stored with the baselines
-    downstream = ("logreg", "baselines", "template_accuracy", "fig2.", "attack", "fig6/")
+    # cnn_logreg shows logreg maps; the attack reads the mean images stored with the baselines
+    downstream = ("logreg", "baselines", "template_accuracy", "cnn_logreg.", "attack")
     untouched = [k for k in before if not any(d in k for d in downstream)]
     assert untouched and not rerun & set(untouched), sorted(rerun & set(untouched))
 

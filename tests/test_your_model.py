@@ -167,7 +167,7 @@ def test_maps_of_every_noise_at_the_users_size(run):
             assert f["maps"].shape == shape and f["counts"][()].sum() == f.attrs["n"]
     with h5py.File(run / "results/generators/bags4/gabor.h5") as f:
         assert json.loads(f.attrs["shape"]) == [4, 24, 32]
-    for fig in ("zmaps/bags-white", "zmaps/digits-white", "sample_complexity/bags-white", "fig6/digits-white"):
+    for fig in ("zmaps/bags-white", "zmaps/digits-white", "sample_complexity/bags-white", "attack/digits-white"):
         assert (run / f"results/figures/{fig}.png").stat().st_size > 10_000
 
 

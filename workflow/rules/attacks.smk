@@ -6,10 +6,10 @@ rule attack:
     input:
         unpack(lambda w: PLAN.attack_inputs(w.exp)),
     output:
-        h5=f"{RESULTS}/attacks/{{exp}}.h5",
-        json=f"{RESULTS}/attacks/{{exp}}.json",
+        h5=PLAN.path("attack"),
+        json=PLAN.path("attack_summary"),
     log:
-        f"{RESULTS}/logs/attacks/{{exp}}.log",
+        PLAN.log("attacks/{exp}"),
     threads: config["threads"]
     resources:
         **res("attack", model=True),
@@ -22,31 +22,13 @@ rule attack:
         "../../scripts/attack.py"
 
 
-rule figure_fig6:
-    input:
-        attack=f"{RESULTS}/attacks/{{exp}}.h5",
-    output:
-        **figure_output(f"{RESULTS}/figures/fig6/{{exp}}", "../report/fig6.rst", "Attacks", experiment="{exp}"),
-    log:
-        f"{RESULTS}/logs/figures/fig6/{{exp}}.log",
-    localrule: True
-    resources:
-        **res("figure_fig6"),
-    params:
-        fig="fig6",
-        code=script_version("figure"),
-    script:
-        "../../scripts/figure.py"
-
-
 rule attack_table:
     input:
-        [f"{RESULTS}/attacks/{name}.json" for name in PLAN.attack_experiments()],
+        [PLAN.attack_file(name) for name in PLAN.attack_experiments()],
     output:
-        md=f"{RESULTS}/tables/attack.md",
-        csv=report(f"{RESULTS}/tables/attack.csv", category="Tables", caption="../report/attack.rst"),
+        **table_output("attack"),
     log:
-        f"{RESULTS}/logs/tables/attack.log",
+        PLAN.log("tables/attack"),
     localrule: True
     resources:
         **res("attack_table"),
@@ -58,11 +40,11 @@ rule attack_table:
 
 rule backdoor_dataset:
     input:
-        f"{DATA}/{{base}}.h5",
+        PLAN.path("dataset", dataset="{base}"),
     output:
-        f"{DATA}/{{base}}-bd-{{name}}.h5",
+        PLAN.path("dataset", dataset="{base}-bd-{name}"),
     log:
-        f"{RESULTS}/logs/data/{{base}}-bd-{{name}}.log",
+        PLAN.log("data/{base}-bd-{name}"),
     resources:
         **res("backdoor_dataset"),
     params:
@@ -78,9 +60,9 @@ rule gradients:
         poisoned=lambda w: PLAN.model_file(PLAN.detection_models(w.name)["poisoned"][0]),
         dataset=lambda w: PLAN.dataset_file(PLAN.backdoor(w.name)["dataset"]),
     output:
-        f"{RESULTS}/backdoors/{{name}}/gradients.h5",
+        PLAN.path("gradients"),
     log:
-        f"{RESULTS}/logs/backdoors/{{name}}/gradients.log",
+        PLAN.log("backdoors/{name}/gradients"),
     threads: config["threads"]
     resources:
         **res("gradients", model=True),
@@ -97,9 +79,9 @@ rule local_noise:
         model=lambda w: PLAN.model_file(f"{w.dataset}/{w.model}"),
         dataset=lambda w: PLAN.dataset_file(w.dataset),
     output:
-        f"{RESULTS}/local/{{dataset}}/{{model}}.h5",
+        PLAN.path("local", model="{dataset}/{model}"),
     log:
-        f"{RESULTS}/logs/local/{{dataset}}/{{model}}.log",
+        PLAN.log("local/{dataset}/{model}"),
     threads: config["threads"]
     resources:
         **res("local_noise", model=True),
@@ -115,9 +97,9 @@ rule detection:
     input:
         unpack(lambda w: PLAN.detection_inputs(w.name)),
     output:
-        f"{RESULTS}/backdoors/{{name}}/detection.json",
+        PLAN.path("detection"),
     log:
-        f"{RESULTS}/logs/backdoors/{{name}}/detection.log",
+        PLAN.log("backdoors/{name}/detection"),
     threads: config["threads"]
     resources:
         **res("detection", model=True),
@@ -133,16 +115,11 @@ rule detection:
 
 rule detection_table:
     input:
-        [f"{RESULTS}/backdoors/{name}/detection.json" for name in config["backdoors"]],
+        [PLAN.detection_file(name) for name in config["backdoors"]],
     output:
-        md=f"{RESULTS}/tables/backdoor_detection.md",
-        csv=report(
-            f"{RESULTS}/tables/backdoor_detection.csv",
-            category="Tables",
-            caption="../report/backdoor_detection.rst",
-        ),
+        **table_output("backdoor_detection"),
     log:
-        f"{RESULTS}/logs/tables/backdoor_detection.log",
+        PLAN.log("tables/backdoor_detection"),
     localrule: True
     resources:
         **res("detection_table"),
@@ -152,61 +129,14 @@ rule detection_table:
         "../../scripts/detection_table.py"
 
 
-rule figure_fig7:
-    input:
-        unpack(lambda w: PLAN.fig7_inputs(w.name)),
-    output:
-        **figure_output(f"{RESULTS}/figures/fig7/{{name}}", "../report/fig7.rst", "Backdoors", backdoor="{name}"),
-        gradients_png=report(
-            f"{RESULTS}/figures/fig7/{{name}}-gradients.png",
-            caption="../report/fig7d.rst",
-            category="Figures",
-            subcategory="Backdoors",
-            labels={"backdoor": "{name}", "format": "PNG, gradients"},
-        ),
-        gradients_pdf=f"{RESULTS}/figures/fig7/{{name}}-gradients.pdf",
-    log:
-        f"{RESULTS}/logs/figures/fig7/{{name}}.log",
-    localrule: True
-    resources:
-        **res("figure_fig7"),
-    params:
-        fig="fig7",
-        code=script_version("figure"),
-    script:
-        "../../scripts/figure.py"
-
-
-rule figure_backdoor_detection:
-    input:
-        detections=[f"{RESULTS}/backdoors/{name}/detection.json" for name in config["backdoors"]],
-    output:
-        **figure_output(
-            f"{RESULTS}/figures/backdoor_detection",
-            "../report/backdoor_detection.rst",
-            "Backdoors",
-            figure="detection",
-        ),
-    log:
-        f"{RESULTS}/logs/figures/backdoor_detection.log",
-    localrule: True
-    resources:
-        **res("figure_backdoor_detection"),
-    params:
-        fig="backdoor_detection",
-        code=script_version("figure"),
-    script:
-        "../../scripts/figure.py"
-
-
 rule scan:
     input:
         unpack(lambda w: PLAN.scan_inputs(w.scan)),
     output:
-        json=f"{RESULTS}/scans/{{scan}}.json",
-        arrays=f"{RESULTS}/scans/{{scan}}.h5",
+        json=PLAN.path("scan"),
+        arrays=PLAN.path("scan_arrays"),
     log:
-        f"{RESULTS}/logs/scans/{{scan}}.log",
+        PLAN.log("scans/{scan}"),
     threads: config["threads"]
     resources:
         **res("scan", model=True),
@@ -216,21 +146,3 @@ rule scan:
         code=script_version("scan"),
     script:
         "../../scripts/scan.py"
-
-
-rule figure_scan:
-    input:
-        scan=lambda w: PLAN.scan_file(w.scan),
-        arrays=lambda w: PLAN.scan_file(w.scan, "h5"),
-    output:
-        **figure_output(f"{RESULTS}/figures/scan/{{scan}}", "../report/scan.rst", "Backdoors", scan="{scan}"),
-    log:
-        f"{RESULTS}/logs/figures/scan/{{scan}}.log",
-    localrule: True
-    resources:
-        **res("figure_scan"),
-    params:
-        fig="scan",
-        code=script_version("figure"),
-    script:
-        "../../scripts/figure.py"

@@ -6,7 +6,8 @@ from pathlib import Path
 from revcor.base.codeversion import code_version
 from revcor.base.config import SCHEMA, ConfigError
 from revcor.pipeline.configure import check_given_files, prepare, scan_models
-from revcor.pipeline.plan import MICROSTIM_FIGURES, PAPER_FIGURES, UNIT_FIGURES, Plan
+from revcor.pipeline.plan import Plan
+from revcor.pipeline.registry import FIGURES
 
 try:  # defaults, then the models and experiments that backdoor detection and seeds imply
     prepare(config, SCHEMA)
@@ -23,6 +24,7 @@ PLAN = Plan(config, DATA, RESULTS)
 
 
 SCRIPTS = Path(workflow.current_basedir).parents[1] / "scripts"  # also when used as a module
+CAPTIONS = Path(workflow.current_basedir).parent / "report"
 
 
 def script_version(script):
@@ -39,7 +41,7 @@ def experiment_parts(exp, artifact):
     last = 0
     while not json.loads(Path(checkpoints.converged.get(exp=exp, round=last).output[0]).read_text())["done"]:
         last += 1
-    return [f"{RESULTS}/{artifact}/{exp}/part{i}.h5" for i in range(last + 1)]
+    return [PLAN.path(artifact, exp=exp, part=i) for i in range(last + 1)]
 
 
 def res(rule, model=False):
@@ -49,23 +51,37 @@ def res(rule, model=False):
     return {**cfg["default"], **({"gpu": cfg["gpu"]} if model else {}), **cfg["rules"].get(rule, {})}
 
 
-def figure_output(stem, caption, subcategory, **labels):
-    """PNG and PDF of a figure, both in the report."""
-    return {
-        ext: report(
-            f"{stem}.{ext}",
-            caption=caption,
-            category="Figures",
-            subcategory=subcategory,
-            labels={**labels, "format": ext.upper()},
-        )
-        for ext in ("png", "pdf")
-    }
+def figure_output(fig):
+    """PNG and PDF of a figure (and of the further figures its function draws), all in the
+    report, captioned by workflow/report/{caption or name}.rst, or by the declaration itself."""
+    stem = PLAN.figure_stem(fig.name, f"{{{fig.each}}}" if fig.each else None)
+    labels = {"figure": fig.name, **({fig.each: f"{{{fig.each}}}"} if fig.each else {})}
+    out = {}
+    for suffix in ("", *fig.also):
+        caption = f"{fig.caption or fig.name}{'-' + suffix if suffix else ''}.rst"
+        caption = f"../report/{caption if (CAPTIONS / caption).exists() else 'figure.rst'}"
+        for ext in ("png", "pdf"):
+            out[f"{suffix}_{ext}" if suffix else ext] = report(
+                f"{stem}{'-' + suffix if suffix else ''}.{ext}",
+                caption=caption,
+                category="Figures",
+                subcategory=fig.group,
+                labels={**labels, **({"part": suffix} if suffix else {}), "format": ext.upper()},
+            )
+    return out
 
 
 def figure_inputs(fig):
-    """Input function of paper figure `fig` (bound now, not when the loop variable changes)."""
-    return lambda wildcards: PLAN.figure_inputs(fig)
+    """Input function of figure `fig` (bound now, not when the loop variable changes)."""
+    return lambda wildcards: PLAN.figure_inputs(fig.name, getattr(wildcards, fig.each) if fig.each else None)
+
+
+def table_output(name):
+    """Markdown and CSV of a table, the CSV in the report."""
+    return {
+        "md": PLAN.table(name),
+        "csv": report(PLAN.table(name, "csv"), category="Tables", caption=f"../report/{name.split('/')[0]}.rst"),
+    }
 
 
 def check_resource_rules(names):

@@ -4,9 +4,9 @@
 
 rule dataset:
     output:
-        f"{DATA}/{{base}}.h5",
+        PLAN.path("dataset", dataset="{base}"),
     log:
-        f"{RESULTS}/logs/data/{{base}}.log",
+        PLAN.log("data/{base}"),
     resources:
         **res("dataset"),
     params:
@@ -18,11 +18,11 @@ rule dataset:
 
 rule binary_dataset:
     input:
-        f"{DATA}/{{base}}.h5",
+        PLAN.path("dataset", dataset="{base}"),
     output:
-        f"{DATA}/{{base}}-{{a}}v{{b}}.h5",
+        PLAN.path("dataset", dataset="{base}-{a}v{b}"),
     log:
-        f"{RESULTS}/logs/data/{{base}}-{{a}}v{{b}}.log",
+        PLAN.log("data/{base}-{a}v{b}"),
     wildcard_constraints:
         a=r"[0-9]",
         b=r"[0-9]",
@@ -38,13 +38,9 @@ rule provenance:
     input:
         sorted({PLAN.dataset_file(d) for d in list(config["datasets"]) + list(config["models"])}),
     output:
-        report(
-            f"{RESULTS}/tables/provenance.csv",
-            category="Data",
-            caption="../report/provenance.rst",
-        ),
+        report(PLAN.table("provenance", "csv"), category="Data", caption="../report/provenance.rst"),
     log:
-        f"{RESULTS}/logs/tables/provenance.log",
+        PLAN.log("tables/provenance"),
     localrule: True
     resources:
         **res("provenance"),

@@ -6,9 +6,9 @@ rule responses:
     input:
         unpack(lambda w: PLAN.experiment_inputs(w.exp)),
     output:
-        f"{RESULTS}/responses/{{exp}}/part{{part}}.h5",
+        PLAN.path("responses"),
     log:
-        f"{RESULTS}/logs/responses/{{exp}}/part{{part}}.log",
+        PLAN.log("responses/{exp}/part{part}"),
     threads: config["threads"]
     resources:
         **res("responses", model=True),
@@ -26,9 +26,9 @@ rule stats_part:
     input:
         unpack(lambda w: PLAN.stats_part_inputs(w.exp, int(w.part))),
     output:
-        f"{RESULTS}/stats/{{exp}}/part{{part}}.h5",
+        PLAN.path("stats_part"),
     log:
-        f"{RESULTS}/logs/stats/{{exp}}/part{{part}}.log",
+        PLAN.log("stats/{exp}/part{part}"),
     threads: config["threads"]
     resources:
         **res("stats_part", model=True),
@@ -43,11 +43,11 @@ rule stats_part:
 
 checkpoint converged:
     input:
-        lambda w: [f"{RESULTS}/stats/{w.exp}/part{i}.h5" for i in range(int(w.round) + 1)],
+        lambda w: [PLAN.path("stats_part", exp=w.exp, part=i) for i in range(int(w.round) + 1)],
     output:
-        f"{RESULTS}/auto/{{exp}}/round{{round}}.json",
+        PLAN.path("converged"),
     log:
-        f"{RESULTS}/logs/auto/{{exp}}/round{{round}}.log",
+        PLAN.log("auto/{exp}/round{round}"),
     wildcard_constraints:
         round=r"[0-9]+",
     localrule: True
@@ -62,11 +62,11 @@ checkpoint converged:
 
 rule stats:
     input:
-        lambda w: experiment_parts(w.exp, "stats"),
+        lambda w: experiment_parts(w.exp, "stats_part"),
     output:
-        f"{RESULTS}/stats/{{exp}}.h5",
+        PLAN.path("stats"),
     log:
-        f"{RESULTS}/logs/stats/{{exp}}.log",
+        PLAN.log("stats/{exp}"),
     localrule: True
     resources:
         **res("stats"),
@@ -81,9 +81,9 @@ rule null:
     input:
         unpack(lambda w: PLAN.null_inputs(w.null)),
     output:
-        f"{RESULTS}/nulls/{{null}}.h5",
+        PLAN.path("null"),
     log:
-        f"{RESULTS}/logs/nulls/{{null}}.log",
+        PLAN.log("nulls/{null}"),
     wildcard_constraints:
         null=PLAN.null_pattern(),
     threads: config["threads"]
@@ -104,15 +104,15 @@ rule maps:
     input:
         unpack(
             lambda w: {
-                "stats": f"{RESULTS}/stats/{w.exp}.h5",
+                "stats": PLAN.path("stats", exp=w.exp),
                 "model": PLAN.experiment_inputs(w.exp)["model"],
                 "null": PLAN.null_file(w.exp),
             }
         ),
     output:
-        f"{RESULTS}/maps/{{exp}}.h5",
+        PLAN.path("maps"),
     log:
-        f"{RESULTS}/logs/maps/{{exp}}.log",
+        PLAN.log("maps/{exp}"),
     resources:
         **res("maps"),
     params:
@@ -128,9 +128,9 @@ rule compare:
     input:
         unpack(lambda w: PLAN.comparison_inputs(w.name)),
     output:
-        f"{RESULTS}/comparisons/{{name}}.h5",
+        PLAN.path("comparison"),
     log:
-        f"{RESULTS}/logs/comparisons/{{name}}.log",
+        PLAN.log("comparisons/{name}"),
     wildcard_constraints:
         name=r"[A-Za-z0-9_-]+",
     localrule: True
@@ -145,12 +145,12 @@ rule compare:
 
 rule template_eval:
     input:
-        maps=f"{RESULTS}/maps/{{exp}}.h5",
+        maps=PLAN.path("maps"),
         dataset=lambda w: PLAN.dataset_file(PLAN.dataset_of(w.exp)),
     output:
-        f"{RESULTS}/eval/{{exp}}.json",
+        PLAN.path("eval"),
     log:
-        f"{RESULTS}/logs/eval/{{exp}}.log",
+        PLAN.log("eval/{exp}"),
     resources:
         **res("template_eval"),
     params:
@@ -163,10 +163,10 @@ rule baselines:
     input:
         unpack(lambda w: {"dataset": PLAN.dataset_file(w.dataset), **PLAN.logreg_of(w.dataset)}),
     output:
-        json=f"{RESULTS}/eval/{{dataset}}/baselines.json",
-        h5=f"{RESULTS}/baselines/{{dataset}}.h5",
+        json=PLAN.path("baselines_eval"),
+        h5=PLAN.path("baselines"),
     log:
-        f"{RESULTS}/logs/eval/{{dataset}}/baselines.log",
+        PLAN.log("eval/{dataset}/baselines"),
     resources:
         **res("baselines"),
     params:
@@ -178,18 +178,11 @@ rule baselines:
 rule template_table:
     input:
         evals=[PLAN.eval_file(name) for name in PLAN.template_experiments()],
-        baselines=sorted(
-            {f"{RESULTS}/eval/{PLAN.dataset_of(name)}/baselines.json" for name in PLAN.template_experiments()}
-        ),
+        baselines=sorted({PLAN.baselines_eval_file(PLAN.dataset_of(name)) for name in PLAN.template_experiments()}),
     output:
-        md=f"{RESULTS}/tables/template_accuracy.md",
-        csv=report(
-            f"{RESULTS}/tables/template_accuracy.csv",
-            category="Tables",
-            caption="../report/template_accuracy.rst",
-        ),
+        **table_output("template_accuracy"),
     log:
-        f"{RESULTS}/logs/tables/template_accuracy.log",
+        PLAN.log("tables/template_accuracy"),
     localrule: True
     resources:
         **res("template_table"),

@@ -4,11 +4,11 @@
 
 rule gabor:
     input:
-        f"{DATA}/{{dataset}}.h5",
+        PLAN.path("dataset"),
     output:
-        f"{RESULTS}/generators/{{dataset}}/gabor.h5",
+        PLAN.path("generator", kind="gabor"),
     log:
-        f"{RESULTS}/logs/generators/{{dataset}}/gabor.log",
+        PLAN.log("generators/{dataset}/gabor"),
     threads: config["threads"]
     resources:
         **res("gabor"),
@@ -21,11 +21,11 @@ rule gabor:
 
 rule autoencoder:
     input:
-        f"{DATA}/{{dataset}}.h5",
+        PLAN.path("dataset"),
     output:
-        f"{RESULTS}/generators/{{dataset}}/{{kind}}.h5",
+        PLAN.path("generator"),
     log:
-        f"{RESULTS}/logs/generators/{{dataset}}/{{kind}}.log",
+        PLAN.log("generators/{dataset}/{kind}"),
     wildcard_constraints:
         kind="ae|vae",
     threads: config["threads"]

@@ -5,9 +5,9 @@
 
 rule imagenet_dataset:
     output:
-        f"{DATA}/imagenet.h5",
+        PLAN.dataset_file("imagenet"),
     log:
-        f"{RESULTS}/logs/data/imagenet.log",
+        PLAN.log("data/imagenet"),
     threads: config["threads"]
     resources:
         **res("imagenet_dataset"),
@@ -26,10 +26,10 @@ rule backbone:
     input:
         lambda w: PLAN.dataset_file(w.backbone.partition("/")[0]),
     output:
-        model=f"{RESULTS}/models/{{backbone}}.pt",
-        metrics=f"{RESULTS}/models/{{backbone}}.json",
+        model=PLAN.path("model", model="{backbone}"),
+        metrics=PLAN.path("metrics", model="{backbone}"),
     log:
-        f"{RESULTS}/logs/train/{{backbone}}.log",
+        PLAN.log("train/{backbone}"),
     wildcard_constraints:
         backbone=PLAN.backbone_pattern(),
     threads: config["threads"]
@@ -45,13 +45,13 @@ rule backbone:
 
 rule imagenet_eval:
     input:
-        maps=f"{RESULTS}/maps/{{exp}}.h5",
+        maps=PLAN.path("maps"),
         dataset=lambda w: PLAN.dataset_file(PLAN.dataset_of(w.exp)),
         responses=lambda w: PLAN.parts(w.exp, "responses"),
     output:
-        f"{RESULTS}/imagenet/{{exp}}.json",
+        PLAN.path("imagenet_eval"),
     log:
-        f"{RESULTS}/logs/imagenet/{{exp}}.log",
+        PLAN.log("imagenet/{exp}"),
     localrule: True
     resources:
         **res("imagenet_eval"),
@@ -63,12 +63,11 @@ rule imagenet_eval:
 
 rule imagenet_table:
     input:
-        [f"{RESULTS}/imagenet/{name}.json" for name in PLAN.imagenet_experiments()],
+        [PLAN.path("imagenet_eval", exp=name) for name in PLAN.imagenet_experiments()],
     output:
-        md=f"{RESULTS}/tables/imagenet.md",
-        csv=report(f"{RESULTS}/tables/imagenet.csv", category="Tables", caption="../report/imagenet.rst"),
+        **table_output("imagenet"),
     log:
-        f"{RESULTS}/logs/tables/imagenet.log",
+        PLAN.log("tables/imagenet"),
     localrule: True
     resources:
         **res("imagenet_table"),

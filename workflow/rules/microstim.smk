@@ -6,9 +6,9 @@ rule microstimulation:
     input:
         unpack(lambda w: PLAN.microstim_inputs(w.stim)),
     output:
-        f"{RESULTS}/microstim/{{stim}}.h5",
+        PLAN.path("microstim"),
     log:
-        f"{RESULTS}/logs/microstim/{{stim}}.log",
+        PLAN.log("microstim/{stim}"),
     threads: config["threads"]
     resources:
         **res("microstimulation", model=True),
@@ -23,17 +23,11 @@ rule microstimulation:
 
 rule microstim_table:
     input:
-        f"{RESULTS}/microstim/{{stim}}.h5",
+        PLAN.path("microstim"),
     output:
-        md=f"{RESULTS}/tables/microstim/{{stim}}.md",
-        csv=report(
-            f"{RESULTS}/tables/microstim/{{stim}}.csv",
-            category="Tables",
-            caption="../report/microstim.rst",
-            labels={"analysis": "{stim}"},
-        ),
+        **table_output("microstim/{stim}"),
     log:
-        f"{RESULTS}/logs/tables/microstim/{{stim}}.log",
+        PLAN.log("tables/microstim/{stim}"),
     localrule: True
     resources:
         **res("microstim_table"),
@@ -41,30 +35,3 @@ rule microstim_table:
         code=script_version("microstim_table"),
     script:
         "../../scripts/microstim_table.py"
-
-
-for _fig in MICROSTIM_FIGURES:
-
-    rule:
-        name:
-            f"figure_{_fig}"
-        input:
-            microstim=f"{RESULTS}/microstim/{{stim}}.h5",
-        output:
-            **figure_output(
-                f"{RESULTS}/figures/{_fig}/{{stim}}",
-                "../report/fig23.rst",
-                "Microstimulation",
-                figure=_fig,
-                analysis="{stim}",
-            ),
-        log:
-            f"{RESULTS}/logs/figures/{_fig}/{{stim}}.log",
-        localrule: True
-        resources:
-            **res(f"figure_{_fig}"),
-        params:
-            fig=_fig,
-            code=script_version("figure"),
-        script:
-            "../../scripts/figure.py"

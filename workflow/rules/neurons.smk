@@ -7,9 +7,9 @@ rule neurons:
     input:
         unpack(lambda w: PLAN.unit_inputs(w.unit)),
     output:
-        f"{RESULTS}/neurons/{{unit}}.h5",
+        PLAN.path("units"),
     log:
-        f"{RESULTS}/logs/neurons/{{unit}}.log",
+        PLAN.log("neurons/{unit}"),
     threads: config["threads"]
     resources:
         **res("neurons", model=True),
@@ -20,30 +20,3 @@ rule neurons:
         code=script_version("neurons"),
     script:
         "../../scripts/neurons.py"
-
-
-for _fig in UNIT_FIGURES:
-
-    rule:
-        name:
-            f"figure_{_fig}"
-        input:
-            units=f"{RESULTS}/neurons/{{unit}}.h5",
-        output:
-            **figure_output(
-                f"{RESULTS}/figures/{_fig}/{{unit}}",
-                f"../report/{_fig}.rst",
-                "Single units",
-                figure=_fig,
-                analysis="{unit}",
-            ),
-        log:
-            f"{RESULTS}/logs/figures/{_fig}/{{unit}}.log",
-        localrule: True
-        resources:
-            **res(f"figure_{_fig}"),
-        params:
-            fig=_fig,
-            code=script_version("figure"),
-        script:
-            "../../scripts/figure.py"

@@ -6,10 +6,9 @@ rule seed_spread:
     input:
         **PLAN.seed_spread_inputs(),
     output:
-        md=f"{RESULTS}/tables/seed_spread.md",
-        csv=report(f"{RESULTS}/tables/seed_spread.csv", category="Tables", caption="../report/seed_spread.rst"),
+        **table_output("seed_spread"),
     log:
-        f"{RESULTS}/logs/tables/seed_spread.log",
+        PLAN.log("tables/seed_spread"),
     localrule: True
     resources:
         **res("seed_spread"),

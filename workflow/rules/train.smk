@@ -4,12 +4,12 @@
 
 rule train:
     input:
-        f"{DATA}/{{dataset}}.h5",
+        PLAN.path("dataset"),
     output:
-        model=f"{RESULTS}/models/{{dataset}}/{{model}}.pt",
-        metrics=f"{RESULTS}/models/{{dataset}}/{{model}}.json",
+        model=PLAN.path("model", model="{dataset}/{model}"),
+        metrics=PLAN.path("metrics", model="{dataset}/{model}"),
     log:
-        f"{RESULTS}/logs/train/{{dataset}}/{{model}}.log",
+        PLAN.log("train/{dataset}/{model}"),
     threads: config["threads"]
     resources:
         **res("train", model=True),
@@ -29,10 +29,10 @@ rule given_model:
     input:
         unpack(lambda w: PLAN.given_inputs(w.given)),
     output:
-        model=f"{RESULTS}/models/{{given}}.pt",
-        metrics=f"{RESULTS}/models/{{given}}.json",
+        model=PLAN.path("model", model="{given}"),
+        metrics=PLAN.path("metrics", model="{given}"),
     log:
-        f"{RESULTS}/logs/train/{{given}}.log",
+        PLAN.log("train/{given}"),
     wildcard_constraints:
         given=PLAN.given_pattern(),
     threads: config["threads"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from revcor.base.config import ConfigError
 from revcor.models.specs import BACKBONES, DEFAULT_WEIGHTS, files_of, kind_of
-from revcor.noise.kinds import AUTOENCODERS, KINDS
+from revcor.noise.kinds import KINDS
 from revcor.pipeline.configure import (
     detection_experiment,
     detection_models,
@@ -21,12 +21,46 @@ from revcor.pipeline.configure import (
     seed_spread,
     split_model,
 )
+from revcor.pipeline.registry import FIGURES, MNIST_FIRST
 
-MNIST_FIRST = ("mnist", "mnist-5k")  # figures prefer full MNIST, then the 5k subset
-PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig13", "fig14", "fig15", "fig16", "noise_comparison")
-UNIT_FIGURES = ("fig8", "fig20", "fig21", "stc")
-MICROSTIM_FIGURES = {"fig23": 1, "fig24": -1}  # figure: sign of the bias change it shows
 IMAGENET = "imagenet"
+
+# Every artifact's path, written once: the rules' outputs and inputs and the plan's lookups
+# all come from here (``Plan.path``). A wildcard left out stays a ``{wildcard}`` for rules.
+ARTIFACTS = {
+    "dataset": "{data}/{dataset}.h5",
+    "model": "{results}/models/{model}.pt",
+    "metrics": "{results}/models/{model}.json",
+    "generator": "{results}/generators/{dataset}/{kind}.h5",
+    "responses": "{results}/responses/{exp}/part{part}.h5",
+    "stats_part": "{results}/stats/{exp}/part{part}.h5",
+    "converged": "{results}/auto/{exp}/round{round}.json",
+    "stats": "{results}/stats/{exp}.h5",
+    "null": "{results}/nulls/{null}.h5",
+    "maps": "{results}/maps/{exp}.h5",
+    "eval": "{results}/eval/{exp}.json",
+    "baselines": "{results}/baselines/{dataset}.h5",
+    "baselines_eval": "{results}/eval/{dataset}/baselines.json",
+    "comparison": "{results}/comparisons/{name}.h5",
+    "attack": "{results}/attacks/{exp}.h5",
+    "attack_summary": "{results}/attacks/{exp}.json",
+    "gradients": "{results}/backdoors/{name}/gradients.h5",
+    "detection": "{results}/backdoors/{name}/detection.json",
+    "local": "{results}/local/{model}.h5",
+    "scan": "{results}/scans/{scan}.json",
+    "scan_arrays": "{results}/scans/{scan}.h5",
+    "units": "{results}/neurons/{unit}.h5",
+    "microstim": "{results}/microstim/{stim}.h5",
+    "imagenet_eval": "{results}/imagenet/{exp}.json",
+    "table": "{results}/tables/{table}.{ext}",
+    "figure": "{results}/figures/{figure}.{ext}",
+    "log": "{results}/logs/{job}.log",
+}
+
+
+class _Wildcards(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 class Plan:
@@ -70,20 +104,53 @@ class Plan:
 
     # ------------------------------------------------------------------ paths
 
+    def path(self, artifact: str, **wildcards: Any) -> str:
+        """The path of ``artifact`` (a key of :data:`ARTIFACTS`) with ``wildcards`` filled in;
+        those not given stay ``{wildcard}``, as the rules' patterns need them."""
+        return ARTIFACTS[artifact].format_map(_Wildcards(data=self.data, results=self.results, **wildcards))
+
     def dataset_file(self, dataset: str) -> str:
-        return f"{self.data}/{dataset}.h5"
+        return self.path("dataset", dataset=dataset)
 
     def model_file(self, model: str, ext: str = "pt") -> str:
-        return f"{self.results}/models/{model}.{ext}"
+        return self.path("model" if ext == "pt" else "metrics", model=model)
 
     def maps_file(self, name: str) -> str:
-        return f"{self.results}/maps/{name}.h5"
+        return self.path("maps", exp=name)
 
     def eval_file(self, name: str) -> str:
-        return f"{self.results}/eval/{name}.json"
+        return self.path("eval", exp=name)
 
     def generator_file(self, dataset: str, kind: str) -> str:
-        return f"{self.results}/generators/{dataset}/{kind}.h5"
+        return self.path("generator", dataset=dataset, kind=kind)
+
+    def baselines_file(self, dataset: str) -> str:
+        return self.path("baselines", dataset=dataset)
+
+    def baselines_eval_file(self, dataset: str) -> str:
+        return self.path("baselines_eval", dataset=dataset)
+
+    def comparison_file(self, name: str) -> str:
+        return self.path("comparison", name=name)
+
+    def attack_file(self, name: str, ext: str = "json") -> str:
+        return self.path("attack" if ext == "h5" else "attack_summary", exp=name)
+
+    def detection_file(self, name: str) -> str:
+        return self.path("detection", name=name)
+
+    def units_file(self, name: str) -> str:
+        return self.path("units", unit=name)
+
+    def microstim_file(self, name: str) -> str:
+        return self.path("microstim", stim=name)
+
+    def table(self, name: str, ext: str = "md") -> str:
+        return self.path("table", table=name, ext=ext)
+
+    def log(self, job: str) -> str:
+        """The log of one job, e.g. ``maps/{exp}``."""
+        return self.path("log", job=job)
 
     def null_id(self, name: str) -> str:
         """``{dataset}/{noise}`` of experiment ``name``'s null maps: one per noise source and
@@ -107,7 +174,7 @@ class Plan:
         return self.model_settings(self.experiment(name)["model"]).get("input_size")
 
     def null_file(self, name: str) -> str:
-        return f"{self.results}/nulls/{self.null_id(name)}.h5"
+        return self.path("null", null=self.null_id(name))
 
     def nulls(self) -> dict[str, str]:
         """Every null id of the experiments, with one experiment that uses it."""
@@ -128,8 +195,8 @@ class Plan:
         }
 
     def parts(self, name: str, artifact: str) -> list[str]:
-        """The per-part files (``responses`` or ``stats``) of experiment ``name``."""
-        return [f"{self.results}/{artifact}/{name}/part{p}.h5" for p in range(self.experiment(name)["jobs"])]
+        """The per-part files (``responses`` or ``stats_part``) of experiment ``name``."""
+        return [self.path(artifact, exp=name, part=p) for p in range(self.experiment(name)["jobs"])]
 
     # ------------------------------------------------------------------ rule inputs
 
@@ -151,7 +218,7 @@ class Plan:
 
     def stats_part_inputs(self, name: str, part: int) -> dict[str, str]:
         inputs = {k: v for k, v in self.experiment_inputs(name).items() if k != "model"}
-        return {"responses": f"{self.results}/responses/{name}/part{part}.h5", **inputs}
+        return {"responses": self.path("responses", exp=name, part=part), **inputs}
 
     def logreg_of(self, dataset: str) -> dict[str, str]:
         """The dataset's logistic-regression model, if the config trains one."""
@@ -199,14 +266,6 @@ class Plan:
             "null_b": self.null_file(spec["b"]),
         }
 
-    def whitened_experiments(self) -> list[str]:
-        """Template experiments with structured noise, whose maps are shown whitened."""
-        return [name for name in self.template_experiments() if self.experiment(name)["noise"]["kind"] != "white"]
-
-    def sample_complexity_experiments(self) -> list[str]:
-        """Plain experiments that keep statistics at more than one sample size."""
-        return [name for name in self.template_experiments() if self.experiment(name)["checkpoints"]]
-
     def find_experiment(
         self, datasets: tuple[str, ...] | list[str], model: str | None = None, signal: bool = False, kind: str = "white"
     ) -> str | None:
@@ -235,87 +294,46 @@ class Plan:
                 return found
         return {}
 
-    def figure_experiments(self, fig: str) -> dict[str, str] | None:
-        """{role: experiment} that paper figure ``fig`` is drawn from, or None when this config
-        cannot make it."""
-        find = self.find_experiment
-        if fig == "fig1":
-            found = {t: find([f"{d}-{t}" for d in MNIST_FIRST], signal=True) for t in ("1v7", "5v6")}
-        elif fig == "fig2":  # both models on one dataset
-            pairs = ({m: find([d], m) for m in ("cnn", "logreg")} for d in MNIST_FIRST)
-            found = next((p for p in pairs if all(p.values())), {})
-        elif fig in ("fig4", "fig14"):
-            found = {"cnn": find(MNIST_FIRST, "cnn")}
-        elif fig == "fig13":
-            found = {m: find(MNIST_FIRST, m) for m in ("mlp", "rnn")}
-        elif fig == "fig16":
-            found = {"cnn": find(["fashion-mnist"], "cnn"), "gabor": find(["fashion-mnist"], "cnn", kind="gabor")}
-            if not found["cnn"]:
-                return None
-        elif fig == "fig5":
-            found = {
-                "mnist": find(MNIST_FIRST, "cnn", kind="gabor"),
-                "fashion": find(["fashion-mnist"], "cnn", kind="gabor"),
-                "cifar": find(["cifar10"], "cnn", kind="gabor"),
-            }
-        elif fig == "fig15":
-            found = {k: find(MNIST_FIRST, "cnn", kind=k) for k in AUTOENCODERS}
-        elif fig == "noise_comparison":
-            found = self.noise_comparison_experiments()
-        elif fig == "fig3":
-            found = {"cnn": find(["cifar10"], "cnn") or find(["cifar10"])}
-        else:
-            raise ValueError(f"unknown figure {fig!r}; known: {', '.join(PAPER_FIGURES)}")
-        found = {role: name for role, name in found.items() if name}
-        return found or None
+    # ------------------------------------------------------------------ figures
 
-    def figure_inputs(self, fig: str) -> dict[str, Any]:
-        """Named inputs of paper figure ``fig``: the keyword arguments of ``revcor.report.figures.{fig}``."""
-        exps = self.figure_experiments(fig)
-        if exps is None:
-            raise ConfigError(
-                f"{fig} needs experiments that this config does not have "
-                "(see revcor.pipeline.plan.Plan.figure_experiments)"
-            )
-        maps = {role: self.maps_file(name) for role, name in exps.items()}
-        evals = {role: self.eval_file(name) for role, name in exps.items()}
-        if fig == "fig1":
-            return {
-                "maps": list(maps.values()),
-                "dataset_files": [self.dataset_file(self.dataset_of(e)) for e in exps.values()],
-            }
-        if fig == "fig4":
-            return {"maps": maps["cnn"]}
-        if fig == "fig16":
-            return {"maps": maps["cnn"], **({"gabor_maps": maps["gabor"]} if "gabor" in maps else {})}
-        if fig in ("fig5", "fig15"):
-            return {
-                "maps": list(maps.values()),
-                "evaluations": list(evals.values()),
-                "generators": [self.experiment_inputs(e)["generator"] for e in exps.values()],
-            }
-        if fig == "noise_comparison":
-            return {"maps": list(maps.values()), "evaluations": list(evals.values())}
-        if fig == "fig13":
-            return maps
-        if fig == "fig14":
-            return {"maps": maps["cnn"], "evaluation": evals["cnn"]}
-        dataset = self.dataset_of(exps["cnn"])
-        baselines = {"baselines": f"{self.results}/eval/{dataset}/baselines.json"}
-        if fig == "fig2":
-            return {
-                "cnn_maps": maps["cnn"],
-                "logreg_maps": maps["logreg"],
-                "cnn_eval": evals["cnn"],
-                "logreg_eval": evals["logreg"],
-                **baselines,
-            }
-        return {
-            "maps": maps["cnn"],
-            "evaluation": evals["cnn"],
-            **baselines,
-            "baseline_maps": f"{self.results}/baselines/{dataset}.h5",
-        }
+    def figure_selection(self, fig: str) -> Any:
+        """What figure ``fig`` (a key of :data:`revcor.pipeline.registry.FIGURES`) is drawn
+        from: its entries for a figure per entry, else ``{role: experiment}`` (empty when this
+        config cannot make it)."""
+        try:
+            figure = FIGURES[fig]
+        except KeyError:
+            raise ValueError(f"unknown figure {fig!r}; known: {', '.join(FIGURES)}") from None
+        found = figure.select(self)
+        return list(found) if figure.each else {role: name for role, name in found.items() if name}
+
+    def figure_inputs(self, fig: str, entry: str | None = None) -> dict[str, Any]:
+        """The artifacts figure ``fig`` (of ``entry``, for a figure per entry) is drawn from:
+        the keyword arguments of ``revcor.report.figures.{fig}``."""
+        figure = FIGURES[fig]
+        if figure.each:
+            return figure.inputs(self, entry)
+        found = self.figure_selection(fig)
+        if not found:
+            raise ConfigError(f"figure {fig!r} ({figure.shows}) needs experiments that this config does not have")
+        return figure.inputs(self, found)
+
+    def figure_stem(self, fig: str, entry: str | None = None) -> str:
+        """``results/figures/{fig}`` or ``.../{fig}/{entry}``, without the extension."""
+        name = f"{fig}/{entry}" if FIGURES[fig].each else fig
+        return self.path("figure", figure=name, ext="png").removesuffix(".png")
+
+    def figure_stems(self) -> list[str]:
+        """Every figure of this config (stems; each is drawn as .png and .pdf)."""
+        return [
+            self.figure_stem(fig, entry)
+            for fig, figure in FIGURES.items()
+            for entry in (self.figure_selection(fig) if figure.each else [None] if self.figure_selection(fig) else [])
+        ]
+
+    def figure_pattern(self, fig: str) -> str:
+        """A wildcard constraint matching exactly the entries of per-entry figure ``fig``."""
+        return "|".join(map(re.escape, self.figure_selection(fig))) or "(?!)"
 
     def plain_experiment(self, name: str) -> str:
         """The maps of plain experiment ``name`` (z-maps and sample complexity exist for those only)."""
@@ -340,7 +358,7 @@ class Plan:
             "maps": self.maps_file(name),
             "model": self.model_file(self.experiment(name)["model"]),
             "dataset": self.dataset_file(dataset),
-            "baselines": f"{self.results}/baselines/{dataset}.h5",
+            "baselines": self.baselines_file(dataset),
         }
 
     def seed_spread(self) -> dict[str, dict[str, dict[int, str]]]:
@@ -348,12 +366,12 @@ class Plan:
 
     def seed_spread_inputs(self) -> dict[str, list[str]]:
         """The eval, attack and microstimulation files of every seed of the spread."""
-        spread, r = self.seed_spread(), self.results
+        spread = self.seed_spread()
         names = {section: [c for copies in spread[section].values() for c in copies.values()] for section in spread}
         return {
             "eval": [self.eval_file(name) for name in names["experiments"]],
-            "attack": [f"{r}/attacks/{name}.json" for name in names["attacks"]],
-            "microstim": [f"{r}/microstim/{name}.h5" for name in names["microstimulation"]],
+            "attack": [self.attack_file(name) for name in names["attacks"]],
+            "microstim": [self.microstim_file(name) for name in names["microstimulation"]],
         }
 
     # ------------------------------------------------------------------ backdoors
@@ -373,7 +391,7 @@ class Plan:
 
     def local_file(self, model: str) -> str:
         """The local-noise trials of model ``dataset/model``."""
-        return f"{self.results}/local/{model}.h5"
+        return self.path("local", model=model)
 
     def local_noise(self, model: str) -> dict:
         """The local-noise settings of model ``dataset/model``: those of backdoor detection when
@@ -402,15 +420,15 @@ class Plan:
             out |= {f"{role}_{key}": paths for key, paths in self._probed(models).items()}
         return out
 
-    def fig7_inputs(self, name: str) -> dict[str, str]:
+    def backdoor_figure_inputs(self, name: str) -> dict[str, str]:
         models, maps = self.detection_models(name), self.detection_maps(name)
         return {
             "clean_maps": maps["clean"][0],
             "poisoned_maps": maps["poisoned"][0],
             "metrics": self.model_file(models["poisoned"][0], "json"),
             "clean_metrics": self.model_file(models["clean"][0], "json"),
-            "gradients": f"{self.results}/backdoors/{name}/gradients.h5",
-            "detection": f"{self.results}/backdoors/{name}/detection.json",
+            "gradients": self.path("gradients", name=name),
+            "detection": self.detection_file(name),
         }
 
     def scan_inputs(self, name: str) -> dict[str, Any]:
@@ -422,7 +440,7 @@ class Plan:
 
     def scan_file(self, name: str, ext: str = "json") -> str:
         """The scan's result (json), or the arrays its figure draws (h5)."""
-        return f"{self.results}/scans/{name}.{ext}"
+        return self.path("scan" if ext == "json" else "scan_arrays", scan=name)
 
     # ------------------------------------------------------------------ imagenet (Table 1)
 
@@ -482,45 +500,20 @@ class Plan:
 
     # ------------------------------------------------------------------ targets
 
-    def unit_figures(self, name: str) -> list[str]:
-        spec = self._entry("neurons", name)
-        wanted = {
-            "fig8": True,
-            "fig20": bool(spec["activations"]),
-            "fig21": bool(spec["injection"]["layers"]),
-            "stc": bool(spec["stc"]),
-        }
-        return [fig for fig in UNIT_FIGURES if wanted[fig]]
-
     def targets(self) -> list[str]:
         """Every artifact of the config: what ``rule all`` asks for."""
-        r, cfg = self.results, self.config
-        out = [self.dataset_file(d) for d in cfg["datasets"]] + [f"{r}/tables/provenance.csv"]
+        cfg = self.config
+        out = [self.dataset_file(d) for d in cfg["datasets"]] + [self.table("provenance", "csv")]
         out += [self.model_file(f"{d}/{m}", "json") for d, models in cfg["models"].items() for m in models]
         out += [self.maps_file(name) for name in cfg["experiments"]]
         plain = self.template_experiments()
         out += [self.eval_file(name) for name in plain]
-        out += [f"{r}/tables/template_accuracy.md"] if plain else []
-        stems = [f"{r}/figures/{fig}" for fig in PAPER_FIGURES if self.figure_experiments(fig)]
-        stems += [f"{r}/figures/zmaps/{name}" for name in plain]
-        stems += [f"{r}/figures/whitened/{name}" for name in self.whitened_experiments()]
-        stems += [f"{r}/figures/comparisons/{name}" for name in cfg["comparisons"]]
-        stems += [f"{r}/figures/sample_complexity/{name}" for name in self.sample_complexity_experiments()]
-        out += [f"{r}/tables/noise_comparison.md"] if self.noise_comparison_experiments() else []
-        attacks = self.attack_experiments()
-        stems += [f"{r}/figures/fig6/{name}" for name in attacks]
-        out += [f"{r}/tables/attack.md"] if attacks else []
-        stems += [f"{r}/figures/fig7/{name}" for name in cfg["backdoors"]]
-        if cfg["backdoors"]:
-            out += [f"{r}/tables/backdoor_detection.md", f"{r}/figures/backdoor_detection.png"]
+        out += [self.table("template_accuracy")] if plain else []
+        out += [self.table("noise_comparison")] if self.noise_comparison_experiments() else []
+        out += [self.table("attack")] if self.attack_experiments() else []
+        out += [self.table("backdoor_detection")] if cfg["backdoors"] else []
         out += [self.scan_file(name) for name in cfg["scans"]]
-        stems += [f"{r}/figures/scan/{name}" for name in cfg["scans"]]
-        stems += [f"{r}/figures/{fig}/{name}" for name in cfg["neurons"] for fig in self.unit_figures(name)]
-        for name, spec in cfg["microstimulation"].items():
-            if not spec["summary"]:
-                continue
-            out.append(f"{r}/tables/microstim/{name}.md")
-            stems += [f"{r}/figures/{fig}/{name}" for fig, sign in MICROSTIM_FIGURES.items() if sign in spec["signs"]]
-        out += [f"{r}/tables/imagenet.md"] if self.imagenet_experiments() else []
-        out += [f"{r}/tables/seed_spread.md"] if cfg["seeds"] else []
-        return out + [f"{stem}.{ext}" for stem in stems for ext in ("png", "pdf")]
+        out += [self.table(f"microstim/{name}") for name, spec in cfg["microstimulation"].items() if spec["summary"]]
+        out += [self.table("imagenet")] if self.imagenet_experiments() else []
+        out += [self.table("seed_spread")] if cfg["seeds"] else []
+        return out + [f"{stem}.{ext}" for stem in self.figure_stems() for ext in ("png", "pdf")]

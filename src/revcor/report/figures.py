@@ -63,7 +63,7 @@ def _confusion(result: dict) -> tuple[np.ndarray | None, float | None]:
     return np.asarray(result["confusion"]), float(result["accuracy"])
 
 
-def fig1(maps: list[str], dataset_files: list[str], stem: str) -> None:
+def signal_noise(maps: list[str], dataset_files: list[str], stem: str) -> None:
     """Binary signal+noise experiments (one block per task) with an example test digit of
     each class taken from the task's dataset."""
     tasks = []
@@ -84,10 +84,10 @@ def fig1(maps: list[str], dataset_files: list[str], stem: str) -> None:
                     "title": read.title(f, f"{classes[0]} vs {classes[1]}", "signal+noise trials"),
                 }
             )
-    panels.save(map_plots.fig1(tasks), stem)
+    panels.save(map_plots.signal_noise(tasks), stem)
 
 
-def fig2(cnn_maps: str, logreg_maps: str, cnn_eval: str, logreg_eval: str, baselines: str, stem: str) -> None:
+def cnn_logreg(cnn_maps: str, logreg_maps: str, cnn_eval: str, logreg_eval: str, baselines: str, stem: str) -> None:
     """CNN and logistic-regression bias maps and four template classifiers."""
     base = read.load_json(baselines)
     confusions = {
@@ -97,11 +97,11 @@ def fig2(cnn_maps: str, logreg_maps: str, cnn_eval: str, logreg_eval: str, basel
     }
     if "logreg_weights" in base:
         confusions["log. reg. weights"] = _confusion(base["logreg_weights"])
-    fig = map_plots.fig2(map_set(cnn_maps, "CNN"), map_set(logreg_maps, "logistic regression"), confusions)
+    fig = map_plots.cnn_logreg(map_set(cnn_maps, "CNN"), map_set(logreg_maps, "logistic regression"), confusions)
     panels.save(fig, stem)
 
 
-def fig3(maps: str, evaluation: str, baselines: str, baseline_maps: str, stem: str) -> None:
+def cifar10(maps: str, evaluation: str, baselines: str, baseline_maps: str, stem: str) -> None:
     """CIFAR-10: mean training images, bias maps, and their template classifiers."""
     with store.open_artifact(baseline_maps, "baselines") as f:
         means = f["mean_images"][()]
@@ -109,13 +109,13 @@ def fig3(maps: str, evaluation: str, baselines: str, baseline_maps: str, stem: s
         "mean images": _confusion(read.load_json(baselines)["mean_images"]),
         "bias maps": _confusion(read.load_json(evaluation)["final"]["bias_maps"]),
     }
-    panels.save(map_plots.fig3(means, map_set(maps, "CNN"), confusions), stem)
+    panels.save(map_plots.cifar10(means, map_set(maps, "CNN"), confusions), stem)
 
 
-def fig4(maps: str, stem: str) -> None:
+def buildup(maps: str, stem: str) -> None:
     """Build-up of the bias maps of classes 0, 1 and 2 over the checkpoints."""
     ns, m, counts, classes, title = read.checkpoints(maps)
-    fig = map_plots.fig4(
+    fig = map_plots.buildup(
         ns,
         m,
         counts,
@@ -126,13 +126,13 @@ def fig4(maps: str, stem: str) -> None:
     panels.save(fig, stem)
 
 
-def fig13(stem: str, mlp: str | None = None, rnn: str | None = None) -> None:
+def mlp_rnn(stem: str, mlp: str | None = None, rnn: str | None = None) -> None:
     """Bias maps of the MLP (top) and the RNN (bottom), whichever were run."""
     blocks = {label: map_set(path, label) for label, path in (("MLP", mlp), ("RNN", rnn)) if path}
-    panels.save(map_plots.fig13(blocks), stem)
+    panels.save(map_plots.mlp_rnn(blocks), stem)
 
 
-def fig14(maps: str, evaluation: str, stem: str) -> None:
+def sample_complexity(maps: str, evaluation: str, stem: str) -> None:
     """All classes at all checkpoints, convergence of the maps and template accuracy vs n."""
     ns, m, counts, classes, title = read.checkpoints(maps)
     by_n = read.load_json(evaluation)["by_n"]
@@ -140,7 +140,7 @@ def fig14(maps: str, evaluation: str, stem: str) -> None:
         "bias maps": [by_n[str(n)]["bias_maps"]["accuracy"] for n in ns],
         "centred maps": [by_n[str(n)]["centered_maps"]["accuracy"] for n in ns],
     }
-    fig = map_plots.fig14(
+    fig = map_plots.sample_complexity(
         ns,
         m,
         counts,
@@ -152,10 +152,19 @@ def fig14(maps: str, evaluation: str, stem: str) -> None:
     panels.save(fig, stem)
 
 
-def fig16(maps: str, stem: str, gabor_maps: str | None = None) -> None:
+def infoval(evaluation: str, stem: str) -> None:
+    """InfoVal of each class's bias map at every checkpoint (from the template evaluation)."""
+    result = read.load_json(evaluation)
+    ns = sorted(int(n) for n in result["by_n"])
+    values = np.array([[np.nan if v is None else v for v in result["by_n"][str(n)]["infoval"]] for n in ns])
+    title = f"InfoVal of each class's map vs number of noise samples: {Path(result['maps']).stem}"
+    panels.save(map_plots.infoval(ns, values, result["classes"], title=title), stem)
+
+
+def fashion(maps: str, stem: str, gabor_maps: str | None = None) -> None:
     """Fashion-MNIST: frequency of noise per class and the bias maps."""
     gabor = map_set(gabor_maps, "Gabor")["counts"] if gabor_maps else None
-    panels.save(map_plots.fig16(map_set(maps, "CNN"), gabor), stem)
+    panels.save(map_plots.fashion(map_set(maps, "CNN"), gabor), stem)
 
 
 def zmaps(maps: str, stem: str) -> None:
@@ -213,7 +222,7 @@ def whitened(maps: str, evaluation: str, stem: str) -> None:
     panels.save(fig, stem)
 
 
-def fig5(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
+def gabor_noise(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
     """Gabor-PCA noise per dataset: bias maps, samples, a reconstruction, the confusion matrix."""
     blocks = []
     for path, evaluation, generator in zip(maps, evaluations, generators, strict=False):
@@ -234,10 +243,10 @@ def fig5(maps: list[str], evaluations: list[str], generators: list[str], stem: s
                 "wavelets": fitted.settings["wavelets"],
             }
         )
-    panels.save(noise_plots.fig5(blocks), stem)
+    panels.save(noise_plots.gabor_noise(blocks), stem)
 
 
-def fig15(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
+def autoencoder_noise(maps: list[str], evaluations: list[str], generators: list[str], stem: str) -> None:
     """Autoencoder and VAE noise: samples, and bias maps after few samples."""
     blocks = []
     for path, generator in zip(maps, generators, strict=False):
@@ -254,7 +263,7 @@ def fig15(maps: list[str], evaluations: list[str], generators: list[str], stem: 
                 "classes": classes,
             }
         )
-    panels.save(noise_plots.fig15(blocks), stem)
+    panels.save(noise_plots.autoencoder_noise(blocks), stem)
 
 
 def noise_comparison(maps: list[str], evaluations: list[str], stem: str) -> None:
@@ -268,7 +277,7 @@ def noise_comparison(maps: list[str], evaluations: list[str], stem: str) -> None
     panels.save(fig, stem)
 
 
-def fig7(
+def backdoor(
     clean_maps: str, poisoned_maps: str, metrics: str, clean_metrics: str, gradients: str, detection: str, stem: str
 ) -> None:
     """One backdoor: confusion matrices, clean vs poisoned bias maps, the detector's excess
@@ -287,7 +296,7 @@ def fig7(
         f"poisoned model, every '{src}' patched": cm(poisoned["test_patched"]),
     }
     found = {m["role"]: m["paper"] for m in result["models"][::-1]}  # the first model of each role
-    fig = attack_plots.fig7(
+    fig = attack_plots.backdoor(
         confusions,
         map_set(clean_maps, "clean"),
         map_set(poisoned_maps, "poisoned"),
@@ -314,7 +323,7 @@ def backdoor_detection(detections: list[str], stem: str) -> None:
     panels.save(attack_plots.backdoor_detection([read.load_json(p) for p in detections]), stem)
 
 
-def fig6(attack: str, stem: str) -> None:
+def attack(attack: str, stem: str) -> None:
     """Bias maps and mean images as targeted attacks: examples and rates vs gamma."""
     with store.open_artifact(attack, "attack") as f:
         gammas = store.get_attr(f, "gammas")
@@ -334,7 +343,7 @@ def fig6(attack: str, stem: str) -> None:
         rates = {kind: f[f"rates/{kind}"][()] for kind in f["rates"]}
         classes, model = store.get_attr(f, "classes"), store.get_attr(f, "model")
         n = store.get_attr(f, "noise_samples")
-    fig = attack_plots.fig6(
+    fig = attack_plots.attack(
         blocks,
         gammas,
         rates,
@@ -352,14 +361,14 @@ def _units_title(f: h5py.File) -> str:
     return f"{spec['model']}, {int(f.attrs['n']):,} {kind}-noise images"
 
 
-def fig20(units: str, stem: str) -> None:
+def activations(units: str, stem: str) -> None:
     """Mean layer activations per class for noise and real data, and class distances."""
     with store.open_artifact(units, "units") as f:
         g = f["activations"]
         layers = store.get_attr(g, "layers")
         noise_means = {layer: g[f"noise/{layer}"][()] for layer in layers}
         data_means = {layer: g[f"data/{layer}"][()] for layer in layers}
-        fig = unit_plots.fig20(
+        fig = unit_plots.activations(
             noise_means,
             data_means,
             store.get_attr(g, "distances"),
@@ -369,12 +378,12 @@ def fig20(units: str, stem: str) -> None:
     panels.save(fig, stem)
 
 
-def fig21(units: str, stem: str) -> None:
+def injection(units: str, stem: str) -> None:
     """Misclassification towards each class after injecting its mean noise activation."""
     with store.open_artifact(units, "units") as f:
         h = f["injection"]
         rates = {layer: h[layer][()] for layer in store.get_attr(h, "layers")}
-        fig = unit_plots.fig21(
+        fig = unit_plots.injection(
             rates,
             store.get_attr(h, "gammas"),
             store.get_attr(f, "classes"),
@@ -395,7 +404,7 @@ def _sta_layers(f: h5py.File) -> dict[str, dict[str, Any]]:
     return out
 
 
-def fig8(units: str, stem: str) -> None:
+def sta(units: str, stem: str) -> None:
     """STA filters of every unit of the analysed layers beside the trained kernels (Fig. 8,
     22); whitened STAs (Eq. 5), where computed, as extra rows."""
     with store.open_artifact(units, "units") as f:
@@ -406,7 +415,7 @@ def fig8(units: str, stem: str) -> None:
         rows[name] = entry
         if "whitened" in entry:
             rows[f"{name} (whitened, Eq. 5)"] = {**entry, "sta": entry["whitened"]}
-    panels.save(unit_plots.fig8(rows, title=title), stem)
+    panels.save(unit_plots.sta(rows, title=title), stem)
 
 
 def stc(units: str, stem: str) -> None:
@@ -463,12 +472,12 @@ def _psychometric(microstim_path: str, sign: int, stem: str) -> None:
     panels.save(fig, stem)
 
 
-def fig23(microstim: str, stem: str) -> None:
+def microstim_raised(microstim: str, stem: str) -> None:
     """Psychometric curves with raised biases (paper Fig. 9, 23, 25 left)."""
     _psychometric(microstim, 1, stem)
 
 
-def fig24(microstim: str, stem: str) -> None:
+def microstim_lowered(microstim: str, stem: str) -> None:
     """Psychometric curves with lowered biases (paper Fig. 24, 25 right)."""
     _psychometric(microstim, -1, stem)
 

@@ -68,7 +68,7 @@ def _attack_panel(parent: FigureBase, name: str, p: Mapping[str, Any], classes: 
     )
 
 
-def fig6(
+def attack(
     panels: Mapping[str, Mapping[str, Any]],
     gammas: Sequence[float],
     rates: Mapping[str, np.ndarray],
@@ -177,7 +177,7 @@ def _outline(ax: Axes, box: Sequence[int]) -> None:
     )
 
 
-def fig7(
+def backdoor(
     confusions: Confusions,
     clean: MapSet,
     poisoned: MapSet,

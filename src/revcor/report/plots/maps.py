@@ -33,7 +33,7 @@ from revcor.report.plots.panels import (
 )
 
 
-def fig1(tasks: Sequence[Mapping[str, Any]], seed: int = 0) -> Figure:
+def signal_noise(tasks: Sequence[Mapping[str, Any]], seed: int = 0) -> Figure:
     """Classification images of binary CNNs on signal+noise stimuli (paper Fig. 1B, C).
 
     Each task has ``classes`` (a, b), ``gammas`` (G,), ``stimulus_means`` (G, 2, 2, C, H, W),
@@ -87,7 +87,7 @@ def fig1(tasks: Sequence[Mapping[str, Any]], seed: int = 0) -> Figure:
     return fig
 
 
-def fig2(cnn: MapSet, logreg: MapSet, confusions: Confusions) -> Figure:
+def cnn_logreg(cnn: MapSet, logreg: MapSet, confusions: Confusions) -> Figure:
     """A) CNN bias maps, B) logistic-regression bias maps, C) template-classifier
     confusion matrices (e.g. CNN and log. reg. bias maps, mean images, log. reg. weights)."""
     fig = plt.figure(figsize=(13, 15), layout="constrained")
@@ -99,7 +99,7 @@ def fig2(cnn: MapSet, logreg: MapSet, confusions: Confusions) -> Figure:
     return fig
 
 
-def fig3(mean_images: np.ndarray, bias: MapSet, confusions: Confusions) -> Figure:
+def cifar10(mean_images: np.ndarray, bias: MapSet, confusions: Confusions) -> Figure:
     """A) mean training images (top) and bias maps (bottom, RGB normalised per map);
     B) confusion matrices of the mean-image and bias-map template classifiers."""
     classes = list(bias["classes"])
@@ -119,7 +119,7 @@ def fig3(mean_images: np.ndarray, bias: MapSet, confusions: Confusions) -> Figur
     return fig
 
 
-def fig4(
+def buildup(
     ns: Sequence[int],
     maps: np.ndarray,
     counts: np.ndarray,
@@ -139,7 +139,7 @@ def fig4(
     return fig
 
 
-def fig14(
+def sample_complexity(
     ns: Sequence[int],
     maps: np.ndarray,
     counts: np.ndarray,
@@ -197,7 +197,44 @@ def fig14(
     return fig
 
 
-def fig13(panels: Mapping[str, MapSet]) -> Figure:
+def infoval(ns: Sequence[int], values: np.ndarray, classes: Sequence[str], *, title: str = "") -> Figure:
+    """InfoVal of each class's map (``values``: (len(ns), K), NaN where a class was not tested)
+    against the number of noise samples, with the 5% threshold 1.96."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
+    for c, name in enumerate(classes):
+        ax.plot(ns, values[:, c], marker="o", ms=3, label=name)
+    ax.axhline(1.96, color="0.3", ls="--", lw=1, label="1.96 (5% level)")
+    if not np.isfinite(values).any():
+        ax.text(
+            0.5,
+            0.6,
+            "no class tested at any n\n(each below statistics.min_count samples)",
+            ha="center",
+            transform=ax.transAxes,
+            color="0.3",
+        )
+    ax.set(
+        xlim=(min(ns) / 1.5, max(ns) * 1.5),
+        xscale="log",
+        yscale="symlog",
+        xlabel="noise samples n",
+        ylabel="InfoVal (robust z of the map's norm)",
+        title=title or "InfoVal of each class's map vs n",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2, title="class", title_fontsize=7)
+    fig.text(
+        0.01,
+        0.005,
+        "InfoVal: the norm of a class's z-map against the norms of null maps of the same noise and count "
+        "(docs/statistics.md); gaps: classes with fewer than statistics.min_count samples, not tested.",
+        fontsize=7,
+        color="0.3",
+    )
+    return fig
+
+
+def mlp_rnn(panels: Mapping[str, MapSet]) -> Figure:
     """Bias maps of several models stacked vertically (paper: MLP top, RNN bottom)."""
     fig = plt.figure(figsize=(13, 5.2 * len(panels)), layout="constrained")
     subs = np.atleast_1d(fig.subfigures(len(panels), 1))
@@ -206,7 +243,7 @@ def fig13(panels: Mapping[str, MapSet]) -> Figure:
     return fig
 
 
-def fig16(white: MapSet, gabor_counts: np.ndarray | None = None) -> Figure:
+def fashion(white: MapSet, gabor_counts: np.ndarray | None = None) -> Figure:
     """Frequency of noise classified as each class (Gabor noise, when given, and white
     noise) and the white-noise bias maps."""
     classes = list(white["classes"])

@@ -27,7 +27,7 @@ from revcor.report.plots.panels import (
 )
 
 
-def fig5(panels: Sequence[Mapping[str, Any]]) -> Figure:
+def gabor_noise(panels: Sequence[Mapping[str, Any]]) -> Figure:
     """Classification images from Gabor-PCA noise, one block (row) per dataset (paper Fig. 5).
 
     Each panel has ``label``, ``maps`` (a map set; RGB when C=3), ``samples`` (S, C, H, W)
@@ -95,7 +95,7 @@ def fig5(panels: Sequence[Mapping[str, Any]]) -> Figure:
     return fig
 
 
-def fig15(generators: Sequence[Mapping[str, Any]]) -> Figure:
+def autoencoder_noise(generators: Sequence[Mapping[str, Any]]) -> Figure:
     """Classification images from generated noise at several sample counts, one block per
     generator (paper Fig. 15).
 

@@ -65,7 +65,7 @@ def _activation_column(
     cb.ax.set_xticklabels([f"{lo:.2g}", f"{hi:.2g}"], fontsize=6)
 
 
-def fig20(
+def activations(
     noise: Mapping[str, np.ndarray],
     data: Mapping[str, np.ndarray],
     distances: Mapping[str, Mapping[str, float]],
@@ -129,7 +129,7 @@ def fig20(
     return fig
 
 
-def fig21(
+def injection(
     rates: Mapping[str, np.ndarray], gammas: Sequence[float], classes: Sequence[str], *, title: str = ""
 ) -> Figure:
     """Misclassification ratio vs gamma when the mean noise activation of a class is injected
@@ -193,7 +193,7 @@ def _filter_grid(parent: FigureBase, filters: np.ndarray, titles: Sequence[str],
         ax.set_axis_off()
 
 
-def fig8(layers: Mapping[str, Mapping[str, Any]], *, title: str = "", max_filters: int = 20) -> Figure:
+def sta(layers: Mapping[str, Mapping[str, Any]], *, title: str = "", max_filters: int = 20) -> Figure:
     """Filters of conv units from spike-triggered averaging of noise (paper Fig. 8), beside
     the trained kernels (Fig. 22) with their correlation.
 
