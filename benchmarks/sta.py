@@ -6,7 +6,7 @@ Measures, interleaved ``--repeats`` times (the machine may be shared: the run wi
 median ratio is kept):
   * bare forward: the model alone on pre-generated uniform noise already in memory, in the
     engine's memory format (the baseline);
-  * STA: :func:`revcor.analyses.neurons.run` for all conv layers (noise generation, the forward pass
+  * STA: :func:`revcor.analyses.units.run` for all conv layers (noise generation, the forward pass
     with hooks and the STA reductions at every position of every layer);
 and prints img/s, the ratio STA / bare (target <= 2) and, as a sanity check, the smallest
 correlation of the conv1 STA with the trained kernels. With ``--compile`` both forward passes
@@ -26,7 +26,7 @@ import torch
 from engine import bare_forward  # benchmarks/engine.py, beside this script
 from torch import nn
 
-from revcor.analyses import neurons
+from revcor.analyses import units
 from revcor.base.device import resolve
 from revcor.core import engine, maps
 from revcor.models import loading
@@ -48,7 +48,7 @@ def sta_run(
     chunk: int,
     compiled: str | None = None,
 ) -> tuple[float, dict]:
-    """Samples per second of neurons.run over all ``layers`` (compiling left out), and its result."""
+    """Samples per second of units.run over all ``layers`` (compiling left out), and its result."""
     spent = []
     real = engine.Compiled
 
@@ -60,7 +60,7 @@ def sta_run(
     engine.Compiled = timed
     try:
         t = time.perf_counter()
-        res = neurons.run(
+        res = units.run(
             model,
             layers,
             WhiteNoise(shape),

@@ -74,7 +74,7 @@ TINY = {
     "backdoors": {"x0to1": {"dataset": "mnist-5k", "patch": "x", "source": 0, "target": 1}},
     # the clean model of seed 0 is cnn; 3 references, the fewest for a verdict
     "detection": {"seeds": [0], "reference_seeds": [100, 101, 102], "n": 2000, "local": {"n": 3000}},
-    "neurons": {
+    "units": {
         "units": {
             "model": "mnist-5k/cnn",
             "layers": ["conv1", "conv2", "fc1"],
@@ -91,7 +91,7 @@ TINY = {
             "noise": {"kind": "gabor"},
         },
     },
-    "microstimulation": {
+    "microstim": {
         "stim": {
             "model": "mnist-5k/cnn",
             "classes": [0, 8],

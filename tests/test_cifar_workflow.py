@@ -36,7 +36,7 @@ CONFIG = {
         "cifar-cnn": {"model": "cifar10/cnn", "n": 2000, "checkpoints": [1000]},
         "cifar-gabor": {"model": "cifar10/cnn", "n": 2000, "checkpoints": [1000], "noise": {"kind": "gabor"}},
     },
-    "neurons": {
+    "units": {
         "cifar-units": {
             "model": "cifar10/cnn",
             "layers": ["conv1", "conv4"],
@@ -82,7 +82,7 @@ def test_colour_maps_and_template_accuracy(run, exp):
         assert f["maps"].shape == (10, 3, 32, 32) and f["counts"][()].sum() == 2000
         assert f["checkpoints/1000/counts"][()].sum() == 1000
         bias = f["maps"][()]
-    result = json.loads((run / f"results/eval/{exp}.json").read_text())
+    result = json.loads((run / f"results/evaluation/{exp}.json").read_text())
     assert result["final"]["bias_maps"]["n"] == CIFAR_TEST
     # the template classifier of the colour maps, computed here on the test images
     test = datasets.load(run / "data/cifar10.h5", "test")
@@ -106,7 +106,7 @@ def test_gabor_noise_is_stored_in_colour_and_in_range(run):
 
 
 def test_cifar_single_units(run):
-    with h5py.File(run / "results/neurons/cifar-units.h5") as f:
+    with h5py.File(run / "results/units/cifar-units.h5") as f:
         assert f["sta/conv1/sta"].shape == (32, 3, 3, 3) and f["sta/conv1/kernel"].shape == (32, 3, 3, 3)
         rf = json.loads(f["sta/conv4"].attrs["rf"])
         assert (rf["height"], rf["stride_y"]) == (14, 2)  # as the paper says: 3, 5, 14 (conv1, conv2, conv4)

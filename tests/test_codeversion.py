@@ -99,31 +99,31 @@ EVERYTHING = {
     "responses",
     "stats_part",
     "stats",
-    "null",
+    "nulls",
     "maps",
-    "template_eval",
+    "evaluation",
     "baselines",
     "template_table",
-    "zmaps",
-    "whitened",
-    "sample_complexity",
     "noise_table",
-    "figure_fig4",
-    "figure_fig14",
-    "figure_fig5",
+    "figure_zmaps",
+    "figure_whitened",
+    "figure_sample_complexity",
+    "figure_infoval",
+    "figure_buildup",
+    "figure_gabor_noise",
     "figure_noise_comparison",
     "all",
 }
 FIGURES = {
-    "zmaps",
-    "whitened",
-    "sample_complexity",
-    "figure_fig4",
-    "figure_fig14",
-    "figure_fig5",
+    "figure_zmaps",
+    "figure_whitened",
+    "figure_sample_complexity",
+    "figure_infoval",
+    "figure_buildup",
+    "figure_gabor_noise",
     "figure_noise_comparison",
 }
-FROM_STATS = {"stats_part", "stats", "maps", "template_eval", "template_table", "noise_table", *FIGURES}
+FROM_STATS = {"stats_part", "stats", "maps", "evaluation", "template_table", "noise_table", *FIGURES}
 
 
 def snakemake(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -164,8 +164,8 @@ def repo(tmp_path_factory):
 EDITS = {  # module -> what an edit to it must rerun
     "core/reduce.py": FROM_STATS,
     "report/plots/panels.py": FIGURES,
-    "core/engine.py": FROM_STATS | {"responses", "null"},
-    "noise/gabor.py": FROM_STATS | {"responses", "gabor", "null"},
+    "core/engine.py": FROM_STATS | {"responses", "nulls"},
+    "noise/gabor.py": FROM_STATS | {"responses", "gabor", "nulls"},
     "models/architectures.py": EVERYTHING - {"dataset", "provenance", "gabor", "all"},
     "report/tables.py": {"template_table", "noise_table", "provenance"},
 }

@@ -73,11 +73,11 @@ def test_single_units_refuse_a_noise_size():
     config = validate(
         {
             "models": {"mnist-5k": {"cnn": {"arch": "mnist_cnn"}}},
-            "neurons": {"u": {"model": "mnist-5k/cnn", "layers": ["conv1"], "noise": {"kind": "white", "size": 14}}},
+            "units": {"u": {"model": "mnist-5k/cnn", "layers": ["conv1"], "noise": {"kind": "white", "size": 14}}},
         },
         SCHEMA,
     )
-    with pytest.raises(ConfigError, match=r"neurons\.u\.noise\.size: .*remove size"):
+    with pytest.raises(ConfigError, match=r"units\.u\.noise\.size: .*remove size"):
         expand(config)
 
 
@@ -92,3 +92,24 @@ def test_auto_n_is_for_plain_experiments_and_says_so():
         expand(config)
     with pytest.raises(ConfigError, match="experiments.e.n"):
         validate({"models": models, "experiments": {"e": {"model": "mnist-5k/cnn", "n": "lots"}}}, SCHEMA)
+
+
+def test_old_names_still_work_with_a_warning_and_not_beside_the_new():
+    """Sections and rules renamed to one name per concept (schema ``x-renamed``)."""
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    units, stims = base.pop("units"), base.pop("microstim")
+    old = {**base, "neurons": units, "microstimulation": stims}
+    old["resources"] = {"rules": {"template_eval": {"runtime": 5}, "figure_fig8": {"mem_mb": 100}}}
+    with pytest.warns(FutureWarning) as caught:
+        config = validate(old, SCHEMA)
+    assert sorted(str(w.message).split(":")[1].split()[0] for w in caught) == [
+        "microstimulation",
+        "neurons",
+        "resources.rules.figure_fig8",
+        "resources.rules.template_eval",
+    ]
+    assert "neurons" not in config and "microstimulation" not in config
+    assert config["units"] is units and config["microstim"] is stims
+    assert config["resources"]["rules"] == {"evaluation": {"runtime": 5}, "figure_sta": {"mem_mb": 100}}
+    with pytest.raises(ConfigError, match="neurons is the old name of units, and both are set"):
+        validate({"neurons": {}, "units": {}}, SCHEMA)

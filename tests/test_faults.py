@@ -32,8 +32,8 @@ CONFIG = {
     "experiments": {"big": {"model": "mnist-5k/cnn", "n": 40000}},
     "attacks": {"experiments": []},
     "backdoors": {},
-    "neurons": {},
-    "microstimulation": {},
+    "units": {},
+    "microstim": {},
 }
 MAPS = "results/maps/big.h5"
 PART = "results/responses/big/part0.h5"

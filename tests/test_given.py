@@ -123,12 +123,12 @@ def test_import_checks_the_model_against_the_data_before_any_work(tmp_path, mnis
     assert soft["test"]["confusion"] == logits["test"]["confusion"]
     # the layer analyses the config names are checked here, before any noise is drawn
     script = {"file": str(user_models["script"]), "normalize": NORM}
-    with pytest.raises(ModelError, match="neurons.units cannot run on model s: layer analyses .* TorchScript"):
-        import_model(str(mnist5k), script, name="s", layers={"neurons.units": ["conv1"]}, **out)
+    with pytest.raises(ModelError, match="units.units cannot run on model s: layer analyses .* TorchScript"):
+        import_model(str(mnist5k), script, name="s", layers={"units.units": ["conv1"]}, **out)
     program = {"file": str(user_models["program"]), "normalize": NORM}
-    with pytest.raises(ModelError, match="microstimulation.m cannot run on model p: model has no layer 'conv9'"):
-        import_model(str(mnist5k), program, name="p", layers={"microstimulation.m": ["conv9"]}, **out)
-    import_model(str(mnist5k), program, name="p", layers={"neurons.units": ["conv1", "bn2", "fc"]}, **out)
+    with pytest.raises(ModelError, match="microstim.m cannot run on model p: model has no layer 'conv9'"):
+        import_model(str(mnist5k), program, name="p", layers={"microstim.m": ["conv9"]}, **out)
+    import_model(str(mnist5k), program, name="p", layers={"units.units": ["conv1", "bn2", "fc"]}, **out)
     wrong = {"factory": "usernets:make", "kwargs": {"classes": 4}, "state_dict": str(user_models["state"])}
     with pytest.raises(ModelError, match="does not fit the model: shape mismatch"):
         import_model(str(mnist5k), wrong, name="w", **out)
@@ -214,8 +214,8 @@ def test_init_writes_a_config_that_plans_every_analysis(tmp_path, user_models, m
     assert config["datasets"]["mnist_5k"]["classes"] == [str(k) for k in range(10)]
     assert config["models"]["mnist_5k"]["model"]["normalize"] == {"mean": [0.1307], "std": [0.3081]}
     assert set(config["experiments"]) == {"white", "gabor", "vae"}
-    stim = config["microstimulation"]["stim"]
-    assert config["neurons"]["units"]["layers"] == ["conv1"] and stim["ks"] == {"conv1": [0, 0.05, 0.1]}
+    stim = config["microstim"]["stim"]
+    assert config["units"]["units"]["layers"] == ["conv1"] and stim["ks"] == {"conv1": [0, 0.05, 0.1]}
     assert stim["layers"] == {"conv1": 0.1}
     plan = subprocess.run(
         [
@@ -242,7 +242,7 @@ def test_init_writes_a_config_that_plans_every_analysis(tmp_path, user_models, m
         "gabor",
         "autoencoder",
         "attack",
-        "neurons",
+        "units",
         "microstim",
         "scan",
         "train",
@@ -261,7 +261,7 @@ def test_init_writes_a_config_that_plans_every_analysis(tmp_path, user_models, m
         == 0
     )
     text = script.read_text()
-    assert "cannot be hooked (TorchScript)" in text and "neurons:" not in text.replace("# neurons", "")
+    assert "cannot be hooked (TorchScript)" in text and "units:" not in text.replace("# units", "")
 
 
 @pytest.mark.workflow

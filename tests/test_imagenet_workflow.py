@@ -192,6 +192,6 @@ def test_table1(run):
     assert "gabor 32x32 -> 64x64" in table and "gabor 32x32 |" in table and "white 64x64" in table
     assert "| 1,500 |" in table and "of 4 |" in table
     assert table.index("| squeezenet1_1") < table.index("| googlenet")  # the paper's order
-    # ImageNet experiments make Table 1, not the template table, z-maps or eval/{exp}.json
-    assert not (r / "tables/template_accuracy.md").exists() and not (r / "eval/in-squeeze.json").exists()
+    # ImageNet experiments make Table 1, not the template table, z-maps or evaluation/{exp}.json
+    assert not (r / "tables/template_accuracy.md").exists() and not (r / "evaluation/in-squeeze.json").exists()
     assert not (r / "figures/zmaps").exists()

@@ -48,16 +48,16 @@ def test_figure_inputs_name_the_files_of_those_experiments(default):
     assert default.figure_inputs("cnn_logreg") == {
         "cnn_maps": "results/maps/mnist-cnn.h5",
         "logreg_maps": "results/maps/mnist-logreg.h5",
-        "cnn_eval": "results/eval/mnist-cnn.json",
-        "logreg_eval": "results/eval/mnist-logreg.json",
-        "baselines": "results/eval/mnist-5k/baselines.json",
+        "cnn_eval": "results/evaluation/mnist-cnn.json",
+        "logreg_eval": "results/evaluation/mnist-logreg.json",
+        "baselines": "results/evaluation/mnist-5k/baselines.json",
     }
     assert default.figure_inputs("signal_noise")["dataset_files"] == ["data/mnist-5k-1v7.h5", "data/mnist-5k-5v6.h5"]
     assert default.figure_inputs("gabor_noise")["generators"] == [
         "results/generators/mnist-5k/gabor.h5",
         "results/generators/fashion-mnist/gabor.h5",
     ]
-    assert default.figure_inputs("infoval", "mnist-cnn") == {"evaluation": "results/eval/mnist-cnn.json"}
+    assert default.figure_inputs("infoval", "mnist-cnn") == {"evaluation": "results/evaluation/mnist-cnn.json"}
     with pytest.raises(ConfigError, match="figure 'cifar10' .* needs experiments"):
         default.figure_inputs("cifar10")
 
@@ -119,7 +119,7 @@ def test_targets_of_the_default_run(default):
     assert {f"results/maps/{name}.h5" for name in DEFAULT["experiments"]} <= targets
     assert "results/maps/detect-mnist-5k-bd-c8to9-cnn_s4.h5" in targets  # implied by detection
     assert "results/maps/detect-mnist-5k-cnn.h5" in targets  # the clean model of seed 0 is mnist-5k/cnn itself
-    assert "results/eval/detect-mnist-5k-cnn.json" not in targets  # not a summary experiment
+    assert "results/evaluation/detect-mnist-5k-cnn.json" not in targets  # not a summary experiment
     assert {
         "results/figures/microstim_raised/mnist-1v3.pdf",
         "results/figures/microstim_lowered/mnist-2v8.png",
@@ -171,21 +171,24 @@ def test_seed_spread_copies_what_is_trained_here_out_of_the_summaries():
     assert "given-white" not in spread["experiments"]  # a given model has no training seed
     assert "mnist-1v7" not in spread["experiments"]  # signal+noise: Fig. 1, no headline number
     assert set(spread["attacks"]) == {"mnist-cnn", "mnist-gabor"}
-    assert set(spread["microstimulation"]) == {"mnist-cnn", "mnist-1v3", "mnist-2v8"}
+    assert set(spread["microstim"]) == {"mnist-cnn", "mnist-1v3", "mnist-2v8"}
     copied = p.experiment("fashion-gabor_s2")
     assert copied["model"] == "fashion-mnist/cnn_s2" and not copied["summary"] and copied["noise"]["kind"] == "gabor"
     assert p.model_settings("fashion-mnist/cnn_s2")["seed"] == 2
     assert p.model_settings("fashion-mnist/cnn_s2")["arch"] == "fashion_cnn"
     # the detection copies and the spread's copies of mnist-5k/cnn are one model per seed
     assert p.detection_models("x0to1")["clean"][:3] == ["mnist-5k/cnn", "mnist-5k/cnn_s1", "mnist-5k/cnn_s2"]
-    stim = p.config["microstimulation"]["mnist-1v3_s1"]
+    stim = p.config["microstim"]["mnist-1v3_s1"]
     assert stim["model"] == "mnist-5k-1v3/cnn_s1" and not stim["summary"]
     targets = set(p.targets())
     assert "results/tables/seed_spread.md" in targets and "results/tables/seed_spread.md" not in set(default_targets())
     assert "results/tables/microstim/mnist-1v3_s1.md" not in targets  # copies make no tables or figures
     assert "mnist-cnn_s1" in p.config["experiments"] and "mnist-cnn_s1" not in p.template_experiments()
     inputs = p.seed_spread_inputs()
-    assert len(inputs["eval"]) == 3 * len(spread["experiments"]) and "results/eval/mnist-vae_s2.json" in inputs["eval"]
+    assert (
+        len(inputs["eval"]) == 3 * len(spread["experiments"])
+        and "results/evaluation/mnist-vae_s2.json" in inputs["eval"]
+    )
     assert "results/attacks/mnist-gabor_s1.json" in inputs["attack"]
     assert "results/microstim/mnist-2v8_s2.h5" in inputs["microstim"]
 

@@ -644,7 +644,7 @@ def test_injection_one_line_per_class_and_one_legend(tmp_path):
 
 
 def test_sta_sta_filters_beside_kernels(tmp_path):
-    from revcor.analyses.neurons import RF
+    from revcor.analyses.units import RF
 
     rng = np.random.default_rng(6)
     kernel = rng.normal(size=(20, 1, 5, 5))

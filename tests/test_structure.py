@@ -111,7 +111,7 @@ READERS = [
     "provenance",
     "seed_spread",
     "stats",
-    "template_eval",
+    "evaluation",
     "template_table",
 ]
 

@@ -64,8 +64,8 @@ def test_workflow_makes_every_artifact(run):
         "models/mnist-5k-1v7/cnn.json",
         "maps/cnn.h5",
         "maps/b17.h5",
-        "eval/cnn.json",
-        "eval/mnist-5k/baselines.json",
+        "evaluation/cnn.json",
+        "evaluation/mnist-5k/baselines.json",
         "tables/template_accuracy.md",
         "stats/cnn/part2.h5",
     ]:
@@ -82,7 +82,7 @@ def test_workflow_makes_every_artifact(run):
 
 
 def test_template_accuracy_is_the_template_classifier_of_the_maps(run):
-    """The accuracies of eval/ and of the table, against the template classifier computed
+    """The accuracies of evaluation/ and of the table, against the template classifier computed
     here from the maps and the test images, and the mean images from the training images."""
     r = run / "results"
     train, test = (datasets.load(run / "data/mnist-5k.h5", split) for split in ("train", "test"))
@@ -95,7 +95,7 @@ def test_template_accuracy_is_the_template_classifier_of_the_maps(run):
         with h5py.File(r / f"maps/{exp}.h5") as f:
             bias, centred, n = f["maps"][()], f["maps_centered"][()], int(f.attrs["n"])
             whitened = f["whitened_maps"][()] if "whitened_maps" in f else None  # structured noise only
-        result = json.loads((r / f"eval/{exp}.json").read_text())["final"]
+        result = json.loads((r / f"evaluation/{exp}.json").read_text())["final"]
         accuracy = template_accuracy_by_hand(bias, test.images, test.labels)
         centred_accuracy = template_accuracy_by_hand(centred, test.images, test.labels)
         assert result["bias_maps"]["accuracy"] == pytest.approx(accuracy, abs=1e-12), exp
@@ -110,7 +110,7 @@ def test_template_accuracy_is_the_template_classifier_of_the_maps(run):
         assert row in table, (row, table)
     means = np.stack([train.images[train.labels == k].mean(0) for k in range(10)])  # 0..255: scale is irrelevant
     accuracy = template_accuracy_by_hand(means, test.images, test.labels)
-    baselines = json.loads((r / "eval/mnist-5k/baselines.json").read_text())
+    baselines = json.loads((r / "evaluation/mnist-5k/baselines.json").read_text())
     assert baselines["mean_images"]["accuracy"] == pytest.approx(accuracy, abs=1e-12)
     assert f"| mnist-5k | mean images | — | {pct(accuracy)} | — | — | 0 | — | — |" in table
 
@@ -172,7 +172,7 @@ def test_every_noise_map_has_its_statistics(run):
                 np.testing.assert_array_equal(f["significant"][()], beyond)
         if exp == "cnn":
             assert tested["null"]["noise_key"] == white_key
-        by_n = json.loads((r / f"eval/{exp}.json").read_text())["by_n"]
+        by_n = json.loads((r / f"evaluation/{exp}.json").read_text())["by_n"]
         assert by_n[str(counts.sum())]["reliability"] == [None if np.isnan(v) else v for v in reliability]
         shown = [v for v in reliability if np.isfinite(v)]
         median = f"{np.median(shown):.2f}" if shown else "—"
@@ -226,7 +226,7 @@ def test_structured_noise_experiments(run, redraw):
     acc_ax = fig.get_axes()[1]
     curves = {ln.get_label(): ln for ln in acc_ax.get_lines()}
     for exp, label in (("cnn", "white"), ("gabor", "Gabor-PCA"), ("vae", "VAE")):
-        by_n = json.loads((r / f"eval/{exp}.json").read_text())["by_n"]
+        by_n = json.loads((r / f"evaluation/{exp}.json").read_text())["by_n"]
         line = curves[label]
         expected = [
             100 * by_n[str(int(n))]["bias_maps"]["accuracy"] if str(int(n)) in by_n else np.nan
@@ -314,7 +314,7 @@ def test_attack_and_backdoor_artifacts(run, redraw):
 
 def test_single_unit_artifacts(run, redraw):
     r = run / "results"
-    with h5py.File(r / "neurons/units.h5") as f:
+    with h5py.File(r / "units/units.h5") as f:
         assert f["sta/conv1/sta"].shape == (20, 1, 5, 5) and f["sta/conv2/sta"].shape == (50, 1, 14, 14)
         assert f["sta/fc1/sta"].shape == (500, 1, 28, 28)
         assert json.loads(f["sta/conv2"].attrs["rf"])["stride_y"] == 2
@@ -324,7 +324,7 @@ def test_single_unit_artifacts(run, redraw):
         assert f["activations/noise/fc1"].shape == (10, 500) and f["injection/input"].shape == (3, 10)
         sta, kernel = f["sta/conv1/sta"][()], f["sta/conv1/kernel"][()]
         injection = {layer: f[f"injection/{layer}"][()] for layer in ("input", "fc1")}
-    with h5py.File(r / "neurons/gabor-units.h5") as f:
+    with h5py.File(r / "units/gabor-units.h5") as f:
         assert f["sta/conv1/whitened"].shape == (20, 1, 5, 5)
     # Fig. 8: every conv1 STA beside its kernel
     fig = redraw(run, TINY, "sta/units")
@@ -494,8 +494,8 @@ def test_rerun_does_nothing_then_only_what_changed(run):
     assert "results/models/mnist-5k/logreg.pt" in rerun
     assert {
         "results/maps/logreg.h5",
-        "results/eval/logreg.json",
-        "results/eval/mnist-5k/baselines.json",
+        "results/evaluation/logreg.json",
+        "results/evaluation/mnist-5k/baselines.json",
         "results/tables/template_accuracy.md",
     } <= rerun
     # cnn_logreg shows logreg maps; the attack reads the mean images stored with the baselines
@@ -534,14 +534,14 @@ def test_seed_spread_retrains_and_summarises_per_seed(run, tmp_path):
     experiment, attack and microstimulation repeated, and every value of the spread table
     read back from those artifacts."""
     spread = deep_copy(TINY)
-    spread |= {"seeds": [0, 1], "comparisons": {}, "backdoors": {}, "neurons": {}}
+    spread |= {"seeds": [0, 1], "comparisons": {}, "backdoors": {}, "units": {}}
     spread["models"] = {
         "mnist-5k": {"logreg": TINY["models"]["mnist-5k"]["logreg"]},
         "mnist-5k-1v7": TINY["models"]["mnist-5k-1v7"],
     }
     spread["experiments"] = {"logreg": TINY["experiments"]["logreg"]}
     spread["attacks"] = dict(TINY["attacks"], experiments=["logreg"])
-    spread["microstimulation"] = {"binary": TINY["microstimulation"]["binary"]}
+    spread["microstim"] = {"binary": TINY["microstim"]["binary"]}
     write_config(tmp_path, spread)
     copy_files(
         run,
@@ -565,7 +565,7 @@ def test_seed_spread_retrains_and_summarises_per_seed(run, tmp_path):
     value = {(row["analysis"], row["measure"], int(row["seed"])): row["value"] for row in rows}
     accuracies = []
     for seed, name in ((0, "logreg"), (1, "logreg_s1")):
-        final = json.loads((r / f"eval/{name}.json").read_text())["final"]["bias_maps"]
+        final = json.loads((r / f"evaluation/{name}.json").read_text())["final"]["bias_maps"]
         accuracies.append(final["accuracy"])
         key = "logreg (mnist-5k logreg bias maps)"
         assert float(value[(key, "accuracy", seed)]) == pytest.approx(final["accuracy"], abs=1e-12)

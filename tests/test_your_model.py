@@ -73,7 +73,7 @@ def config(work) -> dict:
             "digits-vae": {"model": "digits16/fac", "n": 2000, "noise": {"kind": "vae"}},
         },
         "attacks": {"experiments": ["digits-white"], "noise_samples": 300},
-        "neurons": {
+        "units": {
             "bags-units": {
                 "model": "bags4/mine",
                 "layers": ["conv1"],
@@ -82,7 +82,7 @@ def config(work) -> dict:
                 "injection": {"layers": ["fc"], "gammas": [0.0, 0.5, 1.0]},
             }
         },
-        "microstimulation": {
+        "microstim": {
             "digits-stim": {
                 "model": "digits16/fac",
                 "classes": [0, 1],
@@ -172,7 +172,7 @@ def test_maps_of_every_noise_at_the_users_size(run):
 
 
 def test_units_microstimulation_and_scan(run):
-    with h5py.File(run / "results/neurons/bags-units.h5") as f:
+    with h5py.File(run / "results/units/bags-units.h5") as f:
         sta, kernel = f["sta/conv1/sta"][()], f["sta/conv1/kernel"][()]
         assert sta.shape == (8, 4, 3, 3) == kernel.shape  # the layer named as in the user's network
         # conv1 is linear in its (normalised) input: its STA in pixel space is kernel / std

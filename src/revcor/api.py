@@ -634,7 +634,7 @@ def units(
     ``named_modules()``) from ``n`` noise images, written to the HDF5 file ``out``; also the
     whitened STAs of ``whiten``, the STC of the units ``stc`` ([{layer, channel}]), the mean
     activations per class of ``activations`` on ``data``'s images, and class activations
-    injected at ``inject``. The workflow's ``neurons`` step, on any model and data."""
+    injected at ``inject``. The workflow's ``units`` step, on any model and data."""
     settings = {
         "layers": list(layers),
         "n": n,
@@ -645,7 +645,7 @@ def units(
         "activations": list(activations),
         "injection": {"layers": list(inject)},
     }
-    _standalone("neurons", settings, model, data, out, state_dict, normalize, outputs, output_key, device, progress)
+    _standalone("units", settings, model, data, out, state_dict, normalize, outputs, output_key, device, progress)
 
 
 def microstim(
@@ -671,7 +671,7 @@ def microstim(
     ``ks`` times their units' activity, and the psychometric curves of ``n`` signal+noise
     stimuli per ``gammas`` for the target ``classes`` (None: all), with fitted functions
     (``bootstrap`` refits), written to the HDF5 file ``out``. The workflow's
-    ``microstimulation`` step, on any model and data."""
+    ``microstim`` step, on any model and data."""
     settings = {
         "layers": dict(layers),
         "ks": {layer: list(ks) for layer in layers},
@@ -681,9 +681,7 @@ def microstim(
         "n": n,
         "seed": seed,
     }
-    _standalone(
-        "microstimulation", settings, model, data, out, state_dict, normalize, outputs, output_key, device, progress
-    )
+    _standalone("microstim", settings, model, data, out, state_dict, normalize, outputs, output_key, device, progress)
 
 
 def _standalone(

@@ -77,27 +77,27 @@ rule stats:
         "../../scripts/stats.py"
 
 
-rule null:
+rule nulls:
     input:
         unpack(lambda w: PLAN.null_inputs(w.null)),
     output:
-        PLAN.path("null"),
+        PLAN.path("nulls"),
     log:
         PLAN.log("nulls/{null}"),
     wildcard_constraints:
         null=PLAN.null_pattern(),
     threads: config["threads"]
     resources:
-        **res("null"),
+        **res("nulls"),
     params:
-        code=script_version("null"),
+        code=script_version("nulls"),
         noise=lambda w: PLAN.experiment(PLAN.nulls()[w.null])["noise"],
         input_size=lambda w: PLAN.input_size(PLAN.nulls()[w.null]),
         statistics=config["statistics"],
         storage=config["engine"]["storage"],
         device=config["device"],
     script:
-        "../../scripts/null.py"
+        "../../scripts/nulls.py"
 
 
 rule maps:
@@ -143,30 +143,30 @@ rule compare:
         "../../scripts/compare.py"
 
 
-rule template_eval:
+rule evaluation:
     input:
         maps=PLAN.path("maps"),
         dataset=lambda w: PLAN.dataset_file(PLAN.dataset_of(w.exp)),
     output:
-        PLAN.path("eval"),
+        PLAN.path("evaluation"),
     log:
-        PLAN.log("eval/{exp}"),
+        PLAN.log("evaluation/{exp}"),
     resources:
-        **res("template_eval"),
+        **res("evaluation"),
     params:
-        code=script_version("template_eval"),
+        code=script_version("evaluation"),
     script:
-        "../../scripts/template_eval.py"
+        "../../scripts/evaluation.py"
 
 
 rule baselines:
     input:
         unpack(lambda w: {"dataset": PLAN.dataset_file(w.dataset), **PLAN.logreg_of(w.dataset)}),
     output:
-        json=PLAN.path("baselines_eval"),
+        json=PLAN.path("baselines_evaluation"),
         h5=PLAN.path("baselines"),
     log:
-        PLAN.log("eval/{dataset}/baselines"),
+        PLAN.log("evaluation/{dataset}/baselines"),
     resources:
         **res("baselines"),
     params:
@@ -177,8 +177,10 @@ rule baselines:
 
 rule template_table:
     input:
-        evals=[PLAN.eval_file(name) for name in PLAN.template_experiments()],
-        baselines=sorted({PLAN.baselines_eval_file(PLAN.dataset_of(name)) for name in PLAN.template_experiments()}),
+        evals=[PLAN.evaluation_file(name) for name in PLAN.template_experiments()],
+        baselines=sorted(
+            {PLAN.baselines_evaluation_file(PLAN.dataset_of(name)) for name in PLAN.template_experiments()}
+        ),
     output:
         **table_output("template_accuracy"),
     log:

@@ -2,7 +2,7 @@
 # are raised or lowered, fitted psychometric functions, and a table of threshold shifts.
 
 
-rule microstimulation:
+rule microstim:
     input:
         unpack(lambda w: PLAN.microstim_inputs(w.stim)),
     output:
@@ -11,9 +11,9 @@ rule microstimulation:
         PLAN.log("microstim/{stim}"),
     threads: config["threads"]
     resources:
-        **res("microstimulation", model=True),
+        **res("microstim", model=True),
     params:
-        spec=lambda w: config["microstimulation"][w.stim],
+        spec=lambda w: config["microstim"][w.stim],
         engine=config["engine"],
         device=config["device"],
         code=script_version("microstim"),

@@ -295,3 +295,67 @@ def examples(
         "gamma": float(gamma),
         "injected": injected,
     }
+
+
+def layer_summary(
+    model: nn.Module,
+    source: NoiseSource,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    layers: Sequence[str],
+    inject: Sequence[str],
+    gammas: Sequence[float],
+    n: int,
+    seed: int,
+    num_classes: int,
+    batch_size: int,
+    chunk_size: int,
+    device: torch.device,
+    compiled: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Everything Sec. 3.3 asks of layer activations: the class means of ``layers`` for ``n``
+    noise images (by the model's label) and for the real ``images`` (by their label), the
+    distance between classes per layer, and the injection rates at each layer of ``inject``
+    (from the noise means); {} when neither is asked."""
+    hooked = list(dict.fromkeys([*layers, *inject]))
+    if not hooked:
+        return {}
+    noise = class_means(
+        model,
+        hooked,
+        noise_batches(source, n, seed, batch_size, device, chunk_size=chunk_size),
+        num_classes,
+        by="prediction",
+        device=device,
+        compiled=compiled,
+    )
+    out: dict[str, Any] = {"noise_counts": noise["counts"], "layers": list(layers), "noise": {}, "data": {}}
+    out["distances"] = {"noise": {}, "real data": {}}
+    if layers:
+        data = class_means(
+            model, layers, data_batches(images, labels, batch_size, device), num_classes, by="label", device=device
+        )
+        out["data_counts"] = data["counts"]
+        for layer in layers:
+            out["noise"][layer], out["data"][layer] = noise["means"][layer], data["means"][layer]
+            out["distances"]["noise"][layer] = class_distances(noise["means"][layer])
+            out["distances"]["real data"][layer] = class_distances(data["means"][layer])
+    if inject:
+        tensor = to_tensor(images)
+        out["injection"] = {
+            layer: injection_rates(
+                model,
+                layer,
+                noise["means"][layer],
+                tensor,
+                labels,
+                gammas,
+                batch_size=batch_size,
+                device=device,
+                progress=progress,
+            )
+            for layer in inject
+        }
+    return out

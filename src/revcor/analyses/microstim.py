@@ -174,7 +174,7 @@ def sweep(
         return h, fit(gammas, h, n, kind=fit_kind, bootstrap=bootstrap, seed=seed)
 
     total = len(signs) * len(layers) * n_k * len(targets)
-    with tqdm(total=total, desc="microstimulation", unit="curve", disable=not progress) as bar:
+    with tqdm(total=total, desc="microstim", unit="curve", disable=not progress) as bar:
         for t, target in enumerate(targets):
             baseline = None
             for li, layer in enumerate(layers):

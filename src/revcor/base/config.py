@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +55,7 @@ def schema() -> dict:
 
 def defaults(section: str, **given: Any) -> Any:
     """The settings of config ``section`` as the schema fills them in around ``given`` (its
-    required keys); for a section of named entries (``scans``, ``neurons``, ...), of one entry;
+    required keys); for a section of named entries (``scans``, ``units``, ...), of one entry;
     for a top-level setting (``device``), its value."""
     spec = schema()["properties"][section]
     if spec.get("type") != "object":
@@ -116,13 +117,31 @@ def _describe(schema: dict) -> str:
     return kind
 
 
+def _rename(config: dict[str, Any], renamed: dict[str, dict[str, str]]) -> None:
+    """Move renamed keys (the schema's ``x-renamed``) to their new names, with a warning."""
+    rules = config.get("resources", {}).get("rules", {}) if isinstance(config.get("resources"), dict) else {}
+    for where, table, old_names in (
+        ("", config, renamed.get("sections", {})),
+        ("resources.rules.", rules, renamed.get("rules", {})),
+    ):
+        for old, new in old_names.items():
+            if old not in table or old == new:
+                continue
+            if new in table:
+                raise ConfigError(f"{where}{old} is the old name of {where}{new}, and both are set: keep {new}")
+            table[new] = table.pop(old)
+            warnings.warn(f"config: {where}{old} is now called {where}{new}; rename it", FutureWarning, stacklevel=3)
+
+
 def validate(config: dict[str, Any], schema: dict | str | Path | Traversable) -> dict[str, Any]:
-    """Validate ``config`` in place (filling defaults) and return it.
+    """Validate ``config`` in place (filling defaults) and return it; keys the schema lists as
+    renamed (``x-renamed``) are moved to their new names first, with a warning.
 
     Raises :class:`ConfigError` naming the offending key and the allowed values.
     """
     if not isinstance(schema, dict):
         schema = load_schema(schema)
+    _rename(config, schema.get("x-renamed", {}))
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.path)))
     if errors:

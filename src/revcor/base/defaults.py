@@ -9,8 +9,8 @@ from revcor.base.config import defaults, schema
 DEVICE, PRECISION = defaults("device"), defaults("precision")
 ENGINE, STATISTICS, TRAINING = defaults("engine"), defaults("statistics"), defaults("training")
 EXPERIMENT = defaults("experiments", model="data/model")
-UNITS = defaults("neurons", model="data/model", layers=["layer"])
-MICROSTIM = defaults("microstimulation", model="data/model")
+UNITS = defaults("units", model="data/model", layers=["layer"])
+MICROSTIM = defaults("microstim", model="data/model")
 ATTACK = defaults("attacks")
 SCAN = defaults("scans", model="data/model")
 

@@ -114,16 +114,16 @@ def expand(config: dict[str, Any]) -> dict[str, Any]:
                 f"experiments.{name}.n: auto stops on the reliability of class maps; a signal+noise "
                 "experiment needs a number of trials"
             )
-    for name, unit in config.get("neurons", {}).items():
+    for name, unit in config.get("units", {}).items():
         if unit.get("noise", {}).get("size") is not None:
             raise ConfigError(
-                f"neurons.{name}.noise.size: single-unit analyses draw the noise at the model's input size; remove size"
+                f"units.{name}.noise.size: single-unit analyses draw the noise at the model's input size; remove size"
             )
-    for name, spec in config.get("microstimulation", {}).items():
+    for name, spec in config.get("microstim", {}).items():
         ks = spec.get("ks")
         if isinstance(ks, dict) and (missing := [layer for layer in spec["layers"] if layer not in ks]):
             raise ConfigError(
-                f"microstimulation.{name}.ks has no entry for layer(s) {', '.join(missing)}; layers "
+                f"microstim.{name}.ks has no entry for layer(s) {', '.join(missing)}; layers "
                 f"({', '.join(spec['layers'])}) defaults to the paper's: set layers to your model's "
                 "({layer: lambda})"
             )
@@ -184,10 +184,10 @@ def seed_spread(config: dict[str, Any]) -> dict[str, dict[str, dict[int, str]]]:
     """The spread over ``seeds``: {section: {name: {seed: name of its copy}}} for the summary
     plain experiments, the attacked experiments and the microstimulations whose models are
     trained here; the copy of a model's own seed is the entry itself."""
-    out: dict[str, dict[str, dict[int, str]]] = {"experiments": {}, "attacks": {}, "microstimulation": {}}
+    out: dict[str, dict[str, dict[int, str]]] = {"experiments": {}, "attacks": {}, "microstim": {}}
     if not config["seeds"]:
         return out
-    for section in ("experiments", "microstimulation"):
+    for section in ("experiments", "microstim"):
         for name, spec in config[section].items():
             if spec["summary"] and not spec.get("signal") and trained_here(config, spec["model"]):
                 out[section][name] = {
@@ -206,7 +206,7 @@ def add_seed_copies(config: dict[str, Any]) -> dict[str, Any]:
     if len(config["seeds"]) == 1:
         raise ConfigError(f"seeds: {config['seeds']} is one seed; a spread needs none or at least two")
     spread = seed_spread(config)
-    for section in ("experiments", "microstimulation"):
+    for section in ("experiments", "microstim"):
         for name, copies in spread[section].items():
             spec = config[section][name]
             base_dataset, base_model = split_model(spec["model"])

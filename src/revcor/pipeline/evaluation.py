@@ -1,4 +1,4 @@
-"""The ``template_eval`` rule: the bias maps of an experiment as template classifiers."""
+"""The ``evaluation`` rule: the bias maps of an experiment as template classifiers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _finite(values: np.ndarray) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in values]
 
 
-def template_eval(maps_path: str | Path, dataset_path: str | Path, out: str | Path) -> dict:
+def evaluate_templates(maps_path: str | Path, dataset_path: str | Path, out: str | Path) -> dict:
     """Template-classifier accuracy of the bias maps (centred and whitened maps too) at every
     checkpoint, beside each map's split-half reliability, InfoVal and number of significant
     pixels."""

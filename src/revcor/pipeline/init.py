@@ -115,7 +115,7 @@ def write_config(
         first = (convs or linears)[0]
         hidden = linears[:-1] or linears  # the last hidden fully connected layer, if any
         lines += [
-            "neurons:   # spike-triggered averages, layer activations and injection (layers by name)",
+            "units:   # spike-triggered averages, layer activations and injection (layers by name)",
             "  units:",
             f"    model: {m}",
             f"    layers: [{first}]",
@@ -125,10 +125,10 @@ def write_config(
             "",
         ]
     else:
-        lines += ["# neurons / microstimulation: this model's layers cannot be hooked (TorchScript)", ""]
+        lines += ["# units / microstim: this model's layers cannot be hooked (TorchScript)", ""]
     if biased:
         lines += [
-            "microstimulation:   # raise the biases of a layer in proportion to its activity (Eq. 6)",
+            "microstim:   # raise the biases of a layer in proportion to its activity (Eq. 6)",
             "  stim:",
             f"    model: {m}",
             "    classes: [0, 1]",

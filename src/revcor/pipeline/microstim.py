@@ -1,4 +1,4 @@
-"""The ``microstimulation`` rule: psychometric curves of models with raised or lowered layer
+"""The ``microstim`` rule: psychometric curves of models with raised or lowered layer
 biases (paper Sec. 3.4, Eq. 6), with fitted psychometric functions."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def run(
     device: torch.device = torch.device("cpu"),
     progress: bool = False,
 ) -> dict:
-    """The workflow's microstimulation step (one entry of the config's ``microstimulation``).
+    """The workflow's microstimulation step (one entry of the config's ``microstim``).
 
     For every target class: the mean rectified activations of each stimulated layer over the
     noise the model assigns to that class (``spec["activations"]``: ``noise``, as the paper says, or
@@ -95,7 +95,7 @@ def run(
         progress=progress,
     )
     attrs = {
-        "kind": "microstimulation",
+        "kind": "microstim",
         "spec": spec,
         "model": str(model_path),
         "classes": classes,

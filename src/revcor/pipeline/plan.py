@@ -36,11 +36,11 @@ ARTIFACTS = {
     "stats_part": "{results}/stats/{exp}/part{part}.h5",
     "converged": "{results}/auto/{exp}/round{round}.json",
     "stats": "{results}/stats/{exp}.h5",
-    "null": "{results}/nulls/{null}.h5",
+    "nulls": "{results}/nulls/{null}.h5",
     "maps": "{results}/maps/{exp}.h5",
-    "eval": "{results}/eval/{exp}.json",
+    "evaluation": "{results}/evaluation/{exp}.json",
     "baselines": "{results}/baselines/{dataset}.h5",
-    "baselines_eval": "{results}/eval/{dataset}/baselines.json",
+    "baselines_evaluation": "{results}/evaluation/{dataset}/baselines.json",
     "comparison": "{results}/comparisons/{name}.h5",
     "attack": "{results}/attacks/{exp}.h5",
     "attack_summary": "{results}/attacks/{exp}.json",
@@ -49,7 +49,7 @@ ARTIFACTS = {
     "local": "{results}/local/{model}.h5",
     "scan": "{results}/scans/{scan}.json",
     "scan_arrays": "{results}/scans/{scan}.h5",
-    "units": "{results}/neurons/{unit}.h5",
+    "units": "{results}/units/{unit}.h5",
     "microstim": "{results}/microstim/{stim}.h5",
     "imagenet_eval": "{results}/imagenet/{exp}.json",
     "table": "{results}/tables/{table}.{ext}",
@@ -118,8 +118,8 @@ class Plan:
     def maps_file(self, name: str) -> str:
         return self.path("maps", exp=name)
 
-    def eval_file(self, name: str) -> str:
-        return self.path("eval", exp=name)
+    def evaluation_file(self, name: str) -> str:
+        return self.path("evaluation", exp=name)
 
     def generator_file(self, dataset: str, kind: str) -> str:
         return self.path("generator", dataset=dataset, kind=kind)
@@ -127,8 +127,8 @@ class Plan:
     def baselines_file(self, dataset: str) -> str:
         return self.path("baselines", dataset=dataset)
 
-    def baselines_eval_file(self, dataset: str) -> str:
-        return self.path("baselines_eval", dataset=dataset)
+    def baselines_evaluation_file(self, dataset: str) -> str:
+        return self.path("baselines_evaluation", dataset=dataset)
 
     def comparison_file(self, name: str) -> str:
         return self.path("comparison", name=name)
@@ -174,7 +174,7 @@ class Plan:
         return self.model_settings(self.experiment(name)["model"]).get("input_size")
 
     def null_file(self, name: str) -> str:
-        return self.path("null", null=self.null_id(name))
+        return self.path("nulls", null=self.null_id(name))
 
     def nulls(self) -> dict[str, str]:
         """Every null id of the experiments, with one experiment that uses it."""
@@ -227,7 +227,7 @@ class Plan:
         return {}
 
     def unit_inputs(self, name: str) -> dict[str, str]:
-        spec = self._entry("neurons", name)
+        spec = self._entry("units", name)
         dataset = split_model(spec["model"])[0]
         return {
             "model": self.model_file(spec["model"]),
@@ -236,7 +236,7 @@ class Plan:
         }
 
     def microstim_inputs(self, name: str) -> dict[str, str]:
-        spec = self._entry("microstimulation", name)
+        spec = self._entry("microstim", name)
         dataset = split_model(spec["model"])[0]
         inputs = {"model": self.model_file(spec["model"]), "dataset": self.dataset_file(dataset)}
         if spec["activations"] == "noise":
@@ -369,9 +369,9 @@ class Plan:
         spread = self.seed_spread()
         names = {section: [c for copies in spread[section].values() for c in copies.values()] for section in spread}
         return {
-            "eval": [self.eval_file(name) for name in names["experiments"]],
+            "eval": [self.evaluation_file(name) for name in names["experiments"]],
             "attack": [self.attack_file(name) for name in names["attacks"]],
-            "microstim": [self.microstim_file(name) for name in names["microstimulation"]],
+            "microstim": [self.microstim_file(name) for name in names["microstim"]],
         }
 
     # ------------------------------------------------------------------ backdoors
@@ -466,14 +466,14 @@ class Plan:
     def layers_of(self, model: str) -> dict[str, list[str]]:
         """{analysis: layers} that the config's layer analyses of ``model`` name."""
         out: dict[str, list[str]] = {}
-        for name, spec in self.config["neurons"].items():
+        for name, spec in self.config["units"].items():
             if spec["model"] == model:
                 named = [*spec["layers"], *spec["whiten"], *(u["layer"] for u in spec["stc"]), *spec["activations"]]
                 named += [x for x in spec["injection"]["layers"] if x != "input"]
-                out[f"neurons.{name}"] = list(dict.fromkeys(named))
-        for name, spec in self.config["microstimulation"].items():
+                out[f"units.{name}"] = list(dict.fromkeys(named))
+        for name, spec in self.config["microstim"].items():
             if spec["model"] == model:
-                out[f"microstimulation.{name}"] = list(spec["layers"])
+                out[f"microstim.{name}"] = list(spec["layers"])
         return out
 
     def given_inputs(self, model: str) -> dict[str, Any]:
@@ -507,13 +507,13 @@ class Plan:
         out += [self.model_file(f"{d}/{m}", "json") for d, models in cfg["models"].items() for m in models]
         out += [self.maps_file(name) for name in cfg["experiments"]]
         plain = self.template_experiments()
-        out += [self.eval_file(name) for name in plain]
+        out += [self.evaluation_file(name) for name in plain]
         out += [self.table("template_accuracy")] if plain else []
         out += [self.table("noise_comparison")] if self.noise_comparison_experiments() else []
         out += [self.table("attack")] if self.attack_experiments() else []
         out += [self.table("backdoor_detection")] if cfg["backdoors"] else []
         out += [self.scan_file(name) for name in cfg["scans"]]
-        out += [self.table(f"microstim/{name}") for name, spec in cfg["microstimulation"].items() if spec["summary"]]
+        out += [self.table(f"microstim/{name}") for name, spec in cfg["microstim"].items() if spec["summary"]]
         out += [self.table("imagenet")] if self.imagenet_experiments() else []
         out += [self.table("seed_spread")] if cfg["seeds"] else []
         return out + [f"{stem}.{ext}" for stem in self.figure_stems() for ext in ("png", "pdf")]

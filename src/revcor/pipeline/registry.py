@@ -48,12 +48,12 @@ def _maps(plan: Any, found: Selection) -> dict[str, str]:
 
 
 def _evals(plan: Any, found: Selection) -> dict[str, str]:
-    return {role: plan.eval_file(name) for role, name in found.items()}
+    return {role: plan.evaluation_file(name) for role, name in found.items()}
 
 
 def _baselines(plan: Any, found: Selection) -> dict[str, str]:
     dataset = plan.dataset_of(found["cnn"])
-    return {"baselines": plan.baselines_eval_file(dataset), "baseline_maps": plan.baselines_file(dataset)}
+    return {"baselines": plan.baselines_evaluation_file(dataset), "baseline_maps": plan.baselines_file(dataset)}
 
 
 def _with_generators(plan: Any, found: Selection) -> dict[str, list[str]]:
@@ -79,7 +79,7 @@ def _unit_figure(name: str, shows: str, paper: str | None, wanted: Callable[[dic
         name,
         shows,
         "Single units",
-        select=lambda p: [u for u, spec in p.config["neurons"].items() if wanted(spec)],
+        select=lambda p: [u for u, spec in p.config["units"].items() if wanted(spec)],
         inputs=lambda p, unit: {"units": p.units_file(unit)},
         each="unit",
         paper=paper,
@@ -91,9 +91,7 @@ def _microstim_figure(name: str, sign: int, paper: str) -> Figure:
         name,
         f"psychometric curves with the biases {'raised' if sign > 0 else 'lowered'} by each k",
         "Microstimulation",
-        select=lambda p: [
-            s for s, spec in p.config["microstimulation"].items() if spec["summary"] and sign in spec["signs"]
-        ],
+        select=lambda p: [s for s, spec in p.config["microstim"].items() if spec["summary"] and sign in spec["signs"]],
         inputs=lambda p, stim: {"microstim": p.microstim_file(stim)},
         each="stim",
         paper=paper,
@@ -125,8 +123,8 @@ FIGURES: dict[str, Figure] = {
             inputs=lambda p, found: {
                 "cnn_maps": p.maps_file(found["cnn"]),
                 "logreg_maps": p.maps_file(found["logreg"]),
-                "cnn_eval": p.eval_file(found["cnn"]),
-                "logreg_eval": p.eval_file(found["logreg"]),
+                "cnn_eval": p.evaluation_file(found["cnn"]),
+                "logreg_eval": p.evaluation_file(found["logreg"]),
                 "baselines": _baselines(p, found)["baselines"],
             },
             paper="Fig. 2",
@@ -138,7 +136,7 @@ FIGURES: dict[str, Figure] = {
             select=lambda p: {"cnn": p.find_experiment(["cifar10"], "cnn") or p.find_experiment(["cifar10"])},
             inputs=lambda p, found: {
                 "maps": p.maps_file(found["cnn"]),
-                "evaluation": p.eval_file(found["cnn"]),
+                "evaluation": p.evaluation_file(found["cnn"]),
                 **_baselines(p, found),
             },
             paper="Fig. 3",
@@ -214,7 +212,7 @@ FIGURES: dict[str, Figure] = {
             "bias maps of structured noise, whitened by the noise covariance",
             "Whitened maps",
             select=lambda p: [e for e in p.template_experiments() if p.experiment(e)["noise"]["kind"] != "white"],
-            inputs=lambda p, exp: {"maps": p.maps_file(exp), "evaluation": p.eval_file(exp)},
+            inputs=lambda p, exp: {"maps": p.maps_file(exp), "evaluation": p.evaluation_file(exp)},
             each="exp",
         ),
         Figure(
@@ -222,7 +220,7 @@ FIGURES: dict[str, Figure] = {
             "the maps at every checkpoint, their convergence and template accuracy against n",
             "Sample complexity",
             select=lambda p: [e for e in p.template_experiments() if p.experiment(e)["checkpoints"]],
-            inputs=lambda p, exp: {"maps": p.maps_file(exp), "evaluation": p.eval_file(exp)},
+            inputs=lambda p, exp: {"maps": p.maps_file(exp), "evaluation": p.evaluation_file(exp)},
             each="exp",
             paper="Fig. 14 (for the MNIST CNN)",
         ),
@@ -231,7 +229,7 @@ FIGURES: dict[str, Figure] = {
             "InfoVal of each class's map against n, from the checkpoints, with the 5% threshold",
             "Sample complexity",
             select=lambda p: [e for e in p.template_experiments() if p.experiment(e)["checkpoints"]],
-            inputs=lambda p, exp: {"evaluation": p.eval_file(exp)},
+            inputs=lambda p, exp: {"evaluation": p.evaluation_file(exp)},
             each="exp",
         ),
         Figure(

@@ -17,11 +17,11 @@ from revcor.models.loading import FACTORY_SPEC
 from revcor.models.specs import ModelError
 from revcor.noise.kinds import AUTOENCODERS
 from revcor.pipeline import attack as attack_step
-from revcor.pipeline import autoencoder, baselines, gabor, microstim, neurons
+from revcor.pipeline import autoencoder, baselines, gabor, microstim, units
 
 
 def entry(section: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` of one entry of config ``section`` (e.g. ``neurons``; ``attacks`` is one
+    """``settings`` of one entry of config ``section`` (e.g. ``units``; ``attacks`` is one
     entry itself) checked and filled with the workflow's defaults, beside the filled
     ``engine`` and ``generators``."""
     single = section == "attacks"
@@ -86,15 +86,15 @@ def run(
     device: torch.device = torch.device("cpu"),
     progress: bool = False,
 ) -> None:
-    """Run the ``neurons`` or ``microstimulation`` step of ``settings`` on a user's model and data."""
+    """Run the ``units`` or ``microstim`` step of ``settings`` on a user's model and data."""
     filled = entry(section, {"model": "cli/model", **settings})
     model_file, data_file = prepare(
         model, data, work, state_dict=state_dict, normalize=normalize, outputs=outputs, output_key=output_key
     )
     spec = filled["spec"]
-    noise = spec.get("activation_noise", {}).get("noise", {}) if section == "microstimulation" else spec["noise"]
+    noise = spec.get("activation_noise", {}).get("noise", {}) if section == "microstim" else spec["noise"]
     gen = generator(noise.get("kind", "white"), filled["generators"], data_file, work, device)
-    step = {"neurons": neurons.run, "microstimulation": microstim.run}[section]
+    step = {"units": units.run, "microstim": microstim.run}[section]
     step(spec, filled["engine"], model_file, data_file, out, generator=gen, device=device, progress=progress)
 
 

@@ -441,7 +441,7 @@ def stc(units: str, stem: str) -> None:
 
 
 def _psychometric(microstim_path: str, sign: int, stem: str) -> None:
-    with store.open_artifact(microstim_path, "microstimulation") as f:
+    with store.open_artifact(microstim_path, "microstim") as f:
         a = {
             k: store.get_attr(f, k)
             for k in ("signs", "layers", "ks", "classes", "targets", "gammas", "fits", "model", "spec", "skipped")

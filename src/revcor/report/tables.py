@@ -314,7 +314,7 @@ def microstim_rows(path: str | Path) -> list[dict]:
     """Per direction, layer and k > 0: the threshold shift of each target's fitted
     psychometric function against the unstimulated model, averaged over targets, and how
     many targets shift left or right with non-overlapping bootstrap intervals."""
-    with store.open_artifact(path, "microstimulation") as f:
+    with store.open_artifact(path, "microstim") as f:
         a = {k: store.get_attr(f, k) for k in ("fits", "signs", "layers", "ks", "classes", "targets", "model", "flat")}
         largest = f["largest_bias_change"][()]
     fits, rows = a["fits"], []
@@ -365,7 +365,7 @@ def _amplitude(fit: dict) -> float:
 def write_microstim(path: str | Path, md: str | Path, csv_path: str | Path) -> None:
     """Write the threshold-shift table of one microstimulation analysis."""
     rows = microstim_rows(path)
-    with store.open_artifact(path, "microstimulation") as f:
+    with store.open_artifact(path, "microstim") as f:
         flat = store.get_attr(f, "flat")
     lines = [
         "| bias | layer | k | largest \\|Δb\\| | targets with a threshold | mean threshold shift (γ) | "
@@ -515,7 +515,7 @@ def seed_spread_rows(
                         else None
                     )
                     add("attack", f"{name}: {kind}", f"γ={gamma:g}", seed, rate, expected)
-    for name, copies in spread["microstimulation"].items():
+    for name, copies in spread["microstim"].items():
         for seed, copy_name in copies.items():
             for r in microstim_rows(files[f"microstim:{copy_name}"]):
                 measure = f"{r['direction']} {r['layer']} k={r['k']:g}"

@@ -254,7 +254,7 @@ def stc(
     of the significant excitatory (above the band) and suppressive (below) eigenvalues, at
     most ``max_vectors`` each.
 
-    Each unit is (label, result, shape) with ``result`` from :meth:`revcor.analyses.neurons.STC.result`:
+    Each unit is (label, result, shape) with ``result`` from :meth:`revcor.analyses.units.STC.result`:
     ``eigenvalues`` (D,) descending, ``eigenvectors`` (D, D) row k for eigenvalue k,
     ``null_bounds`` (lower, upper), ``excitatory``, ``suppressive`` (indices), ``sta`` (D,),
     ``n`` and ``n_sp``.

@@ -1,22 +1,22 @@
 # Single units (paper Sec. 3.3): STA of every unit of named layers (Fig. 8, 22), STC of
 # chosen units, mean layer activations per class for noise and real data (Fig. 20), and
-# activation injection (Fig. 7C, 21). One noise pass per entry of `neurons:`.
+# activation injection (Fig. 7C, 21). One noise pass per entry of `units:`.
 
 
-rule neurons:
+rule units:
     input:
         unpack(lambda w: PLAN.unit_inputs(w.unit)),
     output:
         PLAN.path("units"),
     log:
-        PLAN.log("neurons/{unit}"),
+        PLAN.log("units/{unit}"),
     threads: config["threads"]
     resources:
-        **res("neurons", model=True),
+        **res("units", model=True),
     params:
-        spec=lambda w: config["neurons"][w.unit],
+        spec=lambda w: config["units"][w.unit],
         engine=config["engine"],
         device=config["device"],
-        code=script_version("neurons"),
+        code=script_version("units"),
     script:
-        "../../scripts/neurons.py"
+        "../../scripts/units.py"

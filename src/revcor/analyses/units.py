@@ -45,7 +45,21 @@ from revcor.core.whitening import MAX_WHITEN_DIM, whiten
 from revcor.models.layers import get_layer, outputs
 from revcor.models.loading import device_of
 from revcor.models.specs import ModelError
-from revcor.noise.sources import NoiseSource
+from revcor.noise.sources import NoiseSource, WhiteNoise
+
+
+def noise_mean(
+    source: NoiseSource, seed: int, n: int, chunk_size: int, device: torch.device
+) -> tuple[torch.Tensor, int | None]:
+    """The noise's mean image and the chunk it was estimated from: 0.5 for uniform or clipped
+    Gaussian white noise (exact, no chunk), else the mean of the chunk after the last one of
+    an experiment of ``n`` samples, which the experiment itself never draws."""
+    if isinstance(source, WhiteNoise):
+        return torch.full(source.shape, 0.5, device=device), None
+    index = engine.n_chunks(n, chunk_size)
+    stored = engine.draw(source, seed, index, (index + 1) * chunk_size, chunk_size, device)[0]
+    return source.to_input(stored, torch.float64).mean(0).float(), index
+
 
 MAX_STC_DIM = 1024  # largest D of an STC: (shuffles + 1) D x D float64 sums, O(shuffles * D^2) per sample
 RIDGE = 1e-6  # default ridge of the whitened STA, relative to the mean stimulus variance

@@ -1,12 +1,12 @@
 """Single-unit analyses of one model: STA, STC, layer activations, activation injection."""
 
 from revcor.base import device, logs
-from revcor.pipeline import neurons
+from revcor.pipeline import units
 
 s = snakemake  # noqa: F821 (injected by Snakemake)
 log = logs.setup(s.log[0])
 device.set_threads(s.threads)
-neurons.run(
+units.run(
     s.params.spec,
     s.params.engine,
     s.input.model,

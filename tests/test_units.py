@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from revcor.analyses import neurons
+from revcor.analyses import units
 from revcor.core import maps
 from revcor.models import architectures, specs
 from revcor.models.layers import capture, outputs
@@ -65,28 +65,28 @@ def test_capture_records_outputs_and_removes_hooks():
 
 def test_receptive_fields():
     model = mnist_cnn().train()
-    rf1 = neurons.receptive_field(model, "conv1", (1, 28, 28))
-    assert rf1 == neurons.RF(0, 0, 5, 5, 1, 1, (20, 24, 24))
-    assert neurons.receptive_field(model, "conv2", (1, 28, 28)) == neurons.RF(0, 0, 14, 14, 2, 2, (50, 8, 8))
-    assert neurons.receptive_field(model, "fc1", (1, 28, 28)) == neurons.RF(0, 0, 28, 28, 0, 0, (500,))
+    rf1 = units.receptive_field(model, "conv1", (1, 28, 28))
+    assert rf1 == units.RF(0, 0, 5, 5, 1, 1, (20, 24, 24))
+    assert units.receptive_field(model, "conv2", (1, 28, 28)) == units.RF(0, 0, 14, 14, 2, 2, (50, 8, 8))
+    assert units.receptive_field(model, "fc1", (1, 28, 28)) == units.RF(0, 0, 28, 28, 0, 0, (500,))
     assert model.training and all(p.requires_grad for p in model.parameters())  # restored
     torch.manual_seed(0)
     cifar = architectures.build("cifar_cnn", (3, 32, 32), 10, activation="tanh")
-    assert neurons.receptive_field(cifar, "conv1", (3, 32, 32)) == neurons.RF(-1, -1, 3, 3, 1, 1, (32, 32, 32))
+    assert units.receptive_field(cifar, "conv1", (3, 32, 32)) == units.RF(-1, -1, 3, 3, 1, 1, (32, 32, 32))
     # larger than the image at the border, with padding on every side
-    assert neurons.receptive_field(cifar, "conv6", (3, 32, 32)) == neurons.RF(-14, -14, 32, 32, 4, 4, (256, 8, 8))
+    assert units.receptive_field(cifar, "conv6", (3, 32, 32)) == units.RF(-14, -14, 32, 32, 4, 4, (256, 8, 8))
 
 
 def test_unit_patches_match_the_convolution():
     torch.manual_seed(1)
     conv = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, bias=False))
-    rf = neurons.receptive_field(conv, "0", (2, 9, 9))
-    assert rf == neurons.RF(-1, -1, 3, 3, 1, 1, (3, 9, 9))
+    rf = units.receptive_field(conv, "0", (2, 9, 9))
+    assert rf == units.RF(-1, -1, 3, 3, 1, 1, (3, 9, 9))
     x = torch.randn(5, 2, 9, 9)
     y = conv(x).detach()
     conv = conv[0]
     for pos in [(0, 0), (4, 6), (8, 8)]:
-        patch = neurons.unit_patches(x, rf, pos)
+        patch = units.unit_patches(x, rf, pos)
         assert torch.allclose(patch @ conv.weight[1].detach().flatten(), y[:, 1, pos[0], pos[1]], atol=1e-5)
 
 
@@ -96,7 +96,7 @@ def test_unit_patches_match_the_convolution():
 def test_sta_of_first_conv_layer_is_its_kernel():
     model = mnist_cnn()
     x = uniform(20000)
-    sta, rect = (neurons.STA(model, ["conv1"], (1, 28, 28), rectify=r) for r in (False, True))
+    sta, rect = (units.STA(model, ["conv1"], (1, 28, 28), rectify=r) for r in (False, True))
     with capture(model, ["conv1"]) as out, torch.no_grad():
         for i in range(0, len(x), 2000):
             model(x[i : i + 2000])
@@ -123,7 +123,7 @@ def test_no_dc_offset_from_the_noise_mean():
         conv.c.weight.sub_(conv.c.weight.mean((1, 2, 3), keepdim=True))  # zero-sum kernels
         conv.c.bias.fill_(1.0)
     x = uniform(4000, (1, 16, 16))
-    centred, nominal0 = (neurons.STA(conv, ["c"], (1, 16, 16), mean=m, rectify=True) for m in (0.5, 0.0))
+    centred, nominal0 = (units.STA(conv, ["c"], (1, 16, 16), mean=m, rectify=True) for m in (0.5, 0.0))
     with capture(conv, ["c"]) as out, torch.no_grad():
         conv(x)
         centred.update(x, out)
@@ -144,12 +144,12 @@ def test_no_dc_offset_from_the_noise_mean():
 def test_linear_layer_sta_is_the_weight_rows():
     torch.manual_seed(3)
     model = architectures.build("logreg", (1, 28, 28), 10)
-    res = neurons.run(
+    res = units.run(
         model, ["fc"], WhiteNoise((1, 28, 28)), n=100_000, seed=1, chunk_size=40_000, batch_size=5000, progress=False
     )
     fc = res["fc"]
     assert fc["sta"].shape == (10, 1, 28, 28) and fc["count"] == 100_000
-    assert fc["rf"] == neurons.RF(0, 0, 28, 28, 0, 0, (10,))
+    assert fc["rf"] == units.RF(0, 0, 28, 28, 0, 0, (10,))
     assert maps.similarity(fc["sta"], fc["kernel"]).min() > 0.99
     assert np.allclose(fc["kernel"].reshape(10, -1), model.fc.weight.detach().numpy())
 
@@ -165,7 +165,7 @@ def test_whitened_sta_recovers_the_filter_from_correlated_stimuli():
     t = torch.arange(-3, 4.0)
     blur = torch.exp(-(t[:, None] ** 2 + t[None] ** 2) / 2)[None, None]
     x = F.conv2d(torch.randn(4000, 1, 22, 22, generator=g), blur / blur.sum())  # smooth, mean 0
-    reducer = neurons.WhitenedSTA(conv, ["c"], (1, 16, 16), mean=0.0)
+    reducer = units.WhitenedSTA(conv, ["c"], (1, 16, 16), mean=0.0)
     feed(conv, ["c"], reducer, x)
     kernel = conv.c.weight.detach().numpy()
     whitened = maps.similarity(reducer.result()["c"], kernel)
@@ -177,7 +177,7 @@ def test_whitened_sta_recovers_the_filter_from_correlated_stimuli():
 def test_whitened_sta_limits_the_dimension():
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 40 * 40, 2))
     with pytest.raises(ValueError, match="4800 x 4800"):
-        neurons.WhitenedSTA(model, ["1"], (3, 40, 40))
+        units.WhitenedSTA(model, ["1"], (3, 40, 40))
 
 
 # --------------------------------------------------------------------------- STC
@@ -193,7 +193,7 @@ def energy_data(n=50_000, d=64, seed=6):
 def test_stc_finds_the_two_filters_of_an_energy_model():
     x, w = energy_data()
     y = ((x @ w.T) ** 2).sum(1)
-    stc = neurons.STC(64, shuffles=20, seed=0)
+    stc = units.STC(64, shuffles=20, seed=0)
     for i in range(0, len(x), 10_000):
         stc.update(x[i : i + 10_000], y[i : i + 10_000])
     res = stc.result()
@@ -209,18 +209,18 @@ def test_stc_finds_the_two_filters_of_an_energy_model():
 def test_stc_of_a_unit_independent_of_the_stimulus_is_empty():
     x, _ = energy_data(seed=7)
     y = torch.distributions.Exponential(1.0).sample((len(x),)).double()
-    stc = neurons.STC(64, shuffles=20, seed=1)
+    stc = units.STC(64, shuffles=20, seed=1)
     stc.update(x, y)
     res = stc.result()
     assert res["excitatory"] == [] and res["suppressive"] == []
     with pytest.raises(ValueError, match=">= 0"):
         stc.update(x[:10], -y[:10])
-    silent = neurons.STC(64)
+    silent = units.STC(64)
     silent.update(x[:100], torch.zeros(100))
     with pytest.raises(ValueError, match="never responded"):
         silent.result()
     with pytest.raises(ValueError, match="D <= 1024"):
-        neurons.STC(3 * 32 * 32)
+        units.STC(3 * 32 * 32)
 
 
 # --------------------------------------------------------------------------- driver
@@ -242,9 +242,9 @@ def test_compiled_layer_outputs_give_the_eager_stas(compile_cache, caplog):
     torch.manual_seed(8)
     model = TinyCNN().eval()
     common = {"n": 2500, "seed": 3, "chunk_size": 1000, "batch_size": 256, "progress": False}  # short batches
-    eager = neurons.run(model, ["conv1", "conv2"], WhiteNoise((1, 12, 12)), **common)
+    eager = units.run(model, ["conv1", "conv2"], WhiteNoise((1, 12, 12)), **common)
     with caplog.at_level("INFO", logger="revcor.core.engine"):
-        compiled = neurons.run(model, ["conv1", "conv2"], WhiteNoise((1, 12, 12)), **common, compiled="default")
+        compiled = units.run(model, ["conv1", "conv2"], WhiteNoise((1, 12, 12)), **common, compiled="default")
     (message,) = [r.getMessage() for r in caplog.records if r.name == "revcor.core.engine"]
     assert message.startswith("compiled the forward pass (default) in ")  # no warning: outputs agree
     assert any(compile_cache.rglob("*.py"))
@@ -276,7 +276,7 @@ def test_layer_outputs_stop_early_or_give_the_logits_too():
 def test_run_end_to_end():
     torch.manual_seed(8)
     model = TinyCNN().train()
-    res = neurons.run(
+    res = units.run(
         model,
         ["conv1", "conv2"],
         WhiteNoise((1, 12, 12)),
@@ -292,8 +292,8 @@ def test_run_end_to_end():
     assert list(res) == ["conv1", "conv2"] and model.training
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     c1, c2 = res["conv1"], res["conv2"]
-    assert c1["rf"] == neurons.RF(0, 0, 3, 3, 1, 1, (4, 10, 10))
-    assert c2["rf"] == neurons.RF(-2, -2, 8, 8, 2, 2, (6, 5, 5))
+    assert c1["rf"] == units.RF(0, 0, 3, 3, 1, 1, (4, 10, 10))
+    assert c2["rf"] == units.RF(-2, -2, 8, 8, 2, 2, (6, 5, 5))
     assert c1["sta"].shape == (4, 1, 3, 3) and c2["sta"].shape == (6, 1, 8, 8)
     assert c2["kernel"].shape == (6, 4, 3, 3) and c1["count"] == c2["count"] == 6000
     assert maps.similarity(c1["sta"], c1["kernel"]).min() > 0.99
@@ -305,7 +305,7 @@ def test_run_end_to_end():
     (s1,) = c1["stc"]
     assert s1["position"] == (0, 0) and s1["sta"].shape == (9,)
     # the driver is deterministic in the seed
-    again = neurons.run(
+    again = units.run(
         model, ["conv1"], WhiteNoise((1, 12, 12)), n=6000, seed=3, chunk_size=2500, batch_size=1000, progress=False
     )
     assert np.array_equal(again["conv1"]["sta"], c1["sta"])
