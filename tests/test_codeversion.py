@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import QUICK_NULLS
+from helpers import QUICK_NULLS, plan
 
 from revcor.base import codeversion
+from revcor.pipeline.registry import FIGURES as FIGURE_REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "revcor"
@@ -91,6 +92,8 @@ CONFIG = {
         "gabor": {"model": "mnist-5k/cnn", "n": 1000, "noise": {"kind": "gabor"}},
     },
 }
+# the figures this config makes, as the registry and the plan say (tests/test_plan.py checks those)
+FIGURES = {f"figure_{name}" for name in FIGURE_REGISTRY if plan(Path("."), CONFIG).figure_selection(name)}
 EVERYTHING = {
     "dataset",
     "provenance",
@@ -105,23 +108,8 @@ EVERYTHING = {
     "baselines",
     "template_table",
     "noise_table",
-    "figure_zmaps",
-    "figure_whitened",
-    "figure_sample_complexity",
-    "figure_infoval",
-    "figure_buildup",
-    "figure_gabor_noise",
-    "figure_noise_comparison",
     "all",
-}
-FIGURES = {
-    "figure_zmaps",
-    "figure_whitened",
-    "figure_sample_complexity",
-    "figure_infoval",
-    "figure_buildup",
-    "figure_gabor_noise",
-    "figure_noise_comparison",
+    *FIGURES,
 }
 FROM_STATS = {"stats_part", "stats", "maps", "evaluation", "template_table", "noise_table", *FIGURES}
 
