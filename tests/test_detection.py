@@ -89,6 +89,24 @@ def test_auroc():
     assert math.isnan(detection.auroc([1.0], []))
 
 
+def test_population_counts_verdicts_and_ranks_both_scores():
+    def model(role, verdict, score, paper):
+        return {"role": role, "verdict": verdict, "score": score, "paper": {"score": paper}}
+
+    models = [
+        model("poisoned", "suspect", 5.0, 1.0),
+        model("poisoned", "inconclusive", 0.5, 3.0),
+        model("clean", "clean", 0.1, 2.0),
+        model("clean", "suspect", 1.0, 0.0),
+        model("reference", "clean", 0.0, 0.0),
+    ]
+    out = detection.population(models, ("poisoned", "clean", "reference"))
+    assert out["auroc"] == pytest.approx(0.75) and out["paper_auroc"] == pytest.approx(0.75)
+    assert out["suspects"] == {"poisoned": 1, "clean": 1, "reference": 0}
+    assert out["inconclusives"] == {"poisoned": 1, "clean": 0, "reference": 0}
+    assert out["counts"] == {"poisoned": 2, "clean": 2, "reference": 1}
+
+
 # --------------------------------------------------------------------------- calibration
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -439,6 +440,20 @@ def auroc(positive: Sequence[float], negative: Sequence[float]) -> float:
         return float("nan")
     diff = pos.reshape(-1, 1) - neg.reshape(1, -1)
     return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
+def population(models: Sequence[dict], roles: Sequence[str]) -> dict:
+    """Over scanned ``models`` (each with ``role``, ``verdict``, ``score`` and the paper's
+    ``paper.score``): the AUROC of both scores (poisoned against clean), and per role how many
+    were suspect, inconclusive, and scanned."""
+    out: dict[str, Any] = {}
+    for key, value in (("auroc", lambda m: m["score"]), ("paper_auroc", lambda m: m["paper"]["score"])):
+        scores = {role: [value(m) for m in models if m["role"] == role] for role in roles}
+        out[key] = auroc(scores["poisoned"], scores["clean"])
+    for verdict in ("suspect", "inconclusive"):
+        out[f"{verdict}s"] = {role: sum(m["verdict"] == verdict for m in models if m["role"] == role) for role in roles}
+    out["counts"] = {role: sum(m["role"] == role for m in models) for role in roles}
+    return out
 
 
 def examine(

@@ -9,13 +9,14 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from revcor.base.errors import RevcorError
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
+
+    import jsonschema
 
 # shipped in the package; the workflow reads the same copy
 SCHEMA: Traversable = resources.files(__package__) / "config.schema.yaml"
@@ -25,8 +26,13 @@ class ConfigError(RevcorError, ValueError):
     """The config does not fit the schema; the message names the key and what is allowed."""
 
 
-def _with_defaults(cls: type) -> type:
-    """A validator class that fills in ``default`` values of properties as it validates."""
+@functools.cache
+def _validator_class() -> type:
+    """A validator class that fills in ``default`` values of properties as it validates
+    (jsonschema is imported here, by the jobs that validate, not by every reader of the schema)."""
+    import jsonschema
+
+    cls = jsonschema.Draft202012Validator
     check_properties = cls.VALIDATORS["properties"]
 
     def properties(validator, props, instance, schema):  # noqa: ANN001
@@ -39,12 +45,10 @@ def _with_defaults(cls: type) -> type:
     return jsonschema.validators.extend(cls, {"properties": properties})
 
 
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
-
-
 def load_schema(path: str | Path | Traversable) -> dict:
     """Read a schema written in YAML or JSON."""
-    return yaml.safe_load((Path(path) if isinstance(path, str) else path).read_text())
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: every job reads the schema
+    return yaml.load((Path(path) if isinstance(path, str) else path).read_text(), Loader=loader)  # noqa: S506
 
 
 @functools.cache
@@ -142,7 +146,7 @@ def validate(config: dict[str, Any], schema: dict | str | Path | Traversable) ->
     if not isinstance(schema, dict):
         schema = load_schema(schema)
     _rename(config, schema.get("x-renamed", {}))
-    validator = _Validator(schema)
+    validator = _validator_class()(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.path)))
     if errors:
         # propertyNames errors point at the parent; report the deepest, most specific first

@@ -11,7 +11,7 @@ import torch
 
 from revcor.analyses import attacks
 from revcor.analyses.backdoor import apply, box, hit, poison
-from revcor.analyses.detection import Z_FLOOR, auroc, detect, excess, smoothed
+from revcor.analyses.detection import Z_FLOOR, detect, excess, population, smoothed
 from revcor.base import store
 from revcor.data import datasets
 from revcor.models import loading
@@ -152,14 +152,7 @@ def evaluate_detection(
                 result["excess"][role] = (
                     e[paper["class"]] if paper["class"] >= 0 else np.full_like(e[0], np.nan)
                 ).tolist()
-    for key, value in (("score", lambda m: m["score"]), ("paper_score", lambda m: m["paper"]["score"])):
-        scores = {role: [value(m) for m in result["models"] if m["role"] == role] for role in ROLES}
-        result["auroc" if key == "score" else "paper_auroc"] = auroc(scores["poisoned"], scores["clean"])
-    for verdict in ("suspect", "inconclusive"):
-        result[f"{verdict}s"] = {
-            role: sum(m["verdict"] == verdict for m in result["models"] if m["role"] == role) for role in ROLES
-        }
-    result["counts"] = {role: len(models[role]) for role in ROLES}
+    result |= population(result["models"], ROLES)
     store.write_json(out, result)
     return result
 
