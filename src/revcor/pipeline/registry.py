@@ -64,6 +64,15 @@ def _with_generators(plan: Any, found: Selection) -> dict[str, list[str]]:
     }
 
 
+def _with_checkpoints(plan: Any) -> list[str]:
+    """Template experiments that keep statistics at more than one n."""
+    return [e for e in plan.template_experiments() if plan.experiment(e)["checkpoints"]]
+
+
+def _maps_and_evaluation(plan: Any, exp: str) -> dict[str, str]:
+    return {"maps": plan.maps_file(exp), "evaluation": plan.evaluation_file(exp)}
+
+
 def _cnn_logreg(plan: Any) -> Selection:
     pairs = ({m: plan.find_experiment([d], m) for m in ("cnn", "logreg")} for d in MNIST_FIRST)
     return next((p for p in pairs if all(p.values())), {})
@@ -212,15 +221,15 @@ FIGURES: dict[str, Figure] = {
             "bias maps of structured noise, whitened by the noise covariance",
             "Whitened maps",
             select=lambda p: [e for e in p.template_experiments() if p.experiment(e)["noise"]["kind"] != "white"],
-            inputs=lambda p, exp: {"maps": p.maps_file(exp), "evaluation": p.evaluation_file(exp)},
+            inputs=_maps_and_evaluation,
             each="exp",
         ),
         Figure(
             "sample_complexity",
             "the maps at every checkpoint, their convergence and template accuracy against n",
             "Sample complexity",
-            select=lambda p: [e for e in p.template_experiments() if p.experiment(e)["checkpoints"]],
-            inputs=lambda p, exp: {"maps": p.maps_file(exp), "evaluation": p.evaluation_file(exp)},
+            select=_with_checkpoints,
+            inputs=_maps_and_evaluation,
             each="exp",
             paper="Fig. 14 (for the MNIST CNN)",
         ),
@@ -228,7 +237,7 @@ FIGURES: dict[str, Figure] = {
             "infoval",
             "InfoVal of each class's map against n, from the checkpoints, with the 5% threshold",
             "Sample complexity",
-            select=lambda p: [e for e in p.template_experiments() if p.experiment(e)["checkpoints"]],
+            select=_with_checkpoints,
             inputs=lambda p, exp: {"evaluation": p.evaluation_file(exp)},
             each="exp",
         ),
