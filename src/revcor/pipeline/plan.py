@@ -325,11 +325,11 @@ class Plan:
 
     def figure_stems(self) -> list[str]:
         """Every figure of this config (stems; each is drawn as .png and .pdf)."""
-        return [
-            self.figure_stem(fig, entry)
-            for fig, figure in FIGURES.items()
-            for entry in (self.figure_selection(fig) if figure.each else [None] if self.figure_selection(fig) else [])
-        ]
+        stems = []
+        for fig, figure in FIGURES.items():
+            found = self.figure_selection(fig)
+            stems += [self.figure_stem(fig, entry) for entry in (found if figure.each else [None] if found else [])]
+        return stems
 
     def figure_pattern(self, fig: str) -> str:
         """A wildcard constraint matching exactly the entries of per-entry figure ``fig``."""

@@ -89,25 +89,25 @@ def run(
                 for k, v in stc.items():
                     if isinstance(v, np.ndarray):
                         s.create_dataset(k, data=v)
-        test = datasets.load(dataset_path, "test")
-        summary = activations.layer_summary(
-            model,
-            source,
-            test.images,
-            test.labels,
-            layers=spec["activations"],
-            inject=spec["injection"]["layers"],
-            gammas=spec["injection"]["gammas"],
-            n=spec["n"],
-            seed=spec["seed"],
-            num_classes=len(classes),
-            batch_size=batch,
-            chunk_size=chunk,
-            device=device,
-            compiled=compiled,
-            progress=progress,
-        )
-        if summary:
+        if spec["activations"] or spec["injection"]["layers"]:  # the test split only when a layer is read
+            test = datasets.load(dataset_path, "test")
+            summary = activations.layer_summary(
+                model,
+                source,
+                test.images,
+                test.labels,
+                layers=spec["activations"],
+                inject=spec["injection"]["layers"],
+                gammas=spec["injection"]["gammas"],
+                n=spec["n"],
+                seed=spec["seed"],
+                num_classes=len(classes),
+                batch_size=batch,
+                chunk_size=chunk,
+                device=device,
+                compiled=compiled,
+                progress=progress,
+            )
             _write_activations(f, summary, spec["injection"]["gammas"])
 
 
