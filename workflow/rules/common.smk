@@ -58,11 +58,12 @@ def figure_output(fig):
     labels = {"figure": fig.name, **({fig.each: f"{{{fig.each}}}"} if fig.each else {})}
     out = {}
     for suffix in ("", *fig.also):
-        caption = f"{fig.caption or fig.name}{'-' + suffix if suffix else ''}.rst"
+        tail = f"-{suffix}" if suffix else ""
+        caption = f"{fig.caption or fig.name}{tail}.rst"
         caption = f"../report/{caption if (CAPTIONS / caption).exists() else 'figure.rst'}"
         for ext in ("png", "pdf"):
             out[f"{suffix}_{ext}" if suffix else ext] = report(
-                f"{stem}{'-' + suffix if suffix else ''}.{ext}",
+                f"{stem}{tail}.{ext}",
                 caption=caption,
                 category="Figures",
                 subcategory=fig.group,

@@ -12,7 +12,7 @@ for _fig in FIGURES.values():
         output:
             **figure_output(_fig),
         log:
-            PLAN.log(f"figures/{_fig.name}" + (f"/{{{_fig.each}}}" if _fig.each else "")),
+            PLAN.log(f"figures/{_fig.name}/{{{_fig.each}}}" if _fig.each else f"figures/{_fig.name}"),
         wildcard_constraints:
             **({_fig.each: PLAN.figure_pattern(_fig.name)} if _fig.each else {}),
         localrule: True
