@@ -223,10 +223,8 @@ def infoval(ns: Sequence[int], values: np.ndarray, classes: Sequence[str], *, ti
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, ncol=2, title="class", title_fontsize=7)
-    fig.text(
-        0.01,
-        0.005,
-        "InfoVal: the norm of a class's z-map against the norms of null maps of the same noise and count "
+    fig.supxlabel(
+        "InfoVal: the norm of a class's z-map against the norms of null maps of the same noise and count\n"
         "(docs/statistics.md); gaps: classes with fewer than statistics.min_count samples, not tested.",
         fontsize=7,
         color="0.3",
