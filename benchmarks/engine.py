@@ -9,8 +9,12 @@ Measures, for the given model (or a randomly initialised ``--arch`` for images o
 any revcor architecture, ``torchvision:NAME`` or ``factory:module:function``) on this
 machine's CPU (or GPU with --device):
   * bare forward: the model on pre-generated batches already in memory (the baseline);
-  * engine: generate noise chunks, forward, write stimuli and responses to HDF5, then
-    reduce them to sufficient statistics from the file (the workflow's noise + stats steps); both with the model in the engine's memory format;
+  * engine: the workflow's noise step: generate noise chunks, forward, reduce each chunk to
+    sufficient statistics while it is in memory, write responses and statistics to HDF5 (noise
+    is a seed: stimuli not stored); both with the model in the engine's memory format;
+  * stages: each of the engine's own stages timed alone on the same images (draw the noise,
+    make the model inputs, reduce, store the answers), in microseconds per image, so the
+    engine's own cost (engine time minus bare forward time) can be traced to a stage;
 at fp32 and bf16, as samples per second and as a ratio to the bare forward pass at the same
 precision; with ``--compile`` each also with the forward pass compiled (``torch.compile``,
 compiling before the clock starts: the steady state). The roofline: the machine's measured
@@ -40,12 +44,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from revcor.base import store
 from revcor.base.device import dtype, resolve
-from revcor.core import engine
+from revcor.core import engine, responses
 from revcor.core import maps as core_maps
+from revcor.core.reduce import Reducer, reduce_chunk
+from revcor.core.stats import Layout
 from revcor.models import loading
 from revcor.models.architectures import build
+from revcor.noise import sources
 from revcor.pipeline import responses as pipeline_responses
-from revcor.pipeline import stats_part
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +60,7 @@ ENGINE = {
     "chunk_size": 65536,
     "storage": "uint8",
     "compression": "none",
-    "store_stimuli": True,
+    "store_stimuli": False,
     "threshold": 0.9,
     "compile": False,
 }
@@ -91,7 +97,7 @@ def bare_forward(
 def full_engine(
     model_path: str, n: int, precision: str, device: torch.device, folder: Path, batch: int, compile: bool = False
 ) -> tuple[float, float, Path]:
-    """Seconds for noise generation + forward + HDF5 + reduction of ``n`` samples, of which
+    """Seconds for noise generation + forward + reduction + HDF5 of ``n`` samples, of which
     compiling (with ``compile``: from inductor's caches, warm after the first time); the maps file."""
     spec = {
         "model": "bench",
@@ -105,14 +111,60 @@ def full_engine(
     cfg = dict(ENGINE, batch_size=batch, compile=compile)
     responses, stats, out = (folder / f"{precision}-{n}-{compile}-{k}.h5" for k in ("responses", "stats", "maps"))
     t = time.perf_counter()
-    pipeline_responses.part(spec, cfg, model_path, responses, 0, device=device, precision=precision, progress=False)
-    stats_part.part(spec, cfg, responses, stats, device=device)
+    pipeline_responses.part(
+        spec, cfg, model_path, responses, stats, 0, device=device, precision=precision, progress=False
+    )
     elapsed = time.perf_counter() - t
     with store.open_artifact(responses, "responses") as f:
         compiling = float(f.attrs["compile_s"])
     core_maps.write(stats, out)
     responses.unlink()
     return elapsed, compiling, out
+
+
+def stages(model_path: str, n: int, device: torch.device, batch: int, chunk_size: int = 65536) -> dict[str, float]:
+    """Microseconds per image of each of the engine's own stages, each timed alone over ``n``
+    images (whole chunks; no forward pass): draw the noise, make the model inputs (uint8 levels
+    to floats in the engine's memory format), reduce the trials to sufficient statistics (with
+    the model's real logits), store the answers (logits and labels to HDF5)."""
+    loaded = loading.load(str(model_path), device=device)
+    layout = engine.prepare(loaded.module)
+    src = sources.for_experiment({"noise": {"kind": "white"}}, "uint8", loaded.in_shape, None, device)
+    stored = engine.draw(src, 0, 0, chunk_size, chunk_size, device)[0]
+    logits = engine.forward(loaded.module, src.to_input(stored).contiguous(memory_format=layout), batch)
+    chunks = range(max(1, n // chunk_size))
+    n = len(chunks) * chunk_size
+    reducer = Reducer(Layout(loaded.class_names(logits.shape[1])), src.shape, logits.shape[1], [n], 0, n, device)
+
+    def inputs() -> None:
+        for j in range(0, chunk_size, batch):
+            engine.stimuli(src, stored[j : j + batch], torch.float32).contiguous(memory_format=layout)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        steps = {
+            "draw": lambda i: engine.draw(src, 0, i, n, chunk_size, device),
+            "inputs": lambda i: inputs(),
+            "reduce": lambda i: reduce_chunk(reducer, src, i * chunk_size, stored, logits),
+            "store": lambda i: responses.write(
+                Path(tmp) / f"{i}.h5",
+                [engine.Chunk(i, i * chunk_size, stored, logits)],
+                n=n,
+                chunk_size=chunk_size,
+                chunk_indices=range(i, i + 1),
+                source=src,
+                n_logits=logits.shape[1],
+                attrs={},
+            ),
+        }
+        out = {}
+        for name, step in steps.items():
+            t = time.perf_counter()
+            for i in chunks:
+                step(i)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            out[name] = (time.perf_counter() - t) / n * 1e6
+    return out
 
 
 def fresh_engine(

@@ -3,10 +3,9 @@
     .venv/bin/python benchmarks/scale.py --ns 1e4,1e5,1e6,1e7 --jobs 1,2 --parallel-n 1e6
 
 Runs the real pipeline of one experiment part, as the workflow does: ``pipeline.responses.part``
-(draw white noise chunk by chunk, MNIST CNN forward pass, logits to HDF5) then
-``pipeline.stats_part.part`` (class-conditional float64 reductions, each chunk regenerated from
-its seed), with the engine settings of config.yaml but ``store_stimuli: false`` (1e7 stored
-stimuli would be 7.8 GB). Model: the trained ``results/models/mnist-5k/cnn.pt`` if present,
+(draw white noise chunk by chunk, MNIST CNN forward pass, class-conditional float64 reductions
+of each chunk while it is in memory, logits and statistics to HDF5), with the engine settings
+of config.yaml (``store_stimuli: false``: 1e7 stored stimuli would be 7.8 GB). Model: the trained ``results/models/mnist-5k/cnn.pt`` if present,
 else a randomly initialised ``mnist_cnn`` (same cost), or ``--model``.
 
   1. time vs n: one fresh subprocess per n (torch threads = --cores); the time of each step,
@@ -53,11 +52,10 @@ from revcor.core.stats import Stats
 from revcor.models import architectures, loading
 from revcor.pipeline import responses as pipeline_responses
 from revcor.pipeline import stats as pipeline_stats
-from revcor.pipeline import stats_part
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ROOT / "results/models/mnist-5k/cnn.pt"
-ENGINE = {**BENCH_ENGINE, "store_stimuli": False}  # config.yaml's engine defaults otherwise
+ENGINE = BENCH_ENGINE  # config.yaml's engine defaults
 CHECKPOINTS = [100, 1000, 10000, 100000]  # the config schema's default
 EXACT = ("count", "tcount")  # integer-valued statistics: must merge bit for bit
 
@@ -88,10 +86,8 @@ def child(task: dict) -> dict:
         cfg = ENGINE | {"chunk_size": task["chunk_size"]}
         responses, stats = Path(task["responses"]), Path(task["stats"])
         t0 = time.perf_counter()
-        pipeline_responses.part(spec, cfg, task["model"], responses, part, device=device, progress=False)
-        t1 = time.perf_counter()
-        stats_part.part(spec, cfg, responses, stats, device=device)
-        out |= {"noise_s": t1 - t0, "stats_s": time.perf_counter() - t1}
+        pipeline_responses.part(spec, cfg, task["model"], responses, stats, part, device=device, progress=False)
+        out["steps_s"] = time.perf_counter() - t0
         responses.unlink()
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return out
@@ -146,7 +142,7 @@ def run_parts(base: dict, n: int, jobs: int, threads: int, chunk: int, folder: P
         "merge_s": wall - children_s,
         "parts": parts,
         "merged": str(merged),
-        "steps_s": max(p["noise_s"] + p["stats_s"] for p in parts),
+        "steps_s": max(p["steps_s"] for p in parts),
         "peak_mib_sum": sum(p["peak_mib"] for p in parts),
     }
 
@@ -204,8 +200,6 @@ def plot(res: dict, path: Path) -> None:
     rate = res["bare_forward"]["rate"]
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(16, 5.2))
     a.loglog(ns, total, "o-", color="C0", lw=2, label="noise + stats (whole part)")
-    a.loglog(ns, [p["noise_s"] for p in res["by_n"]], "s--", color="C1", ms=4, label="noise step")
-    a.loglog(ns, [p["stats_s"] for p in res["by_n"]], "^--", color="C2", ms=4, label="stats step")
     a.loglog(ns, ns / rate, ":", color="k", label=f"bare forward pass ({rate:,.0f} img/s)")
     a.loglog(
         ns, total[-1] * ns / ns[-1], "-", color="0.6", lw=1, zorder=0, label="slope 1 (time ∝ n), through the largest n"
@@ -215,7 +209,7 @@ def plot(res: dict, path: Path) -> None:
             f"{x / y:,.0f}/s", (x, y), textcoords="offset points", xytext=(0, 9), ha="center", fontsize=8, color="C0"
         )
     a.margins(x=0.12)
-    low = min(min(total), min(p["stats_s"] for p in res["by_n"]), ns[0] / rate)
+    low = min(min(total), ns[0] / rate)
     a.set_ylim(low / 2, max(total) * 12)  # room for the legend above the data
     a.set(
         xlabel="noise samples n",
@@ -350,8 +344,6 @@ def main() -> None:
                 by_n[n].append(
                     {
                         "n": n,
-                        "noise_s": part["noise_s"],
-                        "stats_s": part["stats_s"],
                         "steps_s": run["steps_s"],
                         "process_s": time.perf_counter() - t,
                         "peak_mib": part["peak_mib"],
@@ -380,7 +372,7 @@ def main() -> None:
             "by_n": [
                 {
                     "n": n,
-                    **{k: median_of(runs, k) for k in ("noise_s", "stats_s", "steps_s", "process_s", "peak_mib")},
+                    **{k: median_of(runs, k) for k in ("steps_s", "process_s", "peak_mib")},
                     "runs": runs,
                 }
                 for n, runs in by_n.items()
@@ -403,15 +395,12 @@ def main() -> None:
 
     print(f"{res['machine']}; model: MNIST CNN ({kind}); median of {args.repeats} run(s)\n")
     print(f"bare forward pass ({args.cores} threads, n = {args.parallel_n:,}): {rate:,.0f} img/s\n")
-    print(
-        "| n | noise (s) | stats (s) | noise + stats (s) | samples/s | / bare forward time "
-        "| process wall (s) | peak RSS (MiB) |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    print("| n | noise + stats (s) | samples/s | / bare forward time | process wall (s) | peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|")
     for row in res["by_n"]:
         n = row["n"]
         print(
-            f"| {n:,} | {row['noise_s']:.2f} | {row['stats_s']:.2f} | {row['steps_s']:.2f} | "
+            f"| {n:,} | {row['steps_s']:.2f} | "
             f"{n / row['steps_s']:,.0f} | {row['steps_s'] * rate / n:.2f} | {row['process_s']:.2f} | "
             f"{row['peak_mib']:,.0f} |"
         )

@@ -1,4 +1,4 @@
-"""Run one part of a noise experiment through its model; store stimuli and responses."""
+"""Run one part of a noise experiment through its model; store its responses and their statistics."""
 
 from revcor.base import device, logs
 from revcor.pipeline import responses
@@ -10,7 +10,8 @@ responses.part(
     s.params.spec,
     s.params.engine,
     s.input.model,
-    s.output[0],
+    s.output.responses,
+    s.output.stats,
     int(s.wildcards.part),
     dataset_path=s.input.get("dataset"),
     generator=s.input.get("generator"),
@@ -19,4 +20,4 @@ responses.part(
     progress=s.config["progress"],
     name=s.wildcards.exp,
 )
-log.info("wrote %s", s.output[0])
+log.info("wrote %s and %s", s.output.responses, s.output.stats)

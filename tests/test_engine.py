@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from revcor.core import engine, responses
-from revcor.core.reduce import EXACT_BATCH, Reducer, predict, reduce_responses
+from revcor.core.reduce import EXACT_BATCH, Reducer, predict, reduce_chunk, reducing
 from revcor.core.stats import Layout, Stats, merge, rounds
 from revcor.noise import sources
 from revcor.noise.rng import backend
@@ -28,13 +28,16 @@ class Linear(nn.Module):
 
 
 def run_parts(tmp_path, jobs, n=1000, chunk_size=128, store_stimuli=True, signal=None, k=3):
+    """The merged statistics of an experiment run as ``jobs`` parts, each reduced as it runs."""
     model = Linear(k).eval()
     src = sources.WhiteNoise((1, 6, 6))
     layout = Layout([str(i) for i in range(k)]) if signal is None else Layout(["0", "1"], ["0", "1"], signal.gammas)
     parts = []
     for j in range(jobs):
         idx = engine.part_chunks(n, chunk_size, jobs, j)
-        path = tmp_path / f"jobs{jobs}" / f"part{j}.h5"
+        start, stop = engine.chunk_span(idx[0], n, chunk_size)[0], engine.chunk_span(idx[-1], n, chunk_size)[1]
+        n_logits = model.w.shape[0] if k > 1 else 1
+        reducer = Reducer(layout, src.shape, n_logits, [100, 500, n], start, stop, CPU)
         chunks = engine.run(
             model,
             src,
@@ -48,18 +51,31 @@ def run_parts(tmp_path, jobs, n=1000, chunk_size=128, store_stimuli=True, signal
             progress=False,
         )
         responses.write(
-            path,
-            chunks,
+            tmp_path / f"jobs{jobs}" / f"part{j}.h5",
+            reducing(chunks, reducer, src, signal),
             n=n,
             chunk_size=chunk_size,
             chunk_indices=idx,
             source=src,
-            n_logits=model.w.shape[0] if k > 1 else 1,
+            n_logits=n_logits,
             attrs={"seed": 7, "rng": backend(CPU)},
             store_stimuli=store_stimuli,
         )
-        parts.append(reduce_responses(path, src, layout, [100, 500, n], CPU, signal=signal, batch_size=64))
+        parts.append(reducer.result())
     return merge(parts)
+
+
+def reduce_stored(path, layout, checkpoints, signal=None):
+    """The statistics of a responses artifact's stored stimuli, read back from the file."""
+    src = sources.WhiteNoise((1, 6, 6))
+    with h5py.File(path) as f:
+        n, size, start, stop = (int(f.attrs[k]) for k in ("n", "chunk_size", "start", "stop"))
+        reducer = Reducer(layout, src.shape, f["logits"].shape[1], checkpoints, start, stop, CPU)
+        for lo in range(start, stop, size):
+            part = {key: torch.from_numpy(f[key][lo - start : min(lo + size, stop) - start]) for key in f}
+            extra = () if signal is None else (signal, part["signal_index"], part["gamma_index"])
+            reduce_chunk(reducer, src, lo, part["stimuli"], part["logits"], *extra)
+    return reducer.result()
 
 
 def test_chunks_are_reproducible_and_independent_of_order():
@@ -85,12 +101,34 @@ def test_split_into_jobs_gives_identical_maps(tmp_path):
     assert one["count"][-1].sum() == 1000
 
 
-def test_regenerated_stimuli_equal_stored(tmp_path):
-    stored = run_parts(tmp_path / "a", 2, store_stimuli=True)
-    regen = run_parts(tmp_path / "b", 2, store_stimuli=False)
+@pytest.mark.parametrize("signal", [False, True])
+def test_a_seed_run_gives_the_maps_of_a_stored_run(tmp_path, signal):
+    """Noise is a seed: the statistics reduced as the engine runs, with nothing stored, equal
+    those of the stored stimuli read back from the file, and each stored chunk is regenerated
+    exactly from its key."""
+    sig = None
+    layout = Layout(["0", "1", "2"])
+    if signal:
+        g = torch.Generator().manual_seed(1)
+        sig = engine.Signal(torch.rand(20, 1, 6, 6, generator=g), torch.arange(20) % 2, [0.2, 0.5])
+        layout = Layout(["0", "1"], ["0", "1"], sig.gammas)
+    seeded = run_parts(tmp_path / "seed", 2, store_stimuli=False, signal=sig, k=1 if signal else 3)
+    run_parts(tmp_path / "stored", 2, store_stimuli=True, signal=sig, k=1 if signal else 3)
+    parts = sorted((tmp_path / "stored" / "jobs2").glob("part*.h5"))
+    stored = merge([reduce_stored(p, layout, [100, 500, 1000], sig) for p in parts])
+    assert set(seeded.arrays) == set(stored.arrays)
     for key in stored.arrays:
-        np.testing.assert_array_equal(stored[key], regen[key])
-    assert not (tmp_path / "b" / "jobs2" / "part0.h5").stat().st_size > 10**5
+        np.testing.assert_array_equal(seeded[key], stored[key], err_msg=key)
+    with h5py.File(parts[1]) as f:
+        first = int(f.attrs["first_chunk"])
+        again = engine.draw(sources.WhiteNoise((1, 6, 6)), 7, first, 1000, 128, CPU, sig)
+        assert torch.equal(again[0], torch.from_numpy(f["stimuli"][:128]))
+        if signal:
+            assert torch.equal(again[1], torch.from_numpy(f["signal_index"][:128]))
+    # a seed run keeps the answers, not the stimuli: 3 logits + a label per image
+    with h5py.File(tmp_path / "seed" / "jobs2" / "part0.h5") as f:
+        assert "stimuli" not in f and not f.attrs["store_stimuli"]
+    assert (tmp_path / "seed" / "jobs2" / "part0.h5").stat().st_size < 500 * (3 * 4 + 8) + 20_000
 
 
 def test_reduction_matches_direct_computation(tmp_path):
@@ -171,7 +209,6 @@ def test_reducer_memory_does_not_depend_on_n():
 def test_bf16_runs_and_agrees_with_fp32(tmp_path):
     from revcor.models import architectures, loading
     from revcor.pipeline import responses as pipeline_responses
-    from revcor.pipeline import stats_part
 
     torch.manual_seed(0)
     model = architectures.build("mlp", (1, 8, 8), 3)
@@ -200,8 +237,9 @@ def test_bf16_runs_and_agrees_with_fp32(tmp_path):
     counts = {}
     for precision in ("fp32", "bf16"):
         responses_path, stats_path = tmp_path / f"{precision}.h5", tmp_path / f"{precision}-stats.h5"
-        pipeline_responses.part(spec, cfg, path, responses_path, 0, device=CPU, precision=precision, progress=False)
-        stats_part.part(spec, cfg, responses_path, stats_path, device=CPU)
+        pipeline_responses.part(
+            spec, cfg, path, responses_path, stats_path, 0, device=CPU, precision=precision, progress=False
+        )
         counts[precision] = Stats.load(stats_path)["count"][-1, 0, 0]
     assert counts["fp32"].sum() == counts["bf16"].sum() == 4000
     # bf16 rounding flips only answers close to a decision boundary

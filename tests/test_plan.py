@@ -142,7 +142,6 @@ def test_inputs_of_steps(default):
         "model": "results/models/mnist-5k-1v7/cnn.pt",
         "dataset": "data/mnist-5k-1v7.h5",
     }
-    assert default.stats_part_inputs("mnist-cnn", 3) == {"responses": "results/responses/mnist-cnn/part3.h5"}
     assert default.microstim_inputs("mnist-1v3")["generator"] == "results/generators/mnist-5k/gabor.h5"
     assert default.parts("mnist-cnn", "stats_part") == [
         f"results/stats/mnist-cnn/part{j}.h5" for j in range(DEFAULT["experiments"]["mnist-cnn"].get("jobs", 1))

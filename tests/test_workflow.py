@@ -602,6 +602,6 @@ def test_bad_config_stops_before_any_rule(tmp_path):
     result = snakemake(tmp_path)
     assert result.returncode != 0
     assert re.search(
-        r"resources\.rules names nosie, not one of: .*\bresponses, .*\bstats_part\b", result.stderr + result.stdout
+        r"resources\.rules names nosie, not one of: .*\bresponses, .*\bstats\b", result.stderr + result.stdout
     )
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()

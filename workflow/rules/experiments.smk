@@ -1,4 +1,4 @@
-# Noise experiments: model responses per part (scatter), statistics per part, merged
+# Noise experiments: model responses and their statistics per part (scatter), merged
 # statistics (gather), classification images, and their template-classifier accuracy.
 
 
@@ -6,7 +6,8 @@ rule responses:
     input:
         unpack(lambda w: PLAN.experiment_inputs(w.exp)),
     output:
-        PLAN.path("responses"),
+        responses=PLAN.path("responses"),
+        stats=PLAN.path("stats_part"),
     log:
         PLAN.log("responses/{exp}/part{part}"),
     threads: config["threads"]
@@ -20,25 +21,6 @@ rule responses:
         precision=config["precision"],
     script:
         "../../scripts/responses.py"
-
-
-rule stats_part:
-    input:
-        unpack(lambda w: PLAN.stats_part_inputs(w.exp, int(w.part))),
-    output:
-        PLAN.path("stats_part"),
-    log:
-        PLAN.log("stats/{exp}/part{part}"),
-    threads: config["threads"]
-    resources:
-        **res("stats_part", model=True),
-    params:
-        code=script_version("stats_part"),
-        spec=lambda w: PLAN.experiment(w.exp),
-        engine=config["engine"],
-        device=config["device"],
-    script:
-        "../../scripts/stats_part.py"
 
 
 checkpoint converged:

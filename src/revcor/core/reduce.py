@@ -14,18 +14,14 @@ experiments have one gamma and no signal, so groups are just response classes.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from revcor.base import store
-from revcor.base.device import to_device
-from revcor.core.engine import Signal, chunk_span, draw, signal_trials
+from revcor.core.engine import Chunk, Signal, signal_trials
 from revcor.core.stats import Layout, Stats
 from revcor.models.architectures import predict_labels
-from revcor.noise.rng import backend
 from revcor.noise.sources import NoiseSource
 
 # statistics with one row per group (the others have one row per logit: xsum, lsum, lsumsq)
@@ -138,49 +134,13 @@ class Reducer:
         return Stats(self.layout, self.checkpoints, self.image_shape, arrays, self.start, self.stop, dict(attrs or {}))
 
 
-def reduce_responses(
-    path: str | Path,
-    source: NoiseSource,
-    layout: Layout,
-    checkpoints: list[int],
-    device: torch.device,
-    *,
-    signal: Signal | None = None,
-    threshold: float = 0.9,
-    batch_size: int = 256,
-    progress: bool = False,
-    desc: str = "reduce",
-) -> Stats:
-    """Reduce one responses artifact to sufficient statistics (stimuli read or regenerated)."""
-    with store.open_artifact(path, "responses") as f:
-        n, chunk_size = int(f.attrs["n"]), int(f.attrs["chunk_size"])
-        start, stop = int(f.attrs["start"]), int(f.attrs["stop"])
-        seed = int(f.attrs["seed"])
-        stored_stimuli = bool(f.attrs["store_stimuli"])
-        if not stored_stimuli and f.attrs["rng"] != backend(device):
-            raise store.ArtifactError(
-                f"{path}: stimuli were not stored and were drawn with {f.attrs['rng']}; "
-                f"they can only be regenerated on a {f.attrs['rng'].split('-')[0]} device "
-                f"(this one uses {backend(device)})"
-            )
-        if stored_stimuli and f["stimuli"].dtype != np.dtype(source.storage):
-            raise store.ArtifactError(f"{path}: stored stimuli are {f['stimuli'].dtype}, expected {source.storage}")
-        reducer = Reducer(layout, source.shape, f["logits"].shape[1], checkpoints, start, stop, device, threshold)
-        chunks = range(int(f.attrs["first_chunk"]), int(f.attrs["last_chunk"]) + 1)
-        for index in tqdm(chunks, desc=desc, unit="chunk", disable=not progress):
-            c0, c1 = chunk_span(index, n, chunk_size)
-            if stored_stimuli:
-                stored = to_device(torch.from_numpy(f["stimuli"][c0 - start : c1 - start]), device)
-            else:
-                stored = draw(source, seed, index, n, chunk_size, device)[0]
-            logits = to_device(torch.from_numpy(f["logits"][c0 - start : c1 - start]), device)
-            sig = gam = None
-            if signal is not None:
-                sig = to_device(torch.from_numpy(f["signal_index"][c0 - start : c1 - start]), device)
-                gam = to_device(torch.from_numpy(f["gamma_index"][c0 - start : c1 - start]), device)
-            reduce_chunk(reducer, source, c0, stored, logits, signal, sig, gam, batch_size)
-        attrs = {k: store.get_attr(f, k) for k in ("experiment", "model", "rng", "seed", "n") if k in f.attrs}
-    return reducer.result(attrs)
+def reducing(
+    chunks: Iterable[Chunk], reducer: Reducer, source: NoiseSource, signal: Signal | None = None
+) -> Iterator[Chunk]:
+    """Pass the engine's chunks on, each added to ``reducer`` first (while it is in memory)."""
+    for c in chunks:
+        reduce_chunk(reducer, source, c.start, c.stored, c.logits, signal, c.signal_index, c.gamma_index)
+        yield c
 
 
 def reduce_chunk(

@@ -216,10 +216,6 @@ class Plan:
             inputs["dataset"] = self.dataset_file(self.dataset_of(name))
         return inputs
 
-    def stats_part_inputs(self, name: str, part: int) -> dict[str, str]:
-        inputs = {k: v for k, v in self.experiment_inputs(name).items() if k != "model"}
-        return {"responses": self.path("responses", exp=name, part=part), **inputs}
-
     def logreg_of(self, dataset: str) -> dict[str, str]:
         """The dataset's logistic-regression model, if the config trains one."""
         if "logreg" in self.config["models"].get(dataset, {}):

@@ -1,5 +1,8 @@
-"""The ``responses`` rule: one part of a noise experiment through its model.
+"""The ``responses`` rule: one part of a noise experiment through its model, reduced as it runs.
 
+Each chunk is drawn, run through the model and added to the part's sufficient statistics
+while it is in memory; the responses artifact keeps the model's answers (and the stimuli only
+with ``store_stimuli``: every chunk is a function of its key, :func:`revcor.core.engine.draw`).
 A spec is one entry of the config's ``experiments``; ``engine_cfg`` is the config's ``engine``.
 """
 
@@ -13,7 +16,8 @@ from revcor.base import store
 from revcor.base.device import dtype as precision_dtype
 from revcor.base.device import precision as resolve_precision
 from revcor.core import engine, responses
-from revcor.core.stats import AUTO
+from revcor.core.reduce import Reducer, reducing
+from revcor.core.stats import AUTO, kept, layout_for
 from revcor.models import loading
 from revcor.models.specs import ModelError
 from revcor.noise import sources
@@ -25,6 +29,7 @@ def part(
     engine_cfg: dict,
     model_path: str | Path,
     out: str | Path,
+    stats_out: str | Path,
     part: int,
     *,
     dataset_path: str | Path | None = None,
@@ -34,7 +39,8 @@ def part(
     progress: bool = True,
     name: str = "noise",
 ) -> None:
-    """Run the model on part ``part`` of the experiment; store stimuli and responses."""
+    """Run the model on part ``part`` of the experiment: its responses to ``out``, their
+    sufficient statistics to ``stats_out``."""
     loaded = loading.load(str(model_path), device=device)
     shape = loaded.in_shape
     if shape is None:
@@ -51,7 +57,10 @@ def part(
         n, idx = spec["max_n"], engine.round_chunks(part, spec["max_n"], size)
     else:
         n, idx = spec["n"], engine.part_chunks(spec["n"], size, spec["jobs"], part)
-    images = sum(stop - start for start, stop in (engine.chunk_span(i, n, size) for i in idx))
+    if not idx:
+        raise ValueError(f"part {part} has no chunks; use fewer jobs than the {engine.n_chunks(n, size)} chunks")
+    start, stop = engine.chunk_span(idx[0], n, size)[0], engine.chunk_span(idx[-1], n, size)[1]
+    images = stop - start
     compiled = engine.compile_mode(loaded.module, engine_cfg["compile"], images, device)
     chunks = engine.run(
         loaded.module,
@@ -68,6 +77,10 @@ def part(
         progress=progress,
         desc=f"{name} part {part}",
     )
+    classes = loaded.class_names(n_logits)
+    reducer = Reducer(
+        layout_for(spec, classes), src.shape, n_logits, kept(spec, size), start, stop, device, engine_cfg["threshold"]
+    )
     attrs = {
         "experiment": spec,
         "seed": spec["seed"],
@@ -77,12 +90,12 @@ def part(
         "compiled": compiled or "eager",
         "model": str(model_path),
         "model_sha256": store.sha256(model_path),
-        "classes": loaded.class_names(n_logits),
+        "classes": classes,
         **({"generator_sha256": store.sha256(generator)} if generator else {}),
     }
     responses.write(
         out,
-        chunks,
+        reducing(chunks, reducer, src, signal),
         n=n,
         chunk_size=size,
         chunk_indices=idx,
@@ -92,3 +105,5 @@ def part(
         store_stimuli=engine_cfg["store_stimuli"],
         compression=engine_cfg["compression"],
     )
+    stats = reducer.result({k: attrs[k] for k in ("experiment", "model", "rng", "seed")} | {"n": n})
+    stats.save(stats_out, {"classes": classes})
