@@ -1,7 +1,10 @@
 # revcor: white-noise analysis of neural networks (Borji & Lin), as a Snakemake workflow.
 from snakemake.utils import min_version
 
+from revcor.base.defaults import share_cpu
+
 min_version("9.0")
+share_cpu()  # every job inherits it: jobs side by side keep their throughput
 
 
 configfile: "config.yaml"

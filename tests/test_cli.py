@@ -1,5 +1,6 @@
 """The revcor command line on models that are not revcor's own."""
 
+import os
 import subprocess
 import sys
 
@@ -191,3 +192,16 @@ def test_every_cli_default_is_the_apis_and_the_apis_are_the_schemas():
 def test_help_shows_the_defaults_and_python_m_revcor_runs():
     run = subprocess.run([sys.executable, "-m", "revcor", "scan", "--help"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "(default: [100, 101, 102, 103, 104])" in " ".join(run.stdout.split())
+
+
+def test_the_command_line_lets_waiting_threads_sleep_unless_told_otherwise(monkeypatch):
+    """OMP_WAIT_POLICY=PASSIVE before torch loads (runs sharing the CPU keep their throughput:
+    benchmarks/shared_cpu.py); a policy the user set stays."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

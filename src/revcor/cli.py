@@ -635,6 +635,7 @@ def summary(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``revcor`` console script and of ``python -m revcor``."""
+    D.share_cpu()  # before anything loads torch
     args = parser().parse_args(argv)
     try:
         COMMANDS[args.command][1](args)

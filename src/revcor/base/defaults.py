@@ -4,6 +4,9 @@ print its help)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import MutableMapping
+
 from revcor.base.config import defaults, schema
 
 DEVICE, PRECISION = defaults("device"), defaults("precision")
@@ -20,3 +23,15 @@ NOISE_KINDS = (
     "gaussian",
     *(k for k in schema()["$defs"]["noise"]["properties"]["kind"]["enum"] if k != "white"),
 )
+
+# torch's OpenMP threads sleep as soon as they wait instead of spinning, so that runs sharing the
+# CPU (Snakemake jobs side by side, a SLURM node shared with others) keep their throughput
+# (docs/performance.md, benchmarks/shared_cpu.py)
+OPENMP = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def share_cpu(env: MutableMapping[str, str] = os.environ) -> None:
+    """Set :data:`OPENMP` in ``env`` where it is not set already; it takes effect in processes
+    that load torch afterwards (the command line calls it first, the workflow for its jobs)."""
+    for key, value in OPENMP.items():
+        env.setdefault(key, value)

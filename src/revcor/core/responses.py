@@ -1,7 +1,7 @@
 """Stimuli and model responses of one part of an experiment, stored in HDF5 chunk by chunk.
 
 Layout of ``results/responses/{experiment}/part{j}.h5``: ``logits`` (N, K) float32, ``labels``
-(N,) int64, ``stimuli`` (N, C, H, W) in the storage dtype (absent when
+(N,) in the smallest unsigned integer type that holds the class indices, ``stimuli`` (N, C, H, W) in the storage dtype (absent when
 ``store_stimuli`` is false: chunks are then regenerated from their seeds), and for signal
 trials ``signal_index`` and ``gamma_index``. Attributes record the experiment, the sample
 range, the random stream, the model, ``wall_time_s``: the seconds the part took to draw
@@ -36,7 +36,7 @@ def write(
     source: NoiseSource,
     n_logits: int,
     attrs: dict,
-    store_stimuli: bool = True,
+    store_stimuli: bool = False,
     compression: str = "none",
 ) -> None:
     """Consume the engine's chunks into a responses artifact (written atomically)."""
@@ -61,7 +61,7 @@ def write(
     t0, compile_s = time.perf_counter(), 0.0
     with store.create(path, meta) as f:
         logits = f.create_dataset("logits", (size, n_logits), dtype="f4")
-        labels = f.create_dataset("labels", (size,), dtype="i8")
+        labels = f.create_dataset("labels", (size,), dtype=np.min_scalar_type(max(n_logits, 2) - 1))
         stim = sig = gam = None
         if store_stimuli:
             rows = min(size, max(1, 2**20 // int(np.prod(source.shape))))
