@@ -31,7 +31,7 @@ CONFIG = {
     "training": {"epochs": 3, "batch_size": 64},
     "models": {"cifar10": {"cnn": {"arch": "cifar_cnn", "kwargs": {"activation": "tanh"}}}},
     "generators": {"gabor": {"components": 60}},
-    "engine": {"chunk_size": 1000, "batch_size": 250},
+    "engine": {"chunk_size": 1000, "batch_size": 250, "store_stimuli": True},  # the stimuli are looked at below
     "experiments": {
         "cifar-cnn": {"model": "cifar10/cnn", "n": 2000, "checkpoints": [1000]},
         "cifar-gabor": {"model": "cifar10/cnn", "n": 2000, "checkpoints": [1000], "noise": {"kind": "gabor"}},

@@ -13,9 +13,10 @@ import torch
 from helpers import QUICK_NULLS, snakemake, write_config
 from PIL import Image
 
-from revcor.core import evaluate
+from revcor.core import engine, evaluate
 from revcor.data import datasets
 from revcor.models import architectures, loading
+from revcor.noise import sources
 
 pytestmark = pytest.mark.workflow  # runs Snakemake or a whole analysis: not in the fast lane
 
@@ -121,22 +122,23 @@ def test_backbones_are_built_not_trained(run):
 def test_noise_is_drawn_at_32_and_resized_for_the_model(run):
     part = run / "results/responses/in-squeeze/part0.h5"
     with h5py.File(part) as f:
-        stimuli, logits = f["stimuli"][:20], f["logits"][:20]
+        logits, seed = f["logits"][:20], int(f.attrs["seed"])
+        n, size = int(f.attrs["n"]), int(f.attrs["chunk_size"])
         described = json.loads(f.attrs["noise"])
-        assert f.attrs["wall_time_s"] > 0
-    assert stimuli.shape == (20, 3, 32, 32)
+        assert f.attrs["wall_time_s"] > 0 and "stimuli" not in f  # noise is a seed
     assert described["shape"] == [3, 32, 32] and described["input_shape"] == [3, 64, 64]
-    # what the model saw: the stored noise resized to 64x64
+    # what the model saw: the noise regenerated from its key, resized to 64x64
+    src = sources.make({"kind": "gabor", "size": 32}, (3, 64, 64), run / described["generator"])
+    stimuli = engine.draw(src, seed, 0, n, size, torch.device("cpu"))[0][:20]
+    assert stimuli.shape == (20, 3, 32, 32)
     model = loading.load(str(run / "results/models/imagenet/squeeze.pt")).module
-    x = torch.nn.functional.interpolate(
-        torch.from_numpy(stimuli).float() / 255, size=(64, 64), mode="bilinear", align_corners=False
-    )
+    x = torch.nn.functional.interpolate(stimuli.float() / 255, size=(64, 64), mode="bilinear", align_corners=False)
     with torch.no_grad():
         assert torch.allclose(model(x), torch.from_numpy(logits), atol=1e-4)
-    with h5py.File(run / "results/responses/in-goog/part0.h5") as f:
-        assert f["stimuli"].shape == (1000, 3, 32, 32) and "input_shape" not in json.loads(f.attrs["noise"])
-    with h5py.File(run / "results/responses/in-squeeze-white/part0.h5") as f:
-        assert f["stimuli"].shape == (1000, 3, 64, 64)
+    for name, shape in (("in-goog", [3, 32, 32]), ("in-squeeze-white", [3, 64, 64])):
+        with h5py.File(run / f"results/responses/{name}/part0.h5") as f:
+            noise = json.loads(f.attrs["noise"])
+        assert noise["shape"] == shape and "input_shape" not in noise
 
 
 def test_maps_stay_at_the_noise_size(run):

@@ -154,13 +154,13 @@ def reduce_chunk(
     gamma_index: torch.Tensor | None = None,
     batch_size: int = 256,
 ) -> None:
-    """Add one chunk's trials to ``reducer``, a batch at a time: uint8 noise as its levels
-    (summed exactly), other noise in float64; batches of ``batch_size`` (at most
-    :data:`EXACT_BATCH`) keep the copies in cache."""
-    levels = stored.dtype == torch.uint8 and source.input_shape == source.shape
+    """Add one chunk's trials to ``reducer``, a batch at a time, at the noise's own size (not
+    resized to the model's input): uint8 noise as its levels (summed exactly), other noise in
+    float64; batches of ``batch_size`` (at most :data:`EXACT_BATCH`) keep the copies in cache."""
+    levels = stored.dtype == torch.uint8
     for i in range(0, stored.shape[0], batch_size):
         j = slice(i, i + batch_size)
-        noise = None if levels and signal is None else source.to_input(stored[j], torch.float64)
+        noise = None if levels and signal is None else source.values(stored[j], torch.float64)
         extra = {}
         if signal is not None:
             extra = {

@@ -43,10 +43,13 @@ class NoiseSource:
     def sample(self, rng: ChunkRNG, n: int) -> torch.Tensor:
         raise NotImplementedError
 
+    def values(self, stored: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Stored stimuli -> their values in [0, 1], at the noise's own size."""
+        return stored.to(dtype).div_(255) if stored.dtype == torch.uint8 else stored.to(dtype)
+
     def to_input(self, stored: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Stored stimuli -> model inputs in [0, 1], resized to ``input_shape``."""
-        x = stored.to(dtype).div_(255) if stored.dtype == torch.uint8 else stored.to(dtype)
-        return readers.resize(x, self.input_shape[1:])
+        return readers.resize(self.values(stored, dtype), self.input_shape[1:])
 
     def describe(self) -> dict:
         """Settings recorded in artifacts."""
