@@ -1,5 +1,8 @@
 """Device choice and the engine settings that adapt to it."""
 
+import logging
+import platform
+
 import numpy as np
 import pytest
 import torch
@@ -22,7 +25,6 @@ def test_freed_buffers_are_reused_without_new_page_faults():
     """What every batch does: allocate a few large buffers, free them, allocate them again.
     Kept in the process, the pages are touched once; glibc's default returns them to the
     system each time (here 30,000 faults in five batches of these sizes, of 46,080 pages touched)."""
-    import platform
     import resource
 
     assert device.keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
@@ -59,9 +61,27 @@ def test_batch_and_chunk_sizes_adapt_to_the_device_and_the_input_size():
 
 def test_precision_auto_is_fp32_on_cpu_and_names_are_checked():
     assert device.precision("auto", CPU) == "fp32"
-    assert device.precision("bf16", CPU) == "bf16"
     with pytest.raises(ValueError, match="not supported"):
         device.precision("fp8", CPU)
+
+
+@pytest.mark.parametrize("flags", [{"avx2", "fma"}, {"avx2", "avx512_bf16"}, {"amx_bf16", "amx_tile"}])
+def test_bf16_on_a_cpu_without_native_bf16_is_never_silent(monkeypatch, caplog, flags):
+    """bf16 is used as asked; on a CPU without native bf16 (emulated: slower than fp32) a warning
+    says so; auto stays fp32 on every CPU."""
+    monkeypatch.setattr(device, "cpu_flags", lambda: flags)
+    native = bool(flags & {"avx512_bf16", "amx_bf16"})
+    assert device.native_bf16(CPU) is native
+    with caplog.at_level(logging.WARNING, logger="revcor.base.device"):
+        assert device.precision("bf16", CPU) == "bf16"
+        assert device.precision("auto", CPU) == device.precision("fp32", CPU) == "fp32"
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == ([] if native else [warned[0]]) and all("no native bf16" in w for w in warned)
+
+
+def test_this_machines_cpu_flags_are_read():
+    flags = device.cpu_flags()
+    assert platform.system() != "Linux" or {"fpu", "sse2"} <= flags or platform.machine() != "x86_64"
 
 
 def test_host_copies_round_trip_on_this_device():

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from revcor.core import engine, responses
-from revcor.core.reduce import EXACT_BATCH, Reducer, predict, reduce_chunk, reducing
+from revcor.core.reduce import Reducer, int_products, predict, reduce_chunk, reducing
 from revcor.core.stats import Layout, Stats, merge, rounds
 from revcor.noise import sources
 from revcor.noise.rng import backend
@@ -78,6 +78,13 @@ def reduce_stored(path, layout, checkpoints, signal=None):
     return reducer.result()
 
 
+def test_parts_tile_the_chunks_and_a_part_without_chunks_is_refused():
+    parts = [engine.part_chunks(1000, 128, 3, j) for j in range(3)]
+    assert [i for r in parts for i in r] == list(range(engine.n_chunks(1000, 128)))
+    with pytest.raises(ValueError, match="part 0 of 9 has no chunks: use at most 8 jobs"):
+        engine.part_chunks(1000, 128, 9, 0)
+
+
 def test_chunks_are_reproducible_and_independent_of_order():
     src = sources.WhiteNoise((1, 6, 6))
     a = engine.draw(src, 3, 5, 1000, 100, CPU)[0]
@@ -140,6 +147,7 @@ def test_reduction_matches_direct_computation(tmp_path):
     x = x.double().div(255).reshape(n, -1)
     logits = model(x.float().reshape(n, 1, 6, 6)).detach()
     labels, conf = predict(logits)
+    torch.testing.assert_close(conf, torch.softmax(logits.double(), 1).max(1).values, rtol=1e-15, atol=0)
     for p, cp in enumerate([100, 500, n]):
         for k in range(3):
             m = labels[:cp] == k
@@ -179,23 +187,42 @@ def test_stats_roundtrip_and_merge_checks(tmp_path):
 
 def test_uint8_levels_reduce_exactly_as_their_float_values():
     g = torch.Generator().manual_seed(3)
-    levels = torch.randint(0, 256, (600, 1, 6, 6), dtype=torch.uint8, generator=g)
-    levels[:EXACT_BATCH] = 255  # the first batch: the largest sums of squares float32 holds exactly
-    logits = torch.randn(600, 3, generator=g)
+    levels = torch.randint(0, 256, (3000, 1, 6, 6), dtype=torch.uint8, generator=g)
+    levels[:2000] = 255  # the largest sums of squares, over more than one batch
+    levels[2000:2256] = torch.arange(256, dtype=torch.uint8).view(-1, 1, 1, 1)  # every level
+    logits = torch.randn(3000, 3, generator=g)
     layout = Layout(["a", "b", "c"])
     stats = {}
-    for kind, noise, step in (("levels", levels, EXACT_BATCH), ("float", levels.double() / 255, 600)):
-        red = Reducer(layout, (1, 6, 6), 3, [100, 600], 0, 600, CPU)
-        for i in range(0, 600, step):  # the first batch straddles the checkpoint
+    for kind, noise, step in (("levels", levels, 2048), ("float", levels.double() / 255, 600)):
+        red = Reducer(layout, (1, 6, 6), 3, [100, 2100, 3000], 0, 3000, CPU)
+        for i in range(0, 3000, step):  # the first batch straddles two checkpoints
             red.update(i, noise[i : i + step], logits[i : i + step])
         stats[kind] = red.result()
     for key, value in stats["float"].arrays.items():
         np.testing.assert_allclose(stats["levels"][key], value, rtol=1e-13, atol=1e-12, err_msg=key)
-    assert stats["levels"]["sumsq"][0, 0, 0].sum() == pytest.approx(
-        (levels[:100].double() / 255).pow(2).sum().item(), rel=1e-14
-    )
-    with pytest.raises(ValueError, match="259 uint8 trials in one update; at most 258"):
-        Reducer(layout, (1, 6, 6), 3, [600], 0, 600, CPU).update(0, levels[:259], logits[:259])
+    # the sums of levels and of their squares are exact integers, scaled once
+    labels = predict(logits)[0]
+    for p, cp in enumerate([100, 2100, 3000]):
+        for k in range(3):
+            v = levels[:cp][labels[:cp] == k].reshape(-1, 36).long()
+            np.testing.assert_array_equal(stats["levels"]["sum"][p, 0, 0, k], v.sum(0).double().numpy() / 255)
+            np.testing.assert_array_equal(
+                stats["levels"]["sumsq"][p, 0, 0, k], v.square().sum(0).double().numpy() / 255**2
+            )
+    red = Reducer(layout, (1, 6, 6), 3, [3000], 0, 3000, CPU)
+    red.update(0, levels[:10], logits[:10])
+    with pytest.raises(ValueError, match="uint8 levels or float noise, not both"):
+        red.update(10, levels[10:20].double(), logits[10:20])
+
+
+def test_int8_products_are_exact_for_any_shape():
+    g = torch.Generator().manual_seed(4)
+    for m, k, n in ((3, 5, 7), (30, 1024, 784), (1, 1, 1), (20, 1000, 1570)):
+        a = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=g)
+        b = torch.randint(-128, 128, (k, n), dtype=torch.int8, generator=g)
+        out = int_products(a, b)
+        assert out.dtype == torch.int32 and out.shape == (m, n)
+        torch.testing.assert_close(out.long(), a.long() @ b.long(), rtol=0, atol=0)
 
 
 def test_reducer_memory_does_not_depend_on_n():

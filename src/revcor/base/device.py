@@ -9,6 +9,7 @@ float64, and the only host<->device copies go through :func:`to_device` and :fun
 from __future__ import annotations
 
 import ctypes
+import logging
 import math
 import platform
 from collections.abc import Mapping
@@ -19,7 +20,10 @@ import torch
 
 from revcor.base.errors import RevcorError
 
+log = logging.getLogger(__name__)
+
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+CPU_BF16 = {"avx512_bf16", "amx_bf16"}  # CPU flags (Linux's names) of native bf16 arithmetic
 BATCH = {"cpu": 256, "cuda": 2048, "mps": 1024}  # samples per forward pass for batch_size: auto
 CHUNK_BYTES = {"cpu": 1 << 28, "cuda": 1 << 30, "mps": 1 << 29}  # stored stimuli per chunk for chunk_size: auto
 MAX_CHUNK = 65536
@@ -93,10 +97,35 @@ def _free_memory(dev: torch.device) -> int | None:
     return None
 
 
+def native_bf16(dev: torch.device) -> bool:
+    """Whether ``dev`` computes in bf16 natively: a GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX (the flags Linux lists in /proc/cpuinfo; other systems: not detected)."""
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return dev.type == "cpu" and bool(CPU_BF16 & cpu_flags())
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty elsewhere)."""
+    if platform.system() != "Linux":
+        return set()
+    with open("/proc/cpuinfo") as f:
+        return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+
+
 def precision(setting: str, dev: torch.device) -> str:
-    """``auto`` -> bf16 on a GPU that supports it, else fp32; fp32 and bf16 as given."""
+    """``auto`` -> bf16 on a GPU that supports it, else fp32 (on CPUs too: bf16 pays there only
+    with native support, and then changes labels near the decision boundary; docs/performance.md);
+    fp32 and bf16 as given, with a warning when bf16 is asked of a device without native bf16
+    (emulated, it is slower than fp32)."""
     if setting != "auto":
         dtype(setting)
+        if setting == "bf16" and not native_bf16(dev):
+            log.warning(
+                "precision bf16 on %s, which has no native bf16 (%s): emulated, it is usually slower than fp32",
+                dev,
+                "a GPU without bf16" if dev.type == "cuda" else f"none of the CPU flags {', '.join(sorted(CPU_BF16))}",
+            )
         return setting
     return "bf16" if dev.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
 

@@ -115,6 +115,8 @@ def part_chunks(n: int, chunk_size: int, jobs: int, part: int) -> range:
     if not 0 <= part < jobs:
         raise ValueError(f"part {part} out of range for {jobs} jobs")
     lo, hi = (total * part) // jobs, (total * (part + 1)) // jobs
+    if lo == hi:
+        raise ValueError(f"part {part} of {jobs} has no chunks: use at most {total} jobs (the experiment's chunks)")
     return range(lo, hi)
 
 

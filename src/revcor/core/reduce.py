@@ -28,7 +28,26 @@ from revcor.noise.sources import NoiseSource
 GROUP_SUMS = ("sum", "sumsq", "wsum", "tsum", "hsum")
 GROUP_COUNTS = ("count", "wcount", "tcount", "hcount")
 SIGNAL_SUMS = ("ssum",)
-EXACT_BATCH = 258  # uint8 trials per update: 258 * 255**2 < 2**24, so float32 sums of squares stay exact
+BATCH = 1024  # trials per update in reduce_chunk: large enough to amortise per-call costs, small enough for cache
+LEVEL = 255  # uint8 noise level v stands for v / LEVEL
+
+
+def int_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` of int8 matrices, exact, as int32 (``torch._int_mm``), padded with zeros to the
+    shapes CUDA's kernel requires (more than 16 rows of ``a``; inner and column sizes multiples
+    of 8), on every device, so that one code path runs everywhere."""
+    (m, k), n = a.shape, b.shape[1]
+    pm, pk, pn = max(m, 17) - m, -k % 8, -n % 8
+    if pm or pk:
+        a = torch.nn.functional.pad(a, (0, pk, 0, pm))
+    if pk or pn:
+        b = torch.nn.functional.pad(b, (0, pn, 0, pk))
+    return torch._int_mm(a, b)[:m, :n]
+
+
+def signed_bytes(levels: torch.Tensor) -> torch.Tensor:
+    """uint8 ``v`` as int8 ``v - 128`` (the top bit flipped), for :func:`int_products`."""
+    return levels.bitwise_xor(128).view(torch.int8)
 
 
 def predict(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,11 +57,18 @@ def predict(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if logits.shape[1] == 1:
         p = torch.sigmoid(logits[:, 0].double())
         return labels, torch.maximum(p, 1 - p)
-    return labels, torch.softmax(logits.double(), dim=1).max(dim=1).values
+    x = logits.double()
+    return labels, 1 / (x - x.max(dim=1, keepdim=True).values).exp_().sum(dim=1)  # the largest softmax
 
 
 class Reducer:
-    """Accumulates :class:`Stats` on the device in float64, batch by batch."""
+    """Accumulates :class:`Stats` on the device in float64, batch by batch.
+
+    Noise given as uint8 levels ``v`` (standing for ``v / 255``) is summed in levels: the
+    indicator sums and sums of squares are int8 matrix products (:func:`int_products`), exact,
+    whose totals float64 holds exactly (below 2**53, i.e. for up to 10**11 trials); every noise
+    sum is scaled to values once, in :meth:`result`. Float noise is summed in float64.
+    """
 
     def __init__(
         self,
@@ -60,6 +86,7 @@ class Reducer:
         self.start, self.stop, self.threshold, self.device = start, stop, threshold, device
         d, g, k, p = int(np.prod(image_shape)), layout.n_groups, n_logits, len(self.checkpoints)
         self._cp = torch.as_tensor(self.checkpoints, device=device)
+        self._levels: bool | None = None  # set by the first update: uint8 levels or float values
         zeros = lambda *s: torch.zeros(*s, dtype=torch.float64, device=device)  # noqa: E731
         # one buffer per matrix product (rows: indicators, one-hot rows on squares, weights),
         # so that a batch adds to each in one step; the statistics are views of them
@@ -82,55 +109,73 @@ class Reducer:
         gamma_index: torch.Tensor | None = None,
         stimulus: torch.Tensor | None = None,
     ) -> None:
-        """Add trials ``start .. start + len(noise)``: ``noise`` is float, or uint8 levels ``v``
-        standing for ``v / 255`` (flattened or not, as is ``stimulus``).
+        """Add trials ``start .. start + len(noise)``: ``noise`` is float, or uint8 levels
+        (flattened or not, as is ``stimulus``), the same in every update.
 
         The group sums come from matrix products per checkpoint bucket: indicator rows
         [one-hot group; one-hot x (confidence > threshold); one-hot x (even trial)] times the
         noise (and the one-hot rows times its square), and weighted rows [one-hot x
-        confidence; logits] times the noise in float64. For uint8 levels the indicator
-        products are sums of integers below 2**24, exact in float32 (half the cost of float64), and are
-        scaled in float64.
+        confidence; logits] times the noise in float64.
         """
         b, g = noise.shape[0], self.layout.n_groups
-        levels = noise.dtype == torch.uint8
-        if levels and b > EXACT_BATCH:
-            raise ValueError(f"{b} uint8 trials in one update; at most {EXACT_BATCH} sum exactly in float32")
-        exact, scale = (torch.float32, 1 / 255) if levels else (torch.float64, 1.0)
         flat = noise.reshape(b, -1)
-        xe, x = flat.to(exact), flat.to(torch.float64)
+        levels = flat.dtype == torch.uint8
+        if self._levels is None:
+            self._levels = levels
+        elif levels != self._levels:
+            raise ValueError("a Reducer adds uint8 levels or float noise, not both")
         labels, conf = predict(logits)
         idx = torch.arange(start, start + b, device=self.device)
         bucket = torch.searchsorted(self._cp, idx, right=True)
         if int(bucket[-1]) >= len(self.checkpoints):
             raise ValueError(f"trial index beyond the last checkpoint {self.checkpoints[-1]}")
-        onehot = torch.zeros(g, b, dtype=exact, device=self.device)
-        onehot[self.layout.group(labels, signal_label, gamma_index), idx - start] = 1
-        even = idx % 2 == 0  # the first half; trials are independent draws, so the halves are too
-        indicators = torch.cat([onehot, onehot * (conf > self.threshold), onehot * even])
-        weights = torch.cat([onehot.to(torch.float64) * conf, logits.to(torch.float64).T])
-        sq = xe * xe
+        group, trial = self.layout.group(labels, signal_label, gamma_index), idx - start
+        # the even trials are the first half; trials are independent draws, so the halves are too
+        indicators = torch.zeros(3 * g, b, dtype=torch.int8, device=self.device)
+        for row, value in enumerate((1, conf > self.threshold, idx % 2 == 0)):
+            indicators[group + row * g, trial] = torch.as_tensor(value, dtype=torch.int8, device=self.device)
+        weights = torch.zeros(g + logits.shape[1], b, dtype=torch.float64, device=self.device)
+        weights[group, trial] = conf
+        weights[g:] = logits.T
+        x = flat.to(torch.float64)
+        if levels:
+            signed = signed_bytes(flat)
+            square = flat.to(torch.int16)
+            square.mul_(square)  # v**2 < 2**16 (int16 wraps around): its two bytes, low first, as levels
+            square = signed_bytes(square.view(torch.uint8))
+        else:
+            square = x * x
         stim = None if stimulus is None else stimulus.reshape(b, -1).to(torch.float64)
         first, last = int(bucket[0]), int(bucket[-1])
         for p in range(first, last + 1):
             ip, wp = (indicators, weights) if first == last else (indicators * (bucket == p), weights * (bucket == p))
-            self._ind[p].add_(ip @ xe, alpha=scale)
-            self._sq[p].add_(ip[:g] @ sq, alpha=scale**2)
-            self._wt[p].addmm_(wp, x, alpha=scale)
-            self._ind_n[p].add_(ip.sum(1))
+            counts = ip.sum(1, dtype=torch.float64)
+            if levels:  # sum(v) = sum(v - 128) + 128 n;  sum(v**2) = 256 sum(hi - 128) + sum(lo - 128) + 32896 n
+                self._ind[p].add_(int_products(ip, signed)).add_(counts[:, None], alpha=128)
+                lo, hi = int_products(ip[:g], square).view(g, -1, 2).unbind(2)
+                self._sq[p].add_(hi, alpha=256).add_(lo).add_(counts[:g, None], alpha=32896)
+            else:
+                f = ip.to(torch.float64)
+                self._ind[p].addmm_(f, x)
+                self._sq[p].addmm_(f[:g], square)
+            self._wt[p].addmm_(wp, x)
+            self._ind_n[p].add_(counts)
             self._wt_n[p].add_(wp.sum(1))
             self.acc["lsumsq"][p].add_(wp[g:].square().sum(1))
             if stim is not None:
                 self.acc["ssum"][p].addmm_(ip[:g].to(torch.float64), stim)
 
     def result(self, attrs: dict | None = None) -> Stats:
-        """Cumulate buckets into prefix statistics and move them to the host."""
+        """Cumulate buckets into prefix statistics (noise sums of levels scaled to values) and
+        move them to the host."""
         p = len(self.checkpoints)
+        scale = {"sum": 1, "tsum": 1, "hsum": 1, "wsum": 1, "xsum": 1, "sumsq": 2} if self._levels else {}
         arrays = {}
         for k, v in self.acc.items():
             if k in GROUP_SUMS + GROUP_COUNTS + SIGNAL_SUMS:
                 v = v.reshape(p, *self.layout.shape, *v.shape[2:])
-            arrays[k] = torch.cumsum(v, dim=0).cpu().numpy()
+            v = torch.cumsum(v, dim=0)
+            arrays[k] = (v / LEVEL ** scale[k] if k in scale else v).cpu().numpy()
         return Stats(self.layout, self.checkpoints, self.image_shape, arrays, self.start, self.stop, dict(attrs or {}))
 
 
@@ -152,11 +197,11 @@ def reduce_chunk(
     signal: Signal | None = None,
     signal_index: torch.Tensor | None = None,
     gamma_index: torch.Tensor | None = None,
-    batch_size: int = 256,
+    batch_size: int = BATCH,
 ) -> None:
     """Add one chunk's trials to ``reducer``, a batch at a time, at the noise's own size (not
     resized to the model's input): uint8 noise as its levels (summed exactly), other noise in
-    float64; batches of ``batch_size`` (at most :data:`EXACT_BATCH`) keep the copies in cache."""
+    float64."""
     levels = stored.dtype == torch.uint8
     for i in range(0, stored.shape[0], batch_size):
         j = slice(i, i + batch_size)

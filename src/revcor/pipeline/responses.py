@@ -57,8 +57,6 @@ def part(
         n, idx = spec["max_n"], engine.round_chunks(part, spec["max_n"], size)
     else:
         n, idx = spec["n"], engine.part_chunks(spec["n"], size, spec["jobs"], part)
-    if not idx:
-        raise ValueError(f"part {part} has no chunks; use fewer jobs than the {engine.n_chunks(n, size)} chunks")
     start, stop = engine.chunk_span(idx[0], n, size)[0], engine.chunk_span(idx[-1], n, size)[1]
     images = stop - start
     compiled = engine.compile_mode(loaded.module, engine_cfg["compile"], images, device)
