@@ -200,15 +200,16 @@ def test_uint8_levels_reduce_exactly_as_their_float_values():
         stats[kind] = red.result()
     for key, value in stats["float"].arrays.items():
         np.testing.assert_allclose(stats["levels"][key], value, rtol=1e-13, atol=1e-12, err_msg=key)
-    # the sums of levels and of their squares are exact integers, scaled once
+    # the sums of levels and of their squares are exact integers per checkpoint bucket, each
+    # scaled once, then cumulated (as parts ending at the checkpoints merge)
     labels = predict(logits)[0]
-    for p, cp in enumerate([100, 2100, 3000]):
-        for k in range(3):
-            v = levels[:cp][labels[:cp] == k].reshape(-1, 36).long()
-            np.testing.assert_array_equal(stats["levels"]["sum"][p, 0, 0, k], v.sum(0).double().numpy() / 255)
-            np.testing.assert_array_equal(
-                stats["levels"]["sumsq"][p, 0, 0, k], v.square().sum(0).double().numpy() / 255**2
-            )
+    for k in range(3):
+        buckets = [
+            levels[a:b][labels[a:b] == k].reshape(-1, 36).long() for a, b in ((0, 100), (100, 2100), (2100, 3000))
+        ]
+        for key, power in (("sum", 1), ("sumsq", 2)):
+            exact = np.cumsum([v.pow(power).sum(0).double().numpy() / 255**power for v in buckets], axis=0)
+            np.testing.assert_array_equal(stats["levels"][key][:, 0, 0, k], exact, err_msg=key)
     red = Reducer(layout, (1, 6, 6), 3, [3000], 0, 3000, CPU)
     red.update(0, levels[:10], logits[:10])
     with pytest.raises(ValueError, match="uint8 levels or float noise, not both"):

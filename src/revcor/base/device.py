@@ -117,12 +117,12 @@ def precision(setting: str, dev: torch.device) -> str:
     """``auto`` -> bf16 on a GPU that supports it, else fp32 (on CPUs too: bf16 pays there only
     with native support, and then changes labels near the decision boundary; docs/performance.md);
     fp32 and bf16 as given, with a warning when bf16 is asked of a device without native bf16
-    (emulated, it is slower than fp32)."""
+    (where it is emulated)."""
     if setting != "auto":
         dtype(setting)
         if setting == "bf16" and not native_bf16(dev):
             log.warning(
-                "precision bf16 on %s, which has no native bf16 (%s): emulated, it is usually slower than fp32",
+                "precision bf16 on %s, which has no native bf16 (%s): emulated there, usually slower than fp32",
                 dev,
                 "a GPU without bf16" if dev.type == "cuda" else f"none of the CPU flags {', '.join(sorted(CPU_BF16))}",
             )

@@ -66,8 +66,9 @@ class Reducer:
 
     Noise given as uint8 levels ``v`` (standing for ``v / 255``) is summed in levels: the
     indicator sums and sums of squares are int8 matrix products (:func:`int_products`), exact,
-    whose totals float64 holds exactly (below 2**53, i.e. for up to 10**11 trials); every noise
-    sum is scaled to values once, in :meth:`result`. Float noise is summed in float64.
+    whose totals float64 holds exactly (below 2**53, i.e. for up to 10**11 trials); each
+    checkpoint bucket's sums are scaled to values once, in :meth:`result`. Float noise is summed
+    in float64.
     """
 
     def __init__(
@@ -166,16 +167,16 @@ class Reducer:
                 self.acc["ssum"][p].addmm_(ip[:g].to(torch.float64), stim)
 
     def result(self, attrs: dict | None = None) -> Stats:
-        """Cumulate buckets into prefix statistics (noise sums of levels scaled to values) and
-        move them to the host."""
+        """Cumulate buckets into prefix statistics (the sums of levels of each bucket scaled to
+        values first) and move them to the host."""
         p = len(self.checkpoints)
         scale = {"sum": 1, "tsum": 1, "hsum": 1, "wsum": 1, "xsum": 1, "sumsq": 2} if self._levels else {}
         arrays = {}
         for k, v in self.acc.items():
             if k in GROUP_SUMS + GROUP_COUNTS + SIGNAL_SUMS:
                 v = v.reshape(p, *self.layout.shape, *v.shape[2:])
-            v = torch.cumsum(v, dim=0)
-            arrays[k] = (v / LEVEL ** scale[k] if k in scale else v).cpu().numpy()
+            # each bucket scaled, then cumulated: a checkpoint's sums are those of parts that end there, merged
+            arrays[k] = torch.cumsum(v / LEVEL ** scale[k] if k in scale else v, dim=0).cpu().numpy()
         return Stats(self.layout, self.checkpoints, self.image_shape, arrays, self.start, self.stop, dict(attrs or {}))
 
 
