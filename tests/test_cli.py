@@ -195,13 +195,16 @@ def test_help_shows_the_defaults_and_python_m_revcor_runs():
 
 
 def test_the_command_line_lets_waiting_threads_sleep_unless_told_otherwise(monkeypatch):
-    """OMP_WAIT_POLICY=PASSIVE before torch loads (runs sharing the CPU keep their throughput:
-    benchmarks/shared_cpu.py); a policy the user set stays."""
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    """GOMP_SPINCOUNT=10000 before torch loads (waiting threads spin briefly, then sleep: runs
+    sharing the CPU keep their throughput, benchmarks/shared_cpu.py); a wait policy or spin
+    count the user set stays, alone."""
+    for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.delenv(key, raising=False)
     with pytest.raises(SystemExit):
         cli.main(["--version"])
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert os.environ["GOMP_SPINCOUNT"] == "10000" and "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.delenv("GOMP_SPINCOUNT")
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     with pytest.raises(SystemExit):
         cli.main(["--version"])
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and "GOMP_SPINCOUNT" not in os.environ

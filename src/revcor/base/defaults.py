@@ -24,14 +24,17 @@ NOISE_KINDS = (
     *(k for k in schema()["$defs"]["noise"]["properties"]["kind"]["enum"] if k != "white"),
 )
 
-# torch's OpenMP threads sleep as soon as they wait instead of spinning, so that runs sharing the
-# CPU (Snakemake jobs side by side, a SLURM node shared with others) keep their throughput
-# (docs/performance.md, benchmarks/shared_cpu.py)
-OPENMP = {"OMP_WAIT_POLICY": "PASSIVE"}
+# torch's OpenMP threads (libgomp, in torch's Linux wheels) spin only briefly when they wait,
+# then sleep, so that runs sharing the CPU (Snakemake jobs side by side, a SLURM node shared
+# with others) keep their throughput and a run alone keeps its speed (docs/performance.md,
+# benchmarks/shared_cpu.py); set only where the user set neither of OPENMP_SETTINGS
+OPENMP = {"GOMP_SPINCOUNT": "10000"}
+OPENMP_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def share_cpu(env: MutableMapping[str, str] = os.environ) -> None:
-    """Set :data:`OPENMP` in ``env`` where it is not set already; it takes effect in processes
-    that load torch afterwards (the command line calls it first, the workflow for its jobs)."""
-    for key, value in OPENMP.items():
-        env.setdefault(key, value)
+    """Set :data:`OPENMP` in ``env`` unless a wait policy or spin count is set already; it takes
+    effect in processes that load torch afterwards (the command line calls it first, the
+    workflow for its jobs)."""
+    if not any(key in env for key in OPENMP_SETTINGS):
+        env.update(OPENMP)
