@@ -116,11 +116,11 @@ def cpu_flags() -> set[str]:
 def precision(setting: str, dev: torch.device) -> str:
     """``auto`` -> bf16 on a GPU that supports it, else fp32 (on CPUs too: bf16 pays there only
     with native support, and then changes labels near the decision boundary; docs/performance.md);
-    fp32 and bf16 as given, with a warning when bf16 is asked of a device without native bf16
-    (where it is emulated)."""
+    fp32 and bf16 as given, with a warning when bf16 is asked of a CPU or GPU without native bf16
+    (where it is emulated; other devices are not checked)."""
     if setting != "auto":
         dtype(setting)
-        if setting == "bf16" and not native_bf16(dev):
+        if setting == "bf16" and dev.type in ("cpu", "cuda") and not native_bf16(dev):  # detected on these only
             log.warning(
                 "precision bf16 on %s, which has no native bf16 (%s): emulated there, usually slower than fp32",
                 dev,
