@@ -57,6 +57,36 @@ def test_version_changes_with_code_not_with_comments(tmp_path, monkeypatch):
     assert codeversion.code_version(script) != before  # imported two levels down: rerun
 
 
+def test_parsed_code_is_cached_on_disk_until_the_file_changes(tmp_path, monkeypatch):
+    """A second process (in-memory caches cleared) reads what a file parses to from the disk
+    cache; an edit, even one of the same size, parses it again; files changed within the last
+    RACY_S seconds are never cached."""
+    pkg = tmp_path / "revcor"
+    pkg.mkdir()
+    (pkg / "low.py").write_text("X = 1\n")
+    script = tmp_path / "script.py"
+    script.write_text("from revcor import low\n")
+    monkeypatch.setattr(codeversion, "ROOT", pkg)
+    monkeypatch.setattr(codeversion, "CODE_CACHE", tmp_path / "cache")
+    parsed = []
+    real_parse = codeversion._parse
+    monkeypatch.setattr(codeversion, "_parse", lambda path: parsed.append(path.name) or real_parse(path))
+
+    def fresh_version() -> str:
+        codeversion._cached.cache_clear()
+        codeversion._find.cache_clear()
+        parsed.clear()
+        return codeversion.code_version(script)
+
+    first = fresh_version()
+    assert set(parsed) == {"low.py", "script.py"} and not (tmp_path / "cache").exists()  # just written: racy
+    monkeypatch.setattr(codeversion, "RACY_S", 0)
+    assert fresh_version() == first and len(list((tmp_path / "cache").glob("*.json"))) == 2
+    assert fresh_version() == first and parsed == []  # from the disk cache
+    (pkg / "low.py").write_text("X = 2\n")  # same size
+    assert fresh_version() != first and set(parsed) == {"low.py"}
+
+
 def names_in(paths: list[Path], root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in paths if p.is_relative_to(root)}
 

@@ -5,7 +5,9 @@ followed transitively (imports inside functions included). Nothing is listed by 
 edit to a module reruns exactly the rules whose scripts reach it.
 
 Sources are compared as parsed code (``ast.dump``), so an edit to comments or layout alone
-(what a formatter changes) reruns nothing; any other edit, docstrings included, does.
+(what a formatter changes) reruns nothing; any other edit, docstrings included, does. What a
+file parses to is kept in :data:`CODE_CACHE` under its path and stat, so a workflow parses
+only the files changed since it last ran.
 A package's ``__init__`` counts only where the package itself is imported: the subpackages'
 ``__init__`` files hold docstrings only, and the root's exports are lazy.
 """
@@ -13,14 +15,23 @@ A package's ``__init__`` counts only where the package itself is imported: the s
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
+import json
+import os
+import sys
+import time
 from pathlib import Path
 
 import revcor
+from revcor.base.defaults import CACHE
 
 ROOT = Path(revcor.__file__).resolve().parent
 PACKAGE = "revcor"
+CODE_CACHE = CACHE / "code"  # what each source file version parses to, keyed by its path and stat
+FORMAT = 1  # of the cached entries
+RACY_S = 2  # seconds: files changed more recently are not cached
 
 
 def _module_file(name: str) -> Path | None:
@@ -43,42 +54,60 @@ def _module_name(path: Path) -> str:
     return ".".join([PACKAGE, *parts])
 
 
-def _parse(path: Path) -> ast.Module:
-    return _parse_version(path, path.stat().st_mtime_ns)
-
-
-@functools.cache
-def _parse_version(path: Path, mtime_ns: int) -> ast.Module:
-    return ast.parse(path.read_text(), filename=str(path))
-
-
 def imports(path: str | Path) -> set[str]:
     """The ``revcor`` modules that the file at ``path`` imports directly."""
     path = Path(path).resolve()
-    return set(_imports(path, path.stat().st_mtime_ns))
-
-
-@functools.cache
-def _imports(path: Path, mtime_ns: int) -> frozenset[str]:
     inside = path.is_relative_to(ROOT)
     package = _module_name(path) if inside else ""
     if inside and path.name != "__init__.py":
         package = package.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(_parse(path)):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            names = [base] + [f"{base}.{a.name}" for a in node.names]
-        else:
-            continue
-        found |= {n for n in names if (n == PACKAGE or n.startswith(PACKAGE + ".")) and _module_file(n)}
+    for level, base, names in _facts(path)[1]:
+        if level:
+            anchor = package.split(".")[: len(package.split(".")) - level + 1]
+            base = ".".join([*anchor, base] if base else anchor)
+        full = [base] + [f"{base}.{n}" for n in names] if base is not None else list(names)
+        found |= {n for n in full if (n == PACKAGE or n.startswith(PACKAGE + ".")) and _module_file(n)}
     found.discard(PACKAGE)  # the root's exports are lazy: importing a submodule runs none of them
-    return frozenset(found)
+    return found
+
+
+def _facts(path: Path) -> tuple[str, list]:
+    """(SHA-256 of the parsed code, its import statements as [level, module or None, names]) of
+    the file at ``path``, cached in memory and on disk by the file's path and stat. A file
+    changed in the last ``RACY_S`` seconds is parsed every time: a second edit as quick may
+    leave its size and time stamps as they were."""
+    st = path.stat()
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_S * 1e9:
+        return _parse(path)
+    return _cached(path, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+
+
+@functools.cache
+def _cached(path: Path, stamp: tuple[int, ...]) -> tuple[str, list]:
+    key = hashlib.sha256(repr((FORMAT, sys.version_info[:2], str(path), stamp)).encode()).hexdigest()
+    entry = CODE_CACHE / f"{key}.json"
+    with contextlib.suppress(FileNotFoundError, ValueError):  # not cached yet, or a torn file
+        digest, statements = json.loads(entry.read_text())
+        return digest, statements
+    facts = _parse(path)
+    with contextlib.suppress(OSError):  # a read-only or full cache only costs the parse next time
+        CODE_CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(facts))
+        tmp.replace(entry)
+    return facts
+
+
+def _parse(path: Path) -> tuple[str, list]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    statements = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            statements.append([0, None, [a.name for a in node.names]])
+        elif isinstance(node, ast.ImportFrom):
+            statements.append([node.level, node.module or "", [a.name for a in node.names]])
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest(), statements
 
 
 def closure(path: str | Path) -> list[Path]:
@@ -100,11 +129,5 @@ def code_version(*paths: str | Path) -> str:
     h = hashlib.sha256()
     for f in files:
         name = _module_name(f) if f.is_relative_to(ROOT) else f.name
-        h.update(name.encode() + b"\0" + _digest(f, f.stat().st_mtime_ns) + b"\0")
+        h.update(name.encode() + b"\0" + bytes.fromhex(_facts(f)[0]) + b"\0")
     return h.hexdigest()[:16]
-
-
-@functools.cache
-def _digest(path: Path, mtime_ns: int) -> bytes:
-    """SHA-256 of the parsed code of a file (comments and layout left out)."""
-    return hashlib.sha256(ast.dump(_parse(path)).encode()).digest()

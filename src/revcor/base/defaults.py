@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import MutableMapping
+from pathlib import Path
 
 from revcor.base.config import defaults, schema
+
+# revcor's caches of this user: compiled forward passes, parsed code (XDG_CACHE_HOME wins)
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "revcor"
 
 DEVICE, PRECISION = defaults("device"), defaults("precision")
 ENGINE, STATISTICS, TRAINING = defaults("engine"), defaults("statistics"), defaults("training")

@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils._pytree import tree_leaves, tree_map_only
 from tqdm import tqdm
 
+from revcor.base.defaults import CACHE
 from revcor.base.device import engine_settings
 from revcor.core.stats import rounds
 from revcor.data import datasets
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 COMPILE_MIN_IMAGES = 500_000  # compile: auto compiles runs of at least this many images (where it pays)
 SMALL_MODEL = 10_000_000  # parameters: on CUDA, smaller models replay CUDA graphs (reduce-overhead)
 # inductor's on-disk caches, shared by every job and run of this user (TORCHINDUCTOR_CACHE_DIR wins)
-COMPILE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "revcor" / "inductor"
+COMPILE_CACHE = CACHE / "inductor"
 
 
 @dataclass
