@@ -214,11 +214,13 @@ def fmt_n(n: int) -> str:
 
 
 def save(fig: Figure, stem: str | Path) -> None:
-    """Write ``{stem}.png`` (150 dpi) and ``{stem}.pdf`` atomically, then close ``fig``."""
+    """Write ``{stem}.png`` (150 dpi) and ``{stem}.pdf`` atomically, then close ``fig``; the PDF
+    keeps the layout computed for the PNG instead of laying the figure out again."""
     try:
         for fmt in ("png", "pdf"):
             with atomic_path(f"{stem}.{fmt}") as tmp:
                 fig.savefig(tmp, format=fmt, dpi=150)
+            fig.set_layout_engine("none")
     finally:
         plt.close(fig)
 
