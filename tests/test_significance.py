@@ -79,6 +79,23 @@ def test_null_bank_is_standardised_keyed_and_saved(white, tmp_path):
     assert loaded.shape == (1, 10, 10) and loaded.attrs["draws"] == 16
 
 
+def test_null_bank_reuses_its_buffers_without_changing_a_bit(white):
+    """Chunks of 3,000 (the last one shorter) drawn into reused float64 buffers give exactly the
+    bank that fresh tensors and the plain formula give."""
+    bank = nulls.draw_bank(white, maps=500, draws=16, seed=3, device=CPU, chunk_size=3000)
+    n, sums, total, total_sq = 8000, torch.zeros(500, 100, dtype=torch.float64), 0, 0
+    for index in range(3):
+        start, stop = engine.chunk_span(index, n, 3000)
+        x = white.to_input(engine.draw(white, 3, index, n, 3000, CPU)[0], torch.float64).reshape(stop - start, -1)
+        sums.index_add_(0, torch.arange(start, stop) // 16, x)
+        total, total_sq = total + x.sum(0), total_sq + (x * x).sum(0)
+    mean = total / n
+    std = (total_sq / n - mean**2).sqrt()
+    np.testing.assert_array_equal(bank.mean, mean.numpy())
+    np.testing.assert_array_equal(bank.std, std.numpy())
+    np.testing.assert_array_equal(bank.maps, ((sums - 16 * mean) * (1 / (std * 16**0.5))).float().numpy())
+
+
 def test_null_zmaps_have_the_spread_of_real_class_maps(white):
     """The null replicates stand for class maps of noise the answers ignore: their z values
     are standard normal, and the largest |z| of a file has the distribution that real

@@ -42,14 +42,16 @@ def draw_bank(
     n_cov = min(n, COVARIANCE_DRAWS * d, 65536) if smooth and d <= MAX_WHITEN_DIM else 0
     cross = torch.zeros(d if n_cov else 0, d if n_cov else 0, dtype=torch.float64, device=device)
     cov_sum = torch.zeros(d if n_cov else 0, dtype=torch.float64, device=device)
+    # float64 chunks are reused: fresh ones above glibc's mmap threshold cost a page fault per 4 KiB each time
+    values = torch.empty((min(n, chunk_size), *source.shape), dtype=torch.float64, device=device)
+    squares = torch.empty((min(n, chunk_size), d), dtype=torch.float64, device=device)
     for index in tqdm(range(n_chunks(n, chunk_size)), desc="null maps", unit="chunk", disable=not progress):
         start, stop = chunk_span(index, n, chunk_size)
-        x = source.to_input(draw(source, seed, index, n, chunk_size, device)[0], torch.float64).reshape(
-            stop - start, -1
-        )
+        stored = draw(source, seed, index, n, chunk_size, device)[0]
+        x = source.to_input(stored, torch.float64, out=values[: stop - start]).reshape(stop - start, -1)
         sums.index_add_(0, torch.arange(start, stop, device=device) // draws, x)
         total += x.sum(0)
-        total_sq += (x * x).sum(0)
+        total_sq += torch.mul(x, x, out=squares[: stop - start]).sum(0)
         if start < n_cov:
             c = x[: n_cov - start]
             cross += c.T @ c

@@ -43,13 +43,20 @@ class NoiseSource:
     def sample(self, rng: ChunkRNG, n: int) -> torch.Tensor:
         raise NotImplementedError
 
-    def values(self, stored: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Stored stimuli -> their values in [0, 1], at the noise's own size."""
-        return stored.to(dtype).div_(255) if stored.dtype == torch.uint8 else stored.to(dtype)
+    def values(
+        self, stored: torch.Tensor, dtype: torch.dtype = torch.float32, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Stored stimuli -> their values in [0, 1], at the noise's own size; written into
+        ``out`` (of ``dtype`` and the stimuli's shape) when given, a buffer reused across chunks."""
+        x = stored.to(dtype) if out is None else out.copy_(stored)
+        return x.div_(255) if stored.dtype == torch.uint8 else x
 
-    def to_input(self, stored: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Stored stimuli -> model inputs in [0, 1], resized to ``input_shape``."""
-        return readers.resize(self.values(stored, dtype), self.input_shape[1:])
+    def to_input(
+        self, stored: torch.Tensor, dtype: torch.dtype = torch.float32, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Stored stimuli -> model inputs in [0, 1], resized to ``input_shape`` (``out`` as in
+        :meth:`values`)."""
+        return readers.resize(self.values(stored, dtype, out), self.input_shape[1:])
 
     def describe(self) -> dict:
         """Settings recorded in artifacts."""
