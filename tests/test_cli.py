@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -134,12 +135,13 @@ def test_bad_model_and_mismatched_data_are_one_line_errors(torchscript, test_dat
 
 
 def test_console_script_runs(torchscript, tmp_path):
+    """The installed ``revcor`` command, which leaves without tearing the interpreter down:
+    its output through a pipe, its files and its exit codes are complete."""
     out = tmp_path / "m.h5"
+    revcor = str(Path(sys.executable).with_name("revcor"))
     result = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "revcor.cli",
+            revcor,
             "images",
             str(torchscript),
             "-n",
@@ -155,8 +157,13 @@ def test_console_script_runs(torchscript, tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+    assert f"wrote {out}" in result.stdout, result.stdout
     with h5py.File(out) as f:
         assert f["counts"][()].sum() == 3000
+    failed = subprocess.run(
+        [revcor, "images", str(tmp_path / "none.pt"), "--out", str(out)], capture_output=True, text=True
+    )
+    assert failed.returncode == 2 and "revcor: error: model file" in failed.stderr and failed.stdout == ""
 
 
 def test_every_cli_default_is_the_apis_and_the_apis_are_the_schemas():

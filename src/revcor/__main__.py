@@ -1,7 +1,5 @@
 """``python -m revcor``: the command line."""
 
-import sys
+from revcor.cli import run
 
-from revcor.cli import main
-
-sys.exit(main())
+run()

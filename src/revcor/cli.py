@@ -6,8 +6,11 @@ is the API's, which is the workflow schema's."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import os
 import sys
+from typing import NoReturn
 
 from revcor import __version__
 from revcor.base import defaults as D
@@ -634,7 +637,7 @@ def summary(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``revcor`` console script and of ``python -m revcor``."""
+    """Run the command line ``argv`` (default: the process's); the exit code."""
     D.share_cpu()  # before anything loads torch
     args = parser().parse_args(argv)
     try:
@@ -645,5 +648,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The ``revcor`` console script and ``python -m revcor``: :func:`main`, then exit without
+    tearing the interpreter down, after the exit handlers ran and the output is flushed (after a
+    compiled run, freeing torch.compile's objects one by one takes a second or more)."""
+    code = main()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
