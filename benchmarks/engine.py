@@ -207,25 +207,6 @@ def compile_seconds(model_path: str, device: str, batch: int) -> tuple[float, fl
     return cold, warm
 
 
-def cli_seconds(model_path: str, n: int) -> float:
-    """Wall time of ``revcor images MODEL -n n`` in a fresh process (start-up, compiling from
-    warm caches, noise, reduction, significance tests and writing the maps included)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        cmd = [
-            str(Path(sys.executable).with_name("revcor")),
-            "images",
-            model_path,
-            "-n",
-            str(n),
-            "--out",
-            f"{tmp}/maps.h5",
-            "--quiet",
-        ]
-        subprocess.run(cmd, check=True, capture_output=True)
-        return time.perf_counter() - t
-
-
 def matmul_peak(device: torch.device, precision: str, size: int = 2048, repeats: int = 10) -> float:
     """The machine's matrix-multiply rate (FLOP/s): the best of ``repeats`` products of two
     ``size`` x ``size`` matrices at ``precision``."""
@@ -344,9 +325,6 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions; the median is kept")
     p.add_argument(
-        "--cli", action="store_true", help="also time `revcor images MODEL -n N` end to end (start-up included)"
-    )
-    p.add_argument(
         "--baseline",
         metavar="REV",
         help="also time the eager engine of git revision REV (e.g. the code an issue was filed against) "
@@ -429,13 +407,6 @@ def main() -> None:
                 + "; its stages timed alone (us/image): "
                 + ", ".join(f"{key} {v:.2f}" for key, v in r["stages_us"].items())
             )
-            if args.cli and target == first:
-                r["cli_seconds"] = cli_seconds(path, n)
-                bare = rows.get("fp32 compiled", rows["fp32 eager"])["bare_forward"]
-                print(
-                    f"\n`revcor images` for {n:,} images, end to end: {r['cli_seconds']:.1f} s, "
-                    f"**{r['cli_seconds'] * bare / n:.2f}x** the compiled bare forward time ({n / bare:.1f} s)"
-                )
             if {"fp32 eager", "bf16 eager"} <= set(rows):
                 r["bf16_fp32_map_correlation"] = map_correlation(
                     Path(rows["fp32 eager"]["maps"]), Path(rows["bf16 eager"]["maps"])
