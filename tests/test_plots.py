@@ -299,6 +299,23 @@ def test_save_writes_png_and_pdf_atomically(tmp_path):
     assert not plt.fignum_exists(fig.number)
 
 
+def test_the_pdf_keeps_the_pngs_layout(tmp_path, monkeypatch):
+    """The figure is laid out once, for the PNG; the PDF is drawn with the same axes positions."""
+    fig = map_plots.mlp_rnn({"MLP": map_set([5, 5, 5, 5])})
+    positions, real_savefig = [], fig.savefig
+
+    def savefig(path, **kwargs):
+        real_savefig(path, **kwargs)
+        positions.append([ax.get_position().bounds for ax in fig.axes])
+        if kwargs["format"] == "png":
+            assert fig.get_layout_engine().__class__.__name__ == "ConstrainedLayoutEngine"
+
+    monkeypatch.setattr(fig, "savefig", savefig)
+    panels.save(fig, tmp_path / "fig")
+    assert len(positions) == 2 and positions[0] == positions[1]
+    assert (tmp_path / "fig.pdf").read_bytes()[:5] == b"%PDF-"
+
+
 def test_save_failure_leaves_no_file(tmp_path, monkeypatch):
     fig = map_plots.mlp_rnn({"MLP": map_set([5, 5, 5, 5])})
 
