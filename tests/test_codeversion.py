@@ -85,6 +85,17 @@ def test_parsed_code_is_cached_on_disk_until_the_file_changes(tmp_path, monkeypa
     assert fresh_version() == first and parsed == []  # from the disk cache
     (pkg / "low.py").write_text("X = 2\n")  # same size
     assert fresh_version() != first and set(parsed) == {"low.py"}
+    second = fresh_version()
+
+    def disk_full(self, text):
+        with open(self, "w") as f:
+            f.write(text[:5])  # a partial entry, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    (pkg / "low.py").write_text("X = 3\n")
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    assert fresh_version() not in (first, second)  # parsed, though not cached
+    assert not list((tmp_path / "cache").glob("*.tmp")) and len(list((tmp_path / "cache").glob("*.json"))) == 3
 
 
 def names_in(paths: list[Path], root: Path) -> set[str]:

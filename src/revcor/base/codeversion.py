@@ -91,11 +91,16 @@ def _cached(path: Path, stamp: tuple[int, ...]) -> tuple[str, list]:
         digest, statements = json.loads(entry.read_text())
         return digest, statements
     facts = _parse(path)
-    with contextlib.suppress(OSError):  # a read-only or full cache only costs the parse next time
+    # written to a temporary name and renamed by hand: store.atomic_path would load h5py into
+    # every Snakemake start
+    tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+    try:
         CODE_CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(facts))
         tmp.replace(entry)
+    except OSError:  # a read-only or full cache only costs the parse next time, and keeps no partial file
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return facts
 
 
